@@ -1,0 +1,186 @@
+"""The model activity: one chat call to Ollama for one step of a turn.
+
+It reads the transcript window itself and writes the assistant message itself, so only a small
+result crosses workflow history. Writing is keyed on (conversation, reply_seq): a retry after the
+message was stored returns the stored answer instead of asking the model twice. Temporal's retry
+policy is the only retry: the HTTP client never retries on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import httpx
+import ollama
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.prompt import build_system_prompt
+from config.settings import Settings
+from models.conversation import Usage
+from models.llm import MAX_REPLY_CHARS_IN_HISTORY, ChatRequest, ChatResult, ToolCallRequest
+from store.tables import Message
+from store.transcript import TranscriptStore
+
+HEARTBEAT_EVERY_S = 2.0
+CHARS_PER_TOKEN = 3
+"""Conservative: most tokenizers average 3.5–4 characters per token in English prose."""
+REPLY_SHARE_OF_CONTEXT = 0.25
+
+
+class LlmActivities:
+    def __init__(self, store: TranscriptStore, settings: Settings) -> None:
+        self._store = store
+        self._settings = settings
+        self._client: ollama.AsyncClient | None = None
+
+    def _ollama(self) -> ollama.AsyncClient:
+        if self._client is None:
+            self._client = ollama.AsyncClient(
+                host=self._settings.ollama_host,
+                timeout=httpx.Timeout(self._settings.ollama_timeout_s, connect=5.0),
+                transport=httpx.AsyncHTTPTransport(retries=0),
+            )
+        return self._client
+
+    @activity.defn(name="llm.chat")
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        stored = await asyncio.to_thread(self._store.get, request.conversation_id, request.reply_seq)
+        if stored is not None:
+            return _result_from_message(stored)
+        heartbeats = asyncio.create_task(_heartbeat_forever())
+        try:
+            return await self._chat(request)
+        finally:
+            heartbeats.cancel()
+
+    async def _chat(self, request: ChatRequest) -> ChatResult:
+        template = request.template
+        system = build_system_prompt(template, request.now)
+        budget = int(template.context_size * CHARS_PER_TOKEN * (1 - REPLY_SHARE_OF_CONTEXT)) - len(system)
+        window = await asyncio.to_thread(
+            self._store.window, request.conversation_id, max(budget, 1), request.upto_seq
+        )
+        messages = [{"role": "system", "content": system}, *(_to_ollama(m) for m in window)]
+        started = time.monotonic()
+        content: list[str] = []
+        calls: list[ollama.Message.ToolCall] = []
+        final: ollama.ChatResponse | None = None
+        try:
+            stream = await self._ollama().chat(
+                model=template.model or self._settings.model,
+                messages=messages,
+                tools=request.tools or None,
+                stream=True,
+                options={"num_ctx": template.context_size, "temperature": template.temperature},
+            )
+            async for chunk in stream:
+                activity.heartbeat()
+                content.append(chunk.message.content or "")
+                calls.extend(chunk.message.tool_calls or [])
+                if chunk.done:
+                    final = chunk
+        except ollama.ResponseError as err:
+            raise _classify_response_error(err, template.model or "") from None
+        except (httpx.TransportError, ConnectionError) as err:
+            raise ApplicationError(
+                f"cannot reach Ollama at {self._settings.ollama_host}: {err or type(err).__name__}",
+                type="OllamaUnreachable",
+            ) from None
+        if final is None:
+            raise ApplicationError("Ollama closed the stream before the answer was done", type="OllamaIncomplete")
+
+        reply = "".join(content)
+        tool_calls = [
+            ToolCallRequest(id=f"{request.reply_seq}-{i}", name=c.function.name, arguments=dict(c.function.arguments))
+            for i, c in enumerate(calls)
+        ]
+        usage = Usage(
+            prompt_tokens=final.prompt_eval_count or 0,
+            completion_tokens=final.eval_count or 0,
+            model_calls=1,
+            duration_ms=(time.monotonic() - started) * 1000,
+        )
+        await asyncio.to_thread(self._store_reply, request, reply, tool_calls, usage, final)
+        return ChatResult(
+            reply=reply[:MAX_REPLY_CHARS_IN_HISTORY],
+            reply_truncated=len(reply) > MAX_REPLY_CHARS_IN_HISTORY,
+            tool_calls=tool_calls,
+            usage=usage,
+            done_reason=final.done_reason,
+        )
+
+    def _store_reply(
+        self,
+        request: ChatRequest,
+        reply: str,
+        tool_calls: list[ToolCallRequest],
+        usage: Usage,
+        final: ollama.ChatResponse,
+    ) -> None:
+        self._store.append(
+            request.conversation_id,
+            request.reply_seq,
+            "assistant",
+            reply,
+            tool_calls=[c.model_dump() for c in tool_calls] or None,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+        )
+        ms = lambda ns: (ns or 0) / 1e6  # noqa: E731 - Ollama reports nanoseconds
+        self._store.record_usage(
+            request.conversation_id,
+            request.reply_seq,
+            request.turn,
+            request.template.model or self._settings.model,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            ms(final.total_duration),
+            ms(final.load_duration),
+            ms(final.prompt_eval_duration),
+            ms(final.eval_duration),
+        )
+
+
+async def _heartbeat_forever() -> None:
+    """Keeps heartbeating while the model loads or thinks before its first token."""
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(HEARTBEAT_EVERY_S)
+
+
+def _to_ollama(message: Message) -> dict:
+    out: dict = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {"function": {"name": c["name"], "arguments": c.get("arguments", {})}} for c in message.tool_calls
+        ]
+    return out
+
+
+def _result_from_message(message: Message) -> ChatResult:
+    reply = message.content
+    return ChatResult(
+        reply=reply[:MAX_REPLY_CHARS_IN_HISTORY],
+        reply_truncated=len(reply) > MAX_REPLY_CHARS_IN_HISTORY,
+        tool_calls=[ToolCallRequest.model_validate(c) for c in message.tool_calls or []],
+        usage=Usage(
+            prompt_tokens=message.prompt_tokens or 0,
+            completion_tokens=message.completion_tokens or 0,
+        ),
+    )
+
+
+def _classify_response_error(err: ollama.ResponseError, model: str) -> ApplicationError:
+    """Client mistakes will not heal by retrying; server trouble may."""
+    if err.status_code == 404:
+        return ApplicationError(
+            f"Ollama: {err.error} (run `ollama pull {model}` or choose another model)",
+            type="ModelNotFound",
+            non_retryable=True,
+        )
+    if 400 <= err.status_code < 500:
+        return ApplicationError(f"Ollama rejected the request: {err.error}", type="ModelBadRequest", non_retryable=True)
+    return ApplicationError(f"Ollama error ({err.status_code}): {err.error}", type="OllamaServerError")

@@ -1,0 +1,54 @@
+"""Transcript activities: the conversation's records in the store (open, append, close)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from config.settings import Settings
+from config.templates import InvalidAgentError, UnknownAgentError, load_template
+from models.transcript import AppendMessage, CloseConversation, OpenConversation, OpenedConversation
+from store.transcript import TranscriptStore
+
+
+class TranscriptActivities:
+    def __init__(self, store: TranscriptStore, settings: Settings) -> None:
+        self._store = store
+        self._settings = settings
+
+    @activity.defn(name="transcript.open")
+    async def open(self, request: OpenConversation) -> OpenedConversation:
+        """Resolve the agent template once per conversation; a bad name fails the start clearly."""
+        try:
+            template = load_template(request.agent, self._settings.agents_dir)
+        except (UnknownAgentError, InvalidAgentError) as err:
+            raise ApplicationError(str(err), type="UnknownAgent", non_retryable=True) from err
+        template = template.model_copy(
+            update={
+                "model": request.model or template.model or self._settings.model,
+                "system_prompt": request.system_prompt or template.system_prompt,
+            }
+        )
+        next_seq = await asyncio.to_thread(
+            self._store.open_conversation,
+            request.conversation_id,
+            template.name,
+            template.model,
+            request.user_id,
+        )
+        return OpenedConversation(template=template, next_seq=next_seq)
+
+    @activity.defn(name="transcript.append")
+    async def append(self, request: AppendMessage) -> None:
+        await asyncio.to_thread(
+            self._store.append, request.conversation_id, request.seq, request.role, request.content
+        )
+
+    @activity.defn(name="transcript.close")
+    async def close(self, request: CloseConversation) -> None:
+        await asyncio.to_thread(self._store.end_conversation, request.conversation_id, request.reason)
+
+    def all(self) -> list:
+        return [self.open, self.append, self.close]

@@ -1,0 +1,153 @@
+"""The ``daemonflow`` command: argument parsing and dispatch only.
+
+Each subcommand lives in a small module and is imported when used, so ``daemonflow status`` does
+not pay for loading the worker's activities. Errors the user can fix are ``CliError``s, printed as
+one clear message (exit code 1, or 2 for bad usage) instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from pydantic import ValidationError
+
+from cli.common import EXIT_USAGE, CliError
+from config.settings import Settings
+
+# Subcommands still to come, each in its own module and registered in build_parser():
+#   api        run the FastAPI control plane (and the admin page)
+#   schedules  apply / list / delete the monitoring and cache-cleanup Temporal Schedules
+#   approve    approve / deny / edit a tool call waiting for a human
+#   memory     list, search and forget an agent's memories
+#   sandbox    list, inspect and reap conversation sandboxes
+
+
+def limit(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 200:
+        raise argparse.ArgumentTypeError("must be between 1 and 200")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="daemonflow",
+        description="Durable AI agents on Temporal, for local Ollama models.",
+        epilog="Settings come from DAEMONFLOW_* environment variables (and OLLAMA_HOST); see the README.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("dev", help="run Temporal, the worker and checks on this machine (Ctrl-C stops)")
+    sub.add_parser("worker", help="run a worker on the configured Temporal server and task queue")
+
+    chat = sub.add_parser("chat", help="talk to an agent (a new conversation, or --conversation ID)")
+    chat.add_argument("--agent", help="agent template for a new conversation (default: assistant)")
+    chat.add_argument("--conversation", metavar="ID", help="continue this conversation instead")
+    chat.add_argument("--model", help="Ollama model for a new conversation (overrides the template)")
+    chat.add_argument("--user", help="user id recorded with a new conversation")
+
+    def conversation_command(name: str, help: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help)
+        command.add_argument("conversation", metavar="CONVERSATION", help="conversation id or workflow id")
+        return command
+
+    status = conversation_command("status", "show a conversation's state")
+    status.add_argument("--json", action="store_true", help="print the raw status as JSON")
+    conversation_command("pause", "pause a conversation between steps").add_argument("--reason", default="")
+    conversation_command("resume", "resume a paused conversation")
+    inject = conversation_command("inject", "add a message without waiting for an answer")
+    inject.add_argument("text", metavar="TEXT")
+    inject.add_argument("--role", choices=["user", "system"], default="user")
+    inject.add_argument(
+        "--priority",
+        choices=["next", "queue"],
+        default="next",
+        help="next: seen by the model's next step; queue: answered as a turn of its own",
+    )
+    conversation_command("end", "end a conversation for good").add_argument("--reason", default="")
+    history = conversation_command("history", "show a conversation's recent messages")
+    history.add_argument("--limit", type=limit, default=20, metavar="N", help="1-200 (default 20)")
+    history.add_argument("--json", action="store_true", help="print the messages as JSON")
+    return parser
+
+
+def _async(name: str) -> Callable[[argparse.Namespace, Settings], int]:
+    """A one-shot command from ``cli.control``, run on its own event loop."""
+
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        from cli import control
+
+        return asyncio.run(getattr(control, name)(args, settings))
+
+    return run
+
+
+def _dev(args: argparse.Namespace, settings: Settings) -> int:
+    from workers import dev
+
+    return dev.main(settings)
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from workers import main as worker
+
+    worker.main()
+    return 0
+
+
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    from cli.chat import run_chat
+
+    return run_chat(args, settings)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "dev": _dev,
+    "worker": _worker,
+    "chat": _chat,
+    **{name: _async(name) for name in ("status", "pause", "resume", "inject", "end", "history")},
+}
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv``, run the command, return its exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as err:
+        print(f"daemonflow: invalid settings (check the DAEMONFLOW_* variables):\n{err}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args, settings)
+    except CliError as err:
+        print(f"daemonflow {args.command}: {err}", file=sys.stderr)
+        return err.code
+    except KeyboardInterrupt:
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """The console entry point: run, then leave without interpreter finalization.
+
+    temporalio's Rust threads may still release Python objects while the interpreter finalizes,
+    which aborts the process ("PyGILState_Release: thread state ... must be current",
+    temporalio/sdk-python#300) and turns a successful command into exit code 134. Everything
+    worth keeping is flushed first; the dev server subprocess is already stopped by then.
+    """
+    code = run(argv)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

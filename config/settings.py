@@ -1,0 +1,59 @@
+"""All runtime settings in one place.
+
+Read from the environment (prefix ``DAEMONFLOW_``) and an optional ``.env`` file. Entry points build
+one ``Settings`` and pass it down; nothing reads the environment behind their back. ``OLLAMA_HOST``
+is read without the prefix, exactly as Ollama's own clients read it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_VAR_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DAEMONFLOW_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    temporal_address: str = "localhost:7233"
+    namespace: str = "default"
+    task_queue: str = "daemonflow"
+
+    var_dir: Path = DEFAULT_VAR_DIR
+    database_url: str = ""
+    """SQLAlchemy URL; empty means a SQLite file ``<var_dir>/daemonflow.db``."""
+
+    qdrant_url: str = ""
+    memory_backend: str = "qdrant"
+
+    model: str = "llama3.2"
+    """Default chat model, used by templates that do not name one."""
+    embed_model: str = "all-minilm"
+    ollama_host: str = Field(
+        default="http://localhost:11434",
+        validation_alias=AliasChoices("OLLAMA_HOST", "DAEMONFLOW_OLLAMA_HOST", "ollama_host"),
+    )
+    ollama_timeout_s: float = 600.0
+    """Upper bound on one model call; a dead worker is noticed by heartbeats long before."""
+
+    agents_dir: Path | None = None
+    """Extra agent templates (``*.yaml``) that add to or shadow the built-in ones."""
+
+    sandbox_image: str = "daemonflow-sandbox:latest"
+    api_keys: str = ""
+
+    max_message_chars: int = 100_000
+    """Largest user message accepted by ``send_message``; larger ones are rejected, not cut."""
+    turns_per_run: int = 100
+    """Continue-as-new after this many turns even if the server does not suggest it yet."""
+
+    temporal_ui_port: int = 8233
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'daemonflow.db'}"

@@ -1,0 +1,22 @@
+"""Agent templates: who an agent is (model, personality, prompt, tools), loaded from YAML."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AgentTemplate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    model: str | None = None
+    """Ollama model; ``None`` means the ``DAEMONFLOW_MODEL`` setting."""
+    context_size: int = Field(default=8192, ge=512)
+    """Tokens; sent to Ollama as ``num_ctx`` and used to bound the transcript window."""
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    personality: str = ""
+    tools: list[str] = Field(default_factory=list)
+    system_prompt: str
+    memory: bool = True
+    """Whether memories are recalled and extracted for this agent."""

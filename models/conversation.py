@@ -1,0 +1,208 @@
+"""The public contract of ``ConversationWorkflow``: its input, update, signals, queries and results.
+
+These models are what `temporal workflow start --input`, `temporal workflow signal --input` and the
+API send as JSON; the pydantic data converter turns that JSON into them, so field names here are
+the public names.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.agent import AgentTemplate
+
+WORKFLOW_ID_PREFIX = "conversation-"
+
+
+def conversation_workflow_id(conversation_id: str) -> str:
+    return f"{WORKFLOW_ID_PREFIX}{conversation_id}"
+
+
+class Contract(BaseModel):
+    """Base for everything that crosses the wire: unknown fields are an error, not silently lost."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConversationInput(Contract):
+    conversation_id: str | None = None
+    """Generated from the workflow id when absent (``conversation-<id>`` → ``<id>``)."""
+    agent: str = "assistant"
+    model: str | None = None
+    """Overrides the template's model."""
+    system_prompt: str | None = None
+    """Overrides the template's system prompt."""
+    auto_accept: bool = True
+    policy: list[dict] = Field(default_factory=list)
+    """Per-conversation policy rule overrides (used by tools and approvals)."""
+    user_id: str | None = None
+    initial_message: str | None = None
+    max_steps_per_turn: int = Field(default=8, ge=1, le=100)
+    approval_timeout_s: int = Field(default=3600, ge=1)
+    max_message_chars: int = Field(default=100_000, ge=1)
+    turns_per_run: int = Field(default=100, ge=1)
+    """Continue-as-new after this many turns in one run, even if the server does not ask yet."""
+    model_retry_timeout_s: int = Field(default=1800, ge=1)
+    """How long a turn keeps retrying an unreachable model before it fails."""
+    carried: CarriedState | None = None
+    """Set only by continue-as-new: the state of the previous run."""
+
+
+class ConversationState(StrEnum):
+    IDLE = "idle"
+    THINKING = "thinking"
+    AWAITING_APPROVAL = "awaiting_approval"
+    RUNNING_TOOL = "running_tool"
+    PAUSED = "paused"
+    ENDED = "ended"
+
+
+# --- update -----------------------------------------------------------------------------------
+
+
+class SendMessage(Contract):
+    content: str
+
+
+class Usage(Contract):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model_calls: int = 0
+    duration_ms: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            model_calls=self.model_calls + other.model_calls,
+            duration_ms=self.duration_ms + other.duration_ms,
+        )
+
+
+class ToolCallOutcome(Contract):
+    id: str
+    tool: str
+    decision: str
+    success: bool | None = None
+
+
+class TurnResult(Contract):
+    turn: int
+    reply: str
+    reply_truncated: bool = False
+    """The reply was cut for workflow history; the whole text is in the store."""
+    tool_calls: list[ToolCallOutcome] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+
+
+# --- signals ----------------------------------------------------------------------------------
+
+
+class Pause(Contract):
+    reason: str = ""
+
+
+class Inject(Contract):
+    content: str
+    role: Literal["user", "system"] = "user"
+    priority: Literal["next", "queue"] = "next"
+    """``next``: seen by the model's next step (mid-turn too), before queued messages.
+    ``queue``: answered as a turn of its own after the messages already queued."""
+
+
+class Approve(Contract):
+    tool_call_id: str
+    decision: Literal["approve", "approve_always", "deny", "edit"]
+    arguments: dict | None = None
+    reason: str | None = None
+    approver: str | None = None
+
+
+class SetAutoAccept(Contract):
+    enabled: bool
+
+
+class End(Contract):
+    reason: str = ""
+
+
+# --- queries ----------------------------------------------------------------------------------
+
+
+class PendingApproval(Contract):
+    tool_call_id: str
+    tool: str
+    arguments: dict
+    rule: str | None = None
+    reason: str | None = None
+    requested_at: datetime | None = None
+
+
+class Status(Contract):
+    conversation_id: str
+    state: ConversationState
+    paused: bool
+    pause_reason: str | None = None
+    turn: int
+    queued: int
+    pending_approvals: list[PendingApproval] = Field(default_factory=list)
+    agent: str
+    model: str
+    auto_accept: bool
+    last_error: str | None = None
+    ended_reason: str | None = None
+
+
+class HistoryQuery(Contract):
+    limit: int = Field(default=20, ge=1, le=200)
+
+
+class MessageView(Contract):
+    """A recent message as the workflow saw it; bodies are cut, the store has them whole."""
+
+    seq: int
+    role: str
+    content: str
+    truncated: bool = False
+
+
+class ConversationSummary(Contract):
+    """What a finished conversation workflow returns."""
+
+    conversation_id: str
+    turns: int
+    ended_reason: str
+
+
+# --- carried across continue-as-new -----------------------------------------------------------
+
+
+class QueuedMessage(Contract):
+    id: str
+    content: str
+    role: Literal["user", "system"] = "user"
+    has_caller: bool = False
+    """An update handler waits for this message's TurnResult (never carried across runs)."""
+
+
+class CarriedState(Contract):
+    """Everything a new run needs to continue a conversation exactly where the last one stopped."""
+
+    conversation_id: str
+    template: AgentTemplate
+    next_seq: int
+    turn: int
+    queue: list[QueuedMessage] = Field(default_factory=list)
+    injected: list[Inject] = Field(default_factory=list)
+    paused: bool = False
+    pause_reason: str | None = None
+    auto_accept: bool = True
+    last_error: str | None = None
+    recent: list[MessageView] = Field(default_factory=list)
+
+
+ConversationInput.model_rebuild()

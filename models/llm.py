@@ -1,0 +1,45 @@
+"""What the workflow asks of the model activity, and the small answer it gets back.
+
+The request names messages by sequence number only; the activity reads their bodies from the
+store, so workflow history does not grow with the length of the conversation.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from models.agent import AgentTemplate
+from models.conversation import Usage
+
+MAX_REPLY_CHARS_IN_HISTORY = 16_000
+
+
+class ToolCallRequest(BaseModel):
+    id: str
+    name: str
+    arguments: dict = Field(default_factory=dict)
+
+
+class ChatRequest(BaseModel):
+    conversation_id: str
+    turn: int
+    reply_seq: int
+    """Where the assistant message is written; the key that makes a retried call idempotent."""
+    upto_seq: int
+    """The last message of the transcript the model may see."""
+    template: AgentTemplate
+    now: datetime
+    """``workflow.now()``: the date the model is told, identical on replay."""
+    memory_ids: list[str] = Field(default_factory=list)
+    tools: list[dict] = Field(default_factory=list)
+    """Ollama tool definitions offered to the model."""
+
+
+class ChatResult(BaseModel):
+    reply: str
+    reply_truncated: bool = False
+    tool_calls: list[ToolCallRequest] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    done_reason: str | None = None

