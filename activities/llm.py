@@ -84,10 +84,15 @@ class LlmActivities:
                     final = chunk
         except ollama.ResponseError as err:
             raise _classify_response_error(err, template.model or "") from None
-        except (httpx.TransportError, ConnectionError) as err:
+        except (httpx.ConnectError, ConnectionError) as err:
             raise ApplicationError(
                 f"cannot reach Ollama at {self._settings.ollama_host}: {err or type(err).__name__}",
                 type="OllamaUnreachable",
+            ) from None
+        except httpx.TransportError as err:
+            raise ApplicationError(
+                f"connection to Ollama at {self._settings.ollama_host} failed: {err or type(err).__name__}",
+                type="OllamaConnectionLost",
             ) from None
         if final is None:
             raise ApplicationError("Ollama closed the stream before the answer was done", type="OllamaIncomplete")

