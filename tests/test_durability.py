@@ -48,24 +48,30 @@ async def _daemon_without_worker(temporal_env, temporal_address, fake_ollama, tm
     return Daemon(client=temporal_env.client, settings=settings, store=store, worker=None)
 
 
+async def _interrupt_a_turn(daemon, fake_ollama, tmp_path, content, stop_first_worker):
+    """Start a turn on one worker process, stop it with ``stop_first_worker`` while the model
+    call runs, start a second worker, and return (turn result, what stopping returned, handle)."""
+    first = WorkerProcess(daemon.env(), tmp_path / "worker-1.log")
+    second = None
+    try:
+        handle = await daemon.start()
+        turn = asyncio.create_task(daemon.send(handle, content))
+        await wait_for(lambda: _true(len(fake_ollama.chat_requests()) == 1), timeout=30)
+        stopped = await asyncio.to_thread(stop_first_worker, first)
+        second = WorkerProcess(daemon.env(), tmp_path / "worker-2.log")
+        return await asyncio.wait_for(turn, timeout=90), stopped, handle
+    finally:
+        for worker in (first, second):
+            if worker:
+                worker.close()
+
+
 async def test_worker_killed_mid_turn_a_new_worker_completes_it_once(
     temporal_env, temporal_address, fake_ollama, tmp_path
 ):
     daemon = await _daemon_without_worker(temporal_env, temporal_address, fake_ollama, tmp_path)
     fake_ollama.script(Reply(content="the first attempt never finishes", delay_s=30))
-    first = WorkerProcess(daemon.env(), tmp_path / "worker-1.log")
-    second = None
-    try:
-        handle = await daemon.start()
-        turn = asyncio.create_task(daemon.send(handle, "survive this"))
-        await wait_for(lambda: _true(len(fake_ollama.chat_requests()) == 1), timeout=30)
-        first.kill()
-        second = WorkerProcess(daemon.env(), tmp_path / "worker-2.log")
-        result = await asyncio.wait_for(turn, timeout=90)
-    finally:
-        first.close()
-        if second:
-            second.close()
+    result, _, handle = await _interrupt_a_turn(daemon, fake_ollama, tmp_path, "survive this", WorkerProcess.kill)
     assert result.reply == "echo: survive this"
     conversation_id = handle.id.removeprefix("conversation-")
     messages = daemon.store.list_messages(conversation_id)
@@ -77,19 +83,9 @@ async def test_worker_killed_mid_turn_a_new_worker_completes_it_once(
 async def test_sigterm_lets_the_running_model_call_finish(temporal_env, temporal_address, fake_ollama, tmp_path):
     daemon = await _daemon_without_worker(temporal_env, temporal_address, fake_ollama, tmp_path)
     fake_ollama.script(Reply(content="finished during shutdown", delay_s=2))
-    first = WorkerProcess(daemon.env(), tmp_path / "worker-1.log")
-    second = None
-    try:
-        handle = await daemon.start()
-        turn = asyncio.create_task(daemon.send(handle, "take your time"))
-        await wait_for(lambda: _true(len(fake_ollama.chat_requests()) == 1), timeout=30)
-        exit_code = await asyncio.to_thread(first.terminate)
-        second = WorkerProcess(daemon.env(), tmp_path / "worker-2.log")
-        result = await asyncio.wait_for(turn, timeout=60)
-    finally:
-        first.close()
-        if second:
-            second.close()
+    result, exit_code, _ = await _interrupt_a_turn(
+        daemon, fake_ollama, tmp_path, "take your time", WorkerProcess.terminate
+    )
     assert exit_code == 0
     assert result.reply == "finished during shutdown"
     assert len(fake_ollama.chat_requests()) == 1
