@@ -7,16 +7,20 @@ import asyncio
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.tools.catalog import specs_for
+from config.policy import PolicyError, parse_rules
 from config.settings import Settings
+from models.policy import PolicySet
 from config.templates import InvalidAgentError, UnknownAgentError, load_template
 from models.transcript import AppendMessage, CloseConversation, OpenConversation, OpenedConversation
 from store.transcript import TranscriptStore
 
 
 class TranscriptActivities:
-    def __init__(self, store: TranscriptStore, settings: Settings) -> None:
+    def __init__(self, store: TranscriptStore, settings: Settings, policy: PolicySet) -> None:
         self._store = store
         self._settings = settings
+        self._policy = policy
 
     @activity.defn(name="transcript.open")
     async def open(self, request: OpenConversation) -> OpenedConversation:
@@ -25,6 +29,10 @@ class TranscriptActivities:
             template = load_template(request.agent, self._settings.agents_dir)
         except (UnknownAgentError, InvalidAgentError) as err:
             raise ApplicationError(str(err), type="UnknownAgent", non_retryable=True) from err
+        try:
+            overrides = parse_rules(request.policy, f"policy overrides of conversation {request.conversation_id}")
+        except PolicyError as err:
+            raise ApplicationError(str(err), type="InvalidPolicy", non_retryable=True) from err
         template = template.model_copy(
             update={
                 "model": request.model or template.model or self._settings.model,
@@ -38,12 +46,23 @@ class TranscriptActivities:
             template.model,
             request.user_id,
         )
-        return OpenedConversation(template=template, next_seq=next_seq)
+        return OpenedConversation(
+            template=template,
+            next_seq=next_seq,
+            tools=specs_for(template.tools),
+            policy=self._policy,
+            overrides=overrides,
+        )
 
     @activity.defn(name="transcript.append")
     async def append(self, request: AppendMessage) -> None:
         await asyncio.to_thread(
-            self._store.append, request.conversation_id, request.seq, request.role, request.content
+            self._store.append,
+            request.conversation_id,
+            request.seq,
+            request.role,
+            request.content,
+            tool_call_id=request.tool_call_id,
         )
 
     @activity.defn(name="transcript.close")

@@ -6,6 +6,7 @@ prints them without a traceback.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -142,7 +143,8 @@ def format_status(status: Status, execution: WorkflowExecutionStatus | None = No
     if execution is not None and execution != WorkflowExecutionStatus.RUNNING:
         lines.append(f"workflow      {execution.name.lower()}")
     for approval in status.pending_approvals:
-        lines.append(f"awaiting      approval of {approval.tool} (tool call {approval.tool_call_id}): {approval.reason or ''}")
+        arguments = json.dumps(approval.arguments, ensure_ascii=False)
+        lines.append(f"awaiting      {approval.tool} {arguments}  (call {approval.tool_call_id}; {approval.reason or 'policy asks'})")
     if status.last_error:
         lines.append(f"last error    {status.last_error}")
     return "\n".join(lines)

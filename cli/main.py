@@ -24,7 +24,6 @@ from config.settings import Settings
 # Subcommands still to come, each in its own module and registered in build_parser():
 #   api        run the FastAPI control plane (and the admin page)
 #   schedules  apply / list / delete the monitoring and cache-cleanup Temporal Schedules
-#   approve    approve / deny / edit a tool call waiting for a human
 #   memory     list, search and forget an agent's memories
 #   sandbox    list, inspect and reap conversation sandboxes
 
@@ -72,6 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="next: seen by the model's next step; queue: answered as a turn of its own",
     )
     conversation_command("end", "end a conversation for good").add_argument("--reason", default="")
+    approve = conversation_command("approve", "approve a tool call waiting for a person")
+    approve.add_argument("call", metavar="CALL_ID", help="the tool call id shown by `daemonflow status`")
+    approve.add_argument("--always", action="store_true", help="also allow this exact call for the rest of the conversation")
+    approve.add_argument("--edit", metavar="JSON", help="run these arguments instead (judged again by the policy)")
+    approve.add_argument("--reason", default=None)
+    approve.add_argument("--approver", default=None, help="who decides (default: $USER)")
+    deny = conversation_command("deny", "deny a tool call waiting for a person")
+    deny.add_argument("call", metavar="CALL_ID")
+    deny.add_argument("--reason", default=None, help="told to the model")
+    deny.add_argument("--approver", default=None, help="who decides (default: $USER)")
     history = conversation_command("history", "show a conversation's recent messages")
     history.add_argument("--limit", type=limit, default=20, metavar="N", help="1-200 (default 20)")
     history.add_argument("--json", action="store_true", help="print the messages as JSON")
@@ -117,7 +126,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "dev": _dev,
     "worker": _worker,
     "chat": _chat,
-    **{name: _async(name) for name in ("status", "pause", "resume", "inject", "end", "history")},
+    **{name: _async(name) for name in ("status", "pause", "resume", "inject", "end", "history", "approve", "deny")},
 }
 
 

@@ -44,7 +44,12 @@ class Settings(BaseSettings):
     agents_dir: Path | None = None
     """Extra agent templates (``*.yaml``) that add to or shadow the built-in ones."""
 
+    policy_file: Path | None = None
+    """Auto-accept rules; empty means the defaults in ``config/policy.yaml``."""
+
     sandbox_image: str = "daemonflow-sandbox:latest"
+    sandbox_runtime: str | None = None
+    """Docker runtime for sandboxes, e.g. ``runsc`` (gVisor) where installed."""
     api_keys: str = ""
 
     max_message_chars: int = 100_000

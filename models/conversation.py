@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.agent import AgentTemplate
+from models.policy import PolicyRule, PolicySet
+from models.tools import ToolSpec
 
 WORKFLOW_ID_PREFIX = "conversation-"
 
@@ -118,6 +120,9 @@ class Approve(Contract):
     tool_call_id: str
     decision: Literal["approve", "approve_always", "deny", "edit"]
     arguments: dict | None = None
+    """With ``edit``: the arguments to run instead (judged again by the policy)."""
+    arguments_hash: str | None = None
+    """Optional: the ``args_hash`` the approver was shown; a mismatch makes the decision void."""
     reason: str | None = None
     approver: str | None = None
 
@@ -137,6 +142,9 @@ class PendingApproval(Contract):
     tool_call_id: str
     tool: str
     arguments: dict
+    args_hash: str
+    """sha256 of the exact arguments shown; an approval is bound to it."""
+    action_type: str = ""
     rule: str | None = None
     reason: str | None = None
     requested_at: datetime | None = None
@@ -155,6 +163,8 @@ class Status(Contract):
     auto_accept: bool
     last_error: str | None = None
     ended_reason: str | None = None
+    ignored_approvals: list[str] = Field(default_factory=list)
+    """Recent approval signals that were void (unknown call, already decided, hash mismatch), why."""
 
 
 class HistoryQuery(Contract):
@@ -203,6 +213,10 @@ class CarriedState(Contract):
     auto_accept: bool = True
     last_error: str | None = None
     recent: list[MessageView] = Field(default_factory=list)
+    tools: list[ToolSpec] = Field(default_factory=list)
+    policy: PolicySet | None = None
+    overrides: list[PolicyRule] = Field(default_factory=list)
+    """Rules this conversation added (approve always)."""
 
 
 ConversationInput.model_rebuild()

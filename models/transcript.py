@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from models.agent import AgentTemplate
+from models.policy import PolicyRule, PolicySet
+from models.tools import ToolSpec
 
 
 class OpenConversation(BaseModel):
@@ -13,12 +15,18 @@ class OpenConversation(BaseModel):
     model: str | None = None
     system_prompt: str | None = None
     user_id: str | None = None
+    policy: list[dict] = Field(default_factory=list)
+    """Per-conversation rule overrides, validated (examples included) when the conversation opens."""
 
 
 class OpenedConversation(BaseModel):
     template: AgentTemplate
     """The resolved template, with the model and prompt overrides applied."""
     next_seq: int
+    tools: list[ToolSpec] = Field(default_factory=list)
+    """Specs of the template's tools, fixed for the run so that history replays the same."""
+    policy: PolicySet | None = None
+    overrides: list[PolicyRule] = Field(default_factory=list)
 
 
 class AppendMessage(BaseModel):
@@ -26,6 +34,7 @@ class AppendMessage(BaseModel):
     seq: int
     role: str
     content: str
+    tool_call_id: str | None = None
 
 
 class CloseConversation(BaseModel):

@@ -125,3 +125,52 @@ class ModelUsage(SQLModel, table=True):
     prompt_eval_duration_ms: float | None = None
     eval_duration_ms: float | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Action(SQLModel, table=True):
+    """The action registry: one audit row per tool call and the decision taken on it.
+
+    Written for every call, run or not (denied, timed out, invalid), so an operator can answer
+    "who let the agent do that, under which rule" long after the conversation ended. Arguments are
+    stored as a hash only: they may hold secrets, and the hash is what approvals are bound to.
+    """
+
+    __tablename__ = "actions"
+    __table_args__ = (UniqueConstraint("conversation_id", "tool_call_id", name="uq_actions_conversation_call"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str
+    tool_call_id: str
+    turn: int
+    agent: str = Field(index=True)
+    tool: str
+    action_type: str
+    args_hash: str
+    decision: str
+    """allow | approve | approve_always | edit | deny | timeout | invalid"""
+    source: str
+    """What decided: ``rule:<id>``, ``approver:<name>``, ``timeout``, ``auto``, ``schema``."""
+    policy_version: str = ""
+    success: bool | None = None
+    exit_code: int | None = None
+    duration_ms: float | None = None
+    error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class ToolRun(SQLModel, table=True):
+    """A finished tool call's result, kept by tool-call id so a retried run returns it as is.
+
+    A worker that crashes after a tool ran but before Temporal heard of it must not run the tool a
+    second time (a commit, a file write); the retry finds this row and returns it.
+    """
+
+    __tablename__ = "tool_runs"
+    __table_args__ = (UniqueConstraint("conversation_id", "tool_call_id", name="uq_tool_runs_conversation_call"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str
+    tool_call_id: str
+    tool: str
+    result: dict[str, Any] = Field(sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.databases",
     "tests.fixtures.ollama",
     "tests.fixtures.temporal",
+    "tests.fixtures.docker",
 ]

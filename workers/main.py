@@ -14,13 +14,19 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.audit import AuditActivities
 from activities.llm import LlmActivities
+from activities.sandbox import SandboxManager, connect_docker
+from activities.tools.runner import ToolActivities
 from activities.transcript import TranscriptActivities
+from config.policy import load_policy
 from config.settings import Settings
+from store.actions import ActionStore
 from store.engine import make_engine
 from store.transcript import TranscriptStore
 from workers.client import connect, ensure_search_attributes
 from workflows.conversation import ConversationWorkflow
+from workflows.tool_execution import ToolExecutionWorkflow
 
 log = logging.getLogger("daemonflow.worker")
 
@@ -28,16 +34,30 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 
 def build_worker(client: Client, settings: Settings, task_queue: str | None = None) -> Worker:
-    store = TranscriptStore(make_engine(settings.effective_database_url))
-    transcript = TranscriptActivities(store, settings)
+    engine = make_engine(settings.effective_database_url)
+    store = TranscriptStore(engine)
+    actions = ActionStore(engine)
+    transcript = TranscriptActivities(store, settings, load_policy(settings.policy_file))
     llm = LlmActivities(store, settings)
+    docker_client = _docker_or_none()
+    sandbox = SandboxManager(docker_client, settings, settings.var_dir / "artifacts") if docker_client else None
+    tools = ToolActivities(sandbox, docker_client, actions)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[ConversationWorkflow],
-        activities=[*transcript.all(), llm.chat],
+        workflows=[ConversationWorkflow, ToolExecutionWorkflow],
+        activities=[*transcript.all(), llm.chat, AuditActivities(actions).record, tools.run],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
+
+
+def _docker_or_none():
+    """The Docker engine if it answers; without one, conversations work and tools report it."""
+    try:
+        return connect_docker(timeout_s=10)
+    except Exception as err:  # noqa: BLE001 - any failure means the same: no sandboxes here
+        log.warning("no Docker engine (%s): sandbox and Docker tools are unavailable on this worker", err)
+        return None
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:

@@ -9,6 +9,8 @@ the steps of a turn.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -42,10 +44,16 @@ with workflow.unsafe.imports_passed_through():
         Usage,
     )
     from models.llm import ChatRequest, ChatResult, ToolCallRequest
+    from models.policy import Decision, PolicyRule, PolicySet, ToolCallContext, Verdict
+    from models.tools import ActionRecord, ToolCallInput, ToolResult, ToolSpec
     from models.transcript import AppendMessage, CloseConversation, OpenConversation, OpenedConversation
     from workflows import search_attributes
+    from workflows.arguments import argument_errors
+    from workflows.policy import evaluate, rule_for_approve_always
+    from workflows.tool_execution import ToolExecutionWorkflow, tool_workflow_id
 
 RECENT_MESSAGES_KEPT = 50
+IGNORED_APPROVALS_KEPT = 20
 RECENT_MESSAGE_CHARS = 2_000
 
 STORE_CALL = dict(
@@ -96,6 +104,14 @@ class ConversationWorkflow:
         self._auto_accept = carried.auto_accept if carried else self._input.auto_accept
         self._last_error = carried.last_error if carried else None
         self._recent: list[MessageView] = list(carried.recent) if carried else []
+        self._tools: dict[str, ToolSpec] = {t.name: t for t in carried.tools} if carried else {}
+        self._policy: PolicySet | None = carried.policy if carried else None
+        self._overrides: list[PolicyRule] = list(carried.overrides) if carried else []
+        self._pending: dict[str, PendingApproval] = {}
+        self._decisions: dict[str, Approve] = {}
+        self._ignored_approvals: list[str] = []
+        self._consecutive_auto = 0
+        self._running: str | None = None
         self._state = ConversationState.IDLE
         self._ended = False
         self._end_reason = ""
@@ -154,6 +170,9 @@ class ConversationWorkflow:
             auto_accept=self._auto_accept,
             last_error=self._last_error,
             recent=self._recent,
+            tools=list(self._tools.values()),
+            policy=self._policy,
+            overrides=self._overrides,
         )
 
     async def _open(self) -> AgentTemplate:
@@ -166,6 +185,7 @@ class ConversationWorkflow:
                     model=self._input.model,
                     system_prompt=self._input.system_prompt,
                     user_id=self._input.user_id,
+                    policy=self._input.policy,
                 ),
                 result_type=OpenedConversation,
                 summary=f"open conversation with agent {self._input.agent}",
@@ -174,6 +194,9 @@ class ConversationWorkflow:
         except ActivityError as err:
             raise ApplicationError(_cause_message(err), type="OpenFailed", non_retryable=True) from err
         self._next_seq = opened.next_seq
+        self._tools = {t.name: t for t in opened.tools}
+        self._policy = opened.policy
+        self._overrides = list(opened.overrides)
         return opened.template
 
     async def _finish(self) -> ConversationSummary:
@@ -221,6 +244,7 @@ class ConversationWorkflow:
     async def _run_turn(self, item: QueuedMessage) -> TurnResult:
         assert self._template is not None
         turn = self._turn
+        self._consecutive_auto = 0
         self._set_state(ConversationState.THINKING)
         await self._flush_injected()
         await self._append(item.role, item.content)
@@ -235,7 +259,7 @@ class ConversationWorkflow:
             if not chat.tool_calls:
                 break
             for call in chat.tool_calls:
-                outcomes.append(await self._run_tool(call))
+                outcomes.append(await self._run_tool(call, turn))
         else:
             workflow.logger.warning("turn %s stopped after %s model steps", turn, self._input.max_steps_per_turn)
         return TurnResult(
@@ -261,11 +285,13 @@ class ConversationWorkflow:
             injected = self._injected.pop(0)
             await self._append(injected.role, injected.content)
 
-    async def _append(self, role: str, content: str) -> None:
+    async def _append(self, role: str, content: str, tool_call_id: str | None = None) -> None:
         seq = self._next_seq
         await workflow.execute_activity(
             "transcript.append",
-            AppendMessage(conversation_id=self._conversation_id, seq=seq, role=role, content=content),
+            AppendMessage(
+                conversation_id=self._conversation_id, seq=seq, role=role, content=content, tool_call_id=tool_call_id
+            ),
             summary=f"store {role} message #{seq}",
             **STORE_CALL,
         )
@@ -289,6 +315,7 @@ class ConversationWorkflow:
                 upto_seq=self._next_seq - 1,
                 template=self._template,
                 now=workflow.now(),
+                tools=[spec.ollama_definition() for spec in self._tools.values()],
             )
             try:
                 result: ChatResult = await workflow.execute_activity(
@@ -320,10 +347,149 @@ class ConversationWorkflow:
             self._remember(request.reply_seq, "assistant", result.reply)
             return result
 
-    async def _run_tool(self, call: ToolCallRequest) -> ToolCallOutcome:
-        """No tool is offered to the model yet; a call to one it invented is answered as such."""
-        await self._append("tool", f"error: there is no tool named {call.name!r}; answer without it")
-        return ToolCallOutcome(id=call.id, tool=call.name, decision="deny", success=False)
+    async def _run_tool(self, call: ToolCallRequest, turn: int) -> ToolCallOutcome:
+        """Judge one tool call, wait for a person if the policy asks, run it, record everything."""
+        spec = self._tools.get(call.name)
+        if spec is None:
+            await self._append("tool", f"error: there is no tool named {call.name!r}; answer without it")
+            return ToolCallOutcome(id=call.id, tool=call.name, decision="deny", success=False)
+        arguments = call.arguments
+        errors = argument_errors(spec.parameters, arguments)
+        if errors:
+            message = f"invalid arguments for {spec.name}: {'; '.join(errors)}. Fix them and call again."
+            return await self._conclude(call, spec, turn, arguments, "invalid", "schema", error=message)
+        verdict = self._judge(spec, arguments)
+        decision, source = verdict.decision, _source(verdict)
+        label = "allow"
+        if decision == Decision.ASK or (decision == Decision.ALLOW and spec.always_ask):
+            answer = await self._await_approval(call, spec, verdict)
+            if answer is None:
+                return await self._conclude(call, spec, turn, arguments, "timeout", "timeout",
+                                            error="not run: nobody approved it in time")
+            source = f"approver:{answer.approver or 'unknown'}"
+            label = answer.decision
+            if answer.decision == "deny":
+                reason = f": {answer.reason}" if answer.reason else ""
+                return await self._conclude(call, spec, turn, arguments, "deny", source,
+                                            error=f"not run: denied by a person{reason}")
+            if answer.decision == "edit":
+                arguments = answer.arguments or {}
+                errors = argument_errors(spec.parameters, arguments)
+                edited = self._judge(spec, arguments)
+                if errors or edited.decision == Decision.DENY:
+                    why = "; ".join(errors) or edited.reason
+                    return await self._conclude(call, spec, turn, arguments, "deny", _source(edited),
+                                                error=f"not run: the edited call is not allowed ({why})")
+            if answer.decision == "approve_always":
+                self._overrides.append(rule_for_approve_always(self._context(spec, arguments)))
+        elif decision == Decision.DENY:
+            return await self._conclude(call, spec, turn, arguments, "deny", source,
+                                        error=f"not run: denied by policy ({verdict.reason})")
+        else:
+            self._consecutive_auto += 1
+        await self._checkpoint()
+        result = await self._execute(call, spec, arguments)
+        return await self._conclude(call, spec, turn, arguments, label, source, result=result)
+
+    def _context(self, spec: ToolSpec, arguments: dict) -> ToolCallContext:
+        return ToolCallContext(
+            tool=spec.name,
+            action_type=spec.action_type,
+            arguments=arguments,
+            auto_accept=self._auto_accept,
+            consecutive_auto=self._consecutive_auto,
+        )
+
+    def _judge(self, spec: ToolSpec, arguments: dict) -> Verdict:
+        assert self._policy is not None
+        return evaluate(self._policy, self._context(spec, arguments), self._overrides)
+
+    async def _await_approval(self, call: ToolCallRequest, spec: ToolSpec, verdict: Verdict) -> Approve | None:
+        """Wait on a durable timer for a person's decision; ``None`` when it times out."""
+        self._pending[call.id] = PendingApproval(
+            tool_call_id=call.id,
+            tool=spec.name,
+            arguments=call.arguments,
+            args_hash=args_hash(call.arguments),
+            action_type=spec.action_type.value,
+            rule=verdict.rule_id,
+            reason="this tool always needs a person" if verdict.decision == Decision.ALLOW else verdict.reason,
+            requested_at=workflow.now(),
+        )
+        self._set_state(ConversationState.AWAITING_APPROVAL)
+        try:
+            await workflow.wait_condition(
+                lambda: call.id in self._decisions or self._ended,
+                timeout=timedelta(seconds=self._input.approval_timeout_s),
+            )
+        except TimeoutError:
+            pass
+        finally:
+            del self._pending[call.id]
+            self._set_state(ConversationState.THINKING)
+        if self._ended:
+            raise _Ended()
+        return self._decisions.get(call.id)
+
+    async def _execute(self, call: ToolCallRequest, spec: ToolSpec, arguments: dict) -> ToolResult:
+        self._running = f"{spec.name} {_display(spec.name, arguments)}"
+        self._set_state(ConversationState.RUNNING_TOOL)
+        try:
+            return await workflow.execute_child_workflow(
+                ToolExecutionWorkflow.run,
+                args=[
+                    spec,
+                    ToolCallInput(
+                        conversation_id=self._conversation_id,
+                        tool_call_id=call.id,
+                        tool=spec.name,
+                        arguments=arguments,
+                        agent=self._template.name if self._template else "",
+                        network=spec.needs_egress,
+                    ),
+                ],
+                id=tool_workflow_id(self._conversation_id, call.id),
+                static_summary=f"{spec.name} {_display(spec.name, arguments)}"[:200],
+            )
+        finally:
+            self._running = None
+            self._set_state(ConversationState.THINKING)
+
+    async def _conclude(
+        self,
+        call: ToolCallRequest,
+        spec: ToolSpec,
+        turn: int,
+        arguments: dict,
+        decision: str,
+        source: str,
+        result: ToolResult | None = None,
+        error: str | None = None,
+    ) -> ToolCallOutcome:
+        """Audit the call, then tell the model what happened."""
+        await workflow.execute_activity(
+            "audit.record",
+            ActionRecord(
+                conversation_id=self._conversation_id,
+                tool_call_id=call.id,
+                turn=turn,
+                agent=self._template.name if self._template else "",
+                tool=spec.name,
+                action_type=spec.action_type.value,
+                args_hash=args_hash(arguments),
+                decision=decision,
+                source=source,
+                policy_version=self._policy.version if self._policy else "",
+                success=result.success if result else None,
+                exit_code=result.exit_code if result else None,
+                duration_ms=result.duration_ms if result else None,
+                error=(result.error if result else error),
+            ),
+            summary=f"audit {spec.name}: {decision}",
+            **STORE_CALL,
+        )
+        await self._append("tool", _tool_message(result, error), tool_call_id=call.id)
+        return ToolCallOutcome(id=call.id, tool=spec.name, decision=decision, success=result.success if result else False)
 
     # --- state shown to operators -----------------------------------------------------------
 
@@ -334,14 +500,23 @@ class ConversationWorkflow:
 
     def _set_state(self, state: ConversationState) -> None:
         if state != self._state:
+            awaiting = state == ConversationState.AWAITING_APPROVAL
+            updates = [search_attributes.STATE.value_set(state.value)]
+            if awaiting != (self._state == ConversationState.AWAITING_APPROVAL):
+                updates.append(search_attributes.AWAITING_APPROVAL.value_set(awaiting))
             self._state = state
-            workflow.upsert_search_attributes([search_attributes.STATE.value_set(state.value)])
+            workflow.upsert_search_attributes(updates)
         self._set_details(self._describe())
 
     def _describe(self) -> str:
         model = self._template.model if self._template else "?"
         if self._state == ConversationState.THINKING:
             return f"thinking · turn {self._turn} · {model}"
+        if self._state == ConversationState.AWAITING_APPROVAL and self._pending:
+            waiting = "; ".join(f"{p.tool} {_display(p.tool, p.arguments)}" for p in self._pending.values())
+            return f"awaiting approval: {waiting}"
+        if self._state == ConversationState.RUNNING_TOOL and self._running:
+            return f"running {self._running}"
         if self._state == ConversationState.PAUSED:
             return f"paused: {self._pause_reason}" if self._pause_reason else "paused"
         if self._state == ConversationState.ENDED:
@@ -415,7 +590,23 @@ class ConversationWorkflow:
 
     @workflow.signal
     def approve(self, signal: Approve) -> None:
-        workflow.logger.warning("approval for unknown tool call %s ignored", signal.tool_call_id)
+        pending = self._pending.get(signal.tool_call_id)
+        why = None
+        if pending is None:
+            decided = signal.tool_call_id in self._decisions
+            why = "already decided" if decided else "no tool call waits under this id"
+        elif signal.arguments_hash and signal.arguments_hash != pending.args_hash:
+            why = "the arguments shown to the approver are not the ones waiting"
+        elif signal.decision == "edit" and signal.arguments is None:
+            why = "an edit needs the new arguments"
+        elif signal.decision in ("approve", "approve_always") and signal.arguments not in (None, pending.arguments):
+            why = "approve runs the arguments shown; use decision=edit to change them"
+        if why:
+            workflow.logger.warning("approval for %s ignored: %s", signal.tool_call_id, why)
+            self._ignored_approvals.append(f"{signal.tool_call_id} ({signal.decision} by {signal.approver}): {why}")
+            del self._ignored_approvals[:-IGNORED_APPROVALS_KEPT]
+            return
+        self._decisions[signal.tool_call_id] = signal
 
     @workflow.signal
     def set_auto_accept(self, signal: SetAutoAccept) -> None:
@@ -437,12 +628,13 @@ class ConversationWorkflow:
             pause_reason=self._pause_reason,
             turn=self._turn,
             queued=len(self._queue),
-            pending_approvals=[],
+            pending_approvals=list(self._pending.values()),
             agent=self._template.name if self._template else self._input.agent,
             model=(self._template.model if self._template else self._input.model) or "",
             auto_accept=self._auto_accept,
             last_error=self._last_error,
             ended_reason=self._end_reason or None,
+            ignored_approvals=list(self._ignored_approvals),
         )
 
     @workflow.query
@@ -452,7 +644,7 @@ class ConversationWorkflow:
 
     @workflow.query
     def pending_approvals(self) -> list[PendingApproval]:
-        return []
+        return list(self._pending.values())
 
 
 def _cause_message(err: ActivityError) -> str:
@@ -468,3 +660,33 @@ def _cause_message(err: ActivityError) -> str:
 
 def _non_retryable(err: ActivityError) -> bool:
     return isinstance(err.cause, ApplicationError) and err.cause.non_retryable
+
+
+def args_hash(arguments: dict) -> str:
+    """The identity of a call's exact arguments; approvals and audit rows refer to it."""
+    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _display(tool: str, arguments: dict) -> str:
+    """A call as an operator reads it: the command itself for shells, compact JSON otherwise."""
+    text = arguments.get("command") if isinstance(arguments.get("command"), str) else None
+    text = text or json.dumps(arguments, ensure_ascii=False, separators=(",", ":"))
+    return f"`{text[:160]}{'…' if len(text) > 160 else ''}`"
+
+
+def _source(verdict: Verdict) -> str:
+    return f"rule:{verdict.rule_id}" if verdict.rule_id else "default"
+
+
+def _tool_message(result: ToolResult | None, error: str | None) -> str:
+    if result is None:
+        return f"error: {error}"
+    parts = [result.output] if result.output else []
+    if result.exit_code is not None:
+        parts.append(f"[exit code {result.exit_code}]")
+    if result.truncated:
+        parts.append("[output truncated; the full output is kept as an artifact]")
+    if result.error:
+        parts.append(f"error: {result.error}")
+    return "\n".join(parts) or "(no output)"

@@ -1,0 +1,51 @@
+"""ToolExecutionWorkflow: one approved tool call, run with its own timeouts and retry policy.
+
+A child of the conversation (id ``tool-<conversation>-<call>``) so that each call is visible on its
+own in the Web UI, with its retries, and so that its policy lives with the tool rather than with
+the conversation. It never fails: whatever happens, the conversation gets a ``ToolResult`` to show
+the model.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from models.tools import ToolCallInput, ToolResult, ToolSpec
+
+NON_RETRYABLE = ["InvalidArguments", "PolicyViolation", "SandboxViolation"]
+
+
+def tool_workflow_id(conversation_id: str, tool_call_id: str) -> str:
+    return f"tool-{conversation_id}-{tool_call_id}"
+
+
+@workflow.defn(name="ToolExecutionWorkflow")
+class ToolExecutionWorkflow:
+    @workflow.run
+    async def run(self, spec: ToolSpec, call: ToolCallInput) -> ToolResult:
+        workflow.set_current_details(f"running {spec.name}")
+        try:
+            return await workflow.execute_activity(
+                "tools.run",
+                args=[spec, call],
+                result_type=ToolResult,
+                summary=f"{spec.name} ({spec.runs_on.value})",
+                start_to_close_timeout=timedelta(seconds=spec.timeout_s + 30),
+                heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=1),
+                    backoff_coefficient=2.0,
+                    maximum_interval=timedelta(seconds=30),
+                    maximum_attempts=spec.max_attempts,
+                    non_retryable_error_types=NON_RETRYABLE,
+                ),
+            )
+        except ActivityError as err:
+            cause = err.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+            return ToolResult(success=False, error=message)
