@@ -28,6 +28,7 @@ test: install  ## the whole suite, on a real Temporal dev server
 
 bench: install
 	$(PY) -m bench.conversation
+	$(PY) -m bench.sandbox
 
 histories: install  ## re-record tests/histories (only for an intended, versioned change)
 	DAEMONFLOW_RECORD_HISTORIES=1 $(PY) -m pytest -q tests/test_replay.py

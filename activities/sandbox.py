@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import collections
+import concurrent.futures
 import contextlib
 import contextvars
 import io
@@ -88,6 +89,7 @@ POLL_S = 0.2
 """Granularity of the timeouts; output is handled as soon as it arrives, not on this tick."""
 BACKSTOP_SLACK_S = 2.0
 """The in-container ``timeout`` fires at the deadline; this side steps in only this much later."""
+REAP_PARALLELISM = 8
 BUILD_HINT = "run deploy/provision-docker.sh or `docker build -t daemonflow-sandbox:latest deploy/sandbox`"
 
 _WRAPPER = 'touch {marker} 2>/dev/null; cd -- "$1" || exit 126; shift; exec timeout -s KILL "$@"'.format(
@@ -339,6 +341,14 @@ def _parse_docker_time(value: str | None) -> float | None:
     return datetime.fromisoformat(text).timestamp()
 
 
+def _last_state_change(container: Container) -> float:
+    """Epoch seconds of the container's last creation, start or stop, from the engine's records."""
+    state = container.attrs.get("State", {})
+    times = [_parse_docker_time(state.get(key)) for key in ("StartedAt", "FinishedAt")]
+    times.append(_parse_docker_time(container.attrs.get("Created")))
+    return max((t for t in times if t is not None), default=0.0)
+
+
 def _default_heartbeat() -> Callable[[], None] | None:
     """``activity.heartbeat`` when running in an activity; harmless outside one.
 
@@ -380,6 +390,11 @@ class SandboxManager:
         self.limits = limits or SandboxLimits()
         self.runtime = runtime if runtime is not None else settings.sandbox_runtime
         self.artifacts_dir = Path(artifacts_dir)
+
+    @property
+    def client(self) -> docker.DockerClient:
+        """The engine this manager talks to (host Docker tools use the same one)."""
+        return self._client
 
     # -- containers --
 
@@ -457,6 +472,12 @@ class SandboxManager:
         try:
             container = self._client.containers.create(**options)
         except docker.errors.APIError as err:
+            if self.runtime and "runtime" in str(err.explanation or ""):
+                raise SandboxError(
+                    f"the engine has no runtime {self.runtime!r} ({err.explanation}); install it or unset "
+                    "DAEMONFLOW_SANDBOX_RUNTIME",
+                    non_retryable=True,
+                ) from err
             if err.status_code != 409:  # 409: another worker created it first; use theirs
                 raise
             container = self._client.containers.get(name)
@@ -596,12 +617,10 @@ class SandboxManager:
         exit_code = self._exit_code(exec_id)
         if stream_error is not None and killed_reason is None and exit_code is None:
             raise SandboxUnavailable(f"lost the output stream of a command in {container.name}: {stream_error}")
-        if killed_reason is None and exit_code == 137:
-            # SIGKILL without us asking: the in-container deadline or the kernel's OOM killer.
-            if duration_s >= timeout_s:
-                killed_reason = "timeout"
-            elif self._oom_since(container, started_wall):
-                killed_reason = "oom"
+        if killed_reason is None and exit_code == 137 and duration_s >= timeout_s:
+            killed_reason = "timeout"  # the in-container deadline fired (SIGKILL to the group)
+        elif killed_reason is None and exit_code not in (0, None) and self._oom_since(container, started_wall):
+            killed_reason = "oom"  # some process of the command hit the memory limit
         truncated = output.truncated
         return ExecResult(
             exit_code=exit_code,
@@ -644,9 +663,11 @@ class SandboxManager:
     def _oom_since(self, container: Container, since_wall: float) -> bool:
         """Whether the engine reported an OOM kill in this container since the command started."""
         try:
+            # The engine keeps its recent events in memory; asked right away, the OOM kill is there.
+            # The window starts exactly at this command, so an earlier command's OOM is not counted.
             events = self._client.events(
-                since=int(since_wall) - 1,
-                until=int(time.time()) + 1,
+                since=f"{since_wall:.6f}",
+                until=f"{time.time():.6f}",
                 filters={"container": container.id, "event": "oom"},
                 decode=True,
             )
@@ -737,10 +758,7 @@ class SandboxManager:
                 out = self._api.exec_start(probe["Id"]).decode().strip()
                 if out.isdigit():
                     return float(out)
-        state = container.attrs.get("State", {})
-        times = [_parse_docker_time(state.get(key)) for key in ("StartedAt", "FinishedAt")]
-        times.append(_parse_docker_time(container.attrs.get("Created")))
-        return max((t for t in times if t is not None), default=0.0)
+        return _last_state_change(container)
 
     def busy(self, container: Container) -> bool:
         """Whether an exec is running in the container right now."""
@@ -753,25 +771,28 @@ class SandboxManager:
     def reap_idle(self, max_idle_s: float) -> list[str]:
         """Remove sandbox containers unused for ``max_idle_s`` (any worker's); volumes are kept.
 
-        A container the engine refuses to remove (removal already in progress...) is skipped and
-        logged, so one odd container cannot stop the reaper; an unreachable engine still raises.
+        Containers are probed a few at a time (each probe is an exec). One the engine refuses to
+        remove (removal already in progress...) is skipped and logged, so one odd container cannot
+        stop the reaper; an unreachable engine still raises.
         """
-        removed = []
         now = time.time()
-        for container in self.find():
-            with _docker_errors(f"reaping {container.name}"):
-                try:
-                    if self.busy(container) or now - self.last_used(container) <= max_idle_s:
-                        continue
-                    container.remove(force=True)
-                except docker.errors.NotFound:
-                    continue  # another worker reaped it
-                except docker.errors.APIError as err:
-                    log.warning("could not reap %s: %s", container.name, err.explanation or err)
-                    continue
-                removed.append(container.name)
-                log.info("reaped idle sandbox %s", container.name)
-        return removed
+        with concurrent.futures.ThreadPoolExecutor(max_workers=REAP_PARALLELISM) as pool:
+            reaped = pool.map(lambda container: self._reap_if_idle(container, now, max_idle_s), self.find())
+            return [name for name in reaped if name]
+
+    def _reap_if_idle(self, container: Container, now: float, max_idle_s: float) -> str | None:
+        with _docker_errors(f"reaping {container.name}"):
+            try:
+                if self.busy(container) or now - self.last_used(container) <= max_idle_s:
+                    return None
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                return None  # another worker reaped it
+            except docker.errors.APIError as err:
+                log.warning("could not reap %s: %s", container.name, err.explanation or err)
+                return None
+        log.info("reaped idle sandbox %s", container.name)
+        return container.name
 
     def remove(self, conversation_id: str, volumes: bool = False) -> list[str]:
         """Remove the conversation's containers, and with ``volumes`` its workspace too."""

@@ -103,11 +103,11 @@ async def concurrent(target: Target, conversations: int, turns_each: int) -> tup
     return latencies, time.perf_counter() - started
 
 
-def daemonflow_target(client: Client, task_queue: str) -> Target:
+def daemonflow_target(client: Client, task_queue: str, **options) -> Target:
     async def open(conversation_id: str) -> WorkflowHandle:
         return await client.start_workflow(
             ConversationWorkflow.run,
-            ConversationInput(conversation_id=conversation_id),
+            ConversationInput(conversation_id=conversation_id, **options),
             id=conversation_workflow_id(conversation_id),
             task_queue=task_queue,
         )

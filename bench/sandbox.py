@@ -10,7 +10,10 @@ the worker uses it:
   wrapper's ``touch`` and ``timeout``): the floor of every sandbox tool call;
 - **warm exec, capped output**: ``seq 1 100000`` (589 KB), cut to 30,000 characters for the model
   and written whole to an artifact;
-- **file round trip**: ``write_file`` then ``read_file`` of 10 KB through tar streams.
+- **file round trip**: ``write_file`` then ``read_file`` of 10 KB through tar streams;
+- **tool round trip**: a whole turn on a real Temporal dev server where the (fake, zero-delay)
+  model asks for ``run_command true``, the policy allows it, ``ToolExecutionWorkflow`` runs it in
+  the sandbox and the result goes back to the model, against the same turn without a tool call.
 
 Conversations it creates are removed at the end (volumes too). It prints figures; it never judges
 them.
@@ -19,6 +22,7 @@ them.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import platform
 import statistics
@@ -28,6 +32,8 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+import docker
 
 from activities.sandbox import SandboxManager, connect_docker
 from config.settings import Settings
@@ -53,11 +59,68 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cold", type=int, default=5, help="cold starts to measure (default 5)")
     parser.add_argument("--warm", type=int, default=30, help="warm execs to measure (default 30)")
+    parser.add_argument("--turns", type=int, default=20, help="turns with and without a tool call (default 20)")
     args = parser.parse_args(argv)
 
     settings = Settings()
     client = connect_docker()
-    manager = SandboxManager(client, settings, Path(tempfile.mkdtemp(prefix="daemonflow-bench-")))
+    with tempfile.TemporaryDirectory(prefix="daemonflow-bench-") as artifacts:
+        _bench(args, settings, client, SandboxManager(client, settings, Path(artifacts)))
+    with_tool, without = asyncio.run(_round_trips(args.turns))
+    print(_row("turn without a tool call", without))
+    print(_row("turn with `run_command true`", with_tool))
+    print(f"tool round trip (p50 difference)   {statistics.median(with_tool) - statistics.median(without):>9.1f} ms")
+
+
+async def _round_trips(turns: int) -> tuple[list[float], list[float]]:
+    """Turn latencies with and without one sandboxed tool call, on a real dev server."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from bench.conversation import daemonflow_target, stdout_to_stderr, temporal_binary
+    from tests.fakes.ollama import FakeOllama, Reply, ToolCall
+    from workers.main import build_worker
+    from workflows import search_attributes
+
+    def responder(request: dict) -> Reply:
+        last = request["messages"][-1]
+        if last["role"] == "user" and last["content"].startswith("tool"):
+            return Reply(tool_calls=[ToolCall(name="run_command", arguments={"command": "true"})])
+        return Reply(content="done")
+
+    with stdout_to_stderr():
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_binary(), data_converter=pydantic_data_converter,
+            search_attributes=search_attributes.ALL, dev_server_log_level="error",
+        )
+    try:
+        with FakeOllama() as ollama, tempfile.TemporaryDirectory(prefix="daemonflow-bench-") as tmp:
+            ollama.responder = responder
+            settings = Settings(
+                _env_file=None, temporal_address=env.client.service_client.config.target_host,
+                task_queue=f"bench-tools-{uuid.uuid4().hex[:8]}", var_dir=Path(tmp) / "var",
+                database_url=f"sqlite:///{Path(tmp) / 'daemonflow.db'}", ollama_host=ollama.url,
+            )
+            worker = build_worker(env.client, settings)
+            allow = [{"id": "bench-true", "decision": "allow", "tools": ["run_command"], "command": ["exact:true"]}]
+            target = daemonflow_target(env.client, settings.task_queue, agent="developer", policy=allow)
+            async with worker:
+                conversation = await target.open(f"bench-{uuid.uuid4().hex[:8]}")
+                await target.send(conversation, "tool warm-up")  # creates the sandbox: not measured
+                samples: dict[str, list[float]] = {"tool": [], "plain": []}
+                for _ in range(turns):
+                    for kind in samples:
+                        started = time.perf_counter()
+                        await target.send(conversation, f"{kind} turn")
+                        samples[kind].append((time.perf_counter() - started) * 1000)
+                worker_sandbox = SandboxManager(connect_docker(), settings, Path(tmp))
+                worker_sandbox.remove(conversation.id.removeprefix("conversation-"), volumes=True)
+    finally:
+        await env.shutdown()
+    return samples["tool"], samples["plain"]
+
+
+def _bench(args: argparse.Namespace, settings: Settings, client: docker.DockerClient, manager: SandboxManager) -> None:
     run_id = uuid.uuid4().hex[:8]
     made: list[str] = []
 

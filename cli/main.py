@@ -25,7 +25,6 @@ from config.settings import Settings
 #   api        run the FastAPI control plane (and the admin page)
 #   schedules  apply / list / delete the monitoring and cache-cleanup Temporal Schedules
 #   memory     list, search and forget an agent's memories
-#   sandbox    list, inspect and reap conversation sandboxes
 
 
 def limit(text: str) -> int:
@@ -81,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     deny.add_argument("call", metavar="CALL_ID")
     deny.add_argument("--reason", default=None, help="told to the model")
     deny.add_argument("--approver", default=None, help="who decides (default: $USER)")
+    sandbox = sub.add_parser("sandbox", help="manage the sandbox image")
+    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="ACTION")
+    build = sandbox_sub.add_parser("build", help="build the sandbox image (DAEMONFLOW_SANDBOX_IMAGE)")
+    build.add_argument("--offline", action="store_true",
+                       help="no registry needed: debootstrap a minimal Debian and `docker import` it (root)")
+    build.add_argument("--force", action="store_true", help="with --offline: rebuild even if the image exists")
     history = conversation_command("history", "show a conversation's recent messages")
     history.add_argument("--limit", type=limit, default=20, metavar="N", help="1-200 (default 20)")
     history.add_argument("--json", action="store_true", help="print the messages as JSON")
@@ -116,6 +121,12 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from cli.sandbox import build
+
+    return build(args, settings)
+
+
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
     from cli.chat import run_chat
 
@@ -126,6 +137,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "dev": _dev,
     "worker": _worker,
     "chat": _chat,
+    "sandbox": _sandbox,
     **{name: _async(name) for name in ("status", "pause", "resume", "inject", "end", "history", "approve", "deny")},
 }
 

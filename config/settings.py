@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     """Auto-accept rules; empty means the defaults in ``config/policy.yaml``."""
 
     sandbox_image: str = "daemonflow-sandbox:latest"
+    sandbox_idle_s: int = 900
+    """A sandbox container unused this long is removed by the worker (its workspace volume stays)."""
     sandbox_runtime: str | None = None
     """Docker runtime for sandboxes, e.g. ``runsc`` (gVisor) where installed."""
     api_keys: str = ""

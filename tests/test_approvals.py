@@ -198,3 +198,42 @@ async def test_per_conversation_rules_apply_and_bad_ones_fail_the_start(daemon, 
     with pytest.raises(Exception) as err:
         await bad.result()
     assert "allow-echo" in str(err.value.cause)
+
+
+async def test_daemonflow_approve_and_deny_from_the_command_line(daemon, fake_ollama, tmp_path):
+    from tests.test_cli import daemonflow
+
+    handle, turn = await start_turn(daemon, fake_ollama, command("echo via cli"))
+    conversation_id = handle.id.removeprefix("conversation-")
+    pending = await wait_for(lambda: pending_of(handle))
+    status = await daemonflow(daemon.env(), tmp_path, "status", conversation_id)
+    assert f"run_command {{\"command\": \"echo via cli\"}}  (call {pending.tool_call_id}" in status.out
+    missing = await daemonflow(daemon.env(), tmp_path, "approve", conversation_id, "no-such-call")
+    assert missing.code == 1 and "waiting: " + pending.tool_call_id in missing.err
+    edited = await daemonflow(daemon.env(), tmp_path, "approve", conversation_id, pending.tool_call_id,
+                              "--edit", '{"command": "echo edited via cli"}', "--approver", "eve")
+    assert edited.code == 0, edited.err
+    result = await turn
+    assert result.tool_calls[0].decision == "edit" and "edited via cli" in tool_messages(daemon, handle)[0]
+    assert actions(daemon, handle)[0].source == "approver:eve"
+
+    fake_ollama.script(command("echo second"), Reply(content="ok"))
+    second = asyncio.create_task(daemon.send(handle, "again"))
+    pending = await wait_for(lambda: pending_of(handle))
+    denied = await daemonflow(daemon.env(), tmp_path, "deny", conversation_id, pending.tool_call_id, "--reason", "no")
+    assert denied.code == 0, denied.err
+    assert (await second).tool_calls[0].decision == "deny"
+
+
+async def test_approve_with_the_plain_temporal_cli(daemon, fake_ollama):
+    from tests.test_temporal_cli import temporal
+
+    handle, turn = await start_turn(daemon, fake_ollama, command("echo via temporal"))
+    pending = await wait_for(lambda: pending_of(handle))
+    listed = await temporal(daemon.settings.temporal_address, "workflow", "list", "--query",
+                            f'DaemonflowAwaitingApproval=true AND WorkflowId="{handle.id}"')
+    assert handle.id in listed
+    await temporal(daemon.settings.temporal_address, "workflow", "signal", "--workflow-id", handle.id,
+                   "--name", "approve", "--input",
+                   f'{{"tool_call_id": "{pending.tool_call_id}", "decision": "approve", "approver": "ops"}}')
+    assert (await turn).tool_calls[0].decision == "approve"

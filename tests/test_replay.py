@@ -17,7 +17,7 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from models.conversation import End, Inject, Pause
+from models.conversation import Approve, End, Inject, Pause
 from tests.fakes.ollama import Reply, ToolCall
 from tests.test_conversation import wait_for
 from workflows.conversation import ConversationWorkflow
@@ -87,7 +87,32 @@ async def unknown_agent(daemon, fake) -> list[WorkflowHandle]:
     return [handle]
 
 
-SCENARIOS = [turns_with_tools_and_injection, pause_queue_resume_end, continue_as_new, model_failures, unknown_agent]
+async def tools_and_approvals(daemon, fake) -> list[WorkflowHandle]:
+    """Allowed, approved, edited, denied-by-policy and invalid calls in one turn, then continue-as-new."""
+    def call(name, **arguments):
+        return ToolCall(name=name, arguments=arguments)
+
+    fake.script(
+        Reply(tool_calls=[call("write_file", path="a.txt", content="hi"), call("run_command", command="echo ok")]),
+        Reply(tool_calls=[call("run_command", command="rm -rf /"), call("read_file")]),
+        Reply(tool_calls=[call("run_command", command="echo original")]),
+        Reply(content="done"),
+    )
+    handle = await daemon.start(agent="developer", turns_per_run=1)
+    first_run = (await handle.describe()).run_id
+    turn = asyncio.create_task(daemon.send(handle, "work"))
+    for decision in (Approve(tool_call_id="2-1", decision="approve", approver="replay"),
+                     Approve(tool_call_id="8-0", decision="edit", arguments={"command": "echo edited"})):
+        await wait_for(lambda: _pending(handle, decision.tool_call_id))
+        await handle.signal(ConversationWorkflow.approve, decision)
+    await turn
+    return [daemon.client.get_workflow_handle(handle.id, run_id=first_run)]
+
+
+SCENARIOS = [
+    turns_with_tools_and_injection, pause_queue_resume_end, continue_as_new, model_failures, unknown_agent,
+    tools_and_approvals,
+]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
@@ -130,3 +155,8 @@ async def _different_run(handle, run_id):
 
 async def _last_error(handle):
     return (await handle.query(ConversationWorkflow.status)).last_error
+
+
+async def _pending(handle, tool_call_id):
+    status = await handle.query(ConversationWorkflow.status)
+    return any(p.tool_call_id == tool_call_id for p in status.pending_approvals)

@@ -7,6 +7,7 @@ and lets running activities finish (up to the graceful shutdown timeout) before 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from datetime import timedelta
@@ -33,15 +34,16 @@ log = logging.getLogger("daemonflow.worker")
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 
-def build_worker(client: Client, settings: Settings, task_queue: str | None = None) -> Worker:
+def build_worker(
+    client: Client, settings: Settings, task_queue: str | None = None, sandbox: SandboxManager | None = None
+) -> Worker:
     engine = make_engine(settings.effective_database_url)
     store = TranscriptStore(engine)
     actions = ActionStore(engine)
     transcript = TranscriptActivities(store, settings, load_policy(settings.policy_file))
     llm = LlmActivities(store, settings)
-    docker_client = _docker_or_none()
-    sandbox = SandboxManager(docker_client, settings, settings.var_dir / "artifacts") if docker_client else None
-    tools = ToolActivities(sandbox, docker_client, actions)
+    sandbox = sandbox or build_sandbox(settings)
+    tools = ToolActivities(sandbox, sandbox.client if sandbox else None, actions)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -51,13 +53,27 @@ def build_worker(client: Client, settings: Settings, task_queue: str | None = No
     )
 
 
-def _docker_or_none():
-    """The Docker engine if it answers; without one, conversations work and tools report it."""
+def build_sandbox(settings: Settings) -> SandboxManager | None:
+    """Sandboxes if a Docker engine answers; without one, conversations work and tools say why."""
     try:
-        return connect_docker(timeout_s=10)
+        client = connect_docker(timeout_s=10)
     except Exception as err:  # noqa: BLE001 - any failure means the same: no sandboxes here
         log.warning("no Docker engine (%s): sandbox and Docker tools are unavailable on this worker", err)
         return None
+    return SandboxManager(client, settings, settings.var_dir / "artifacts")
+
+
+async def reap_idle_sandboxes(sandbox: SandboxManager, idle_s: float, stop: asyncio.Event) -> None:
+    """Removes containers idle for ``idle_s`` (their workspace volumes stay) until ``stop``."""
+    while not stop.is_set():
+        try:
+            removed = await asyncio.to_thread(sandbox.reap_idle, idle_s)
+            if removed:
+                log.info("reaped idle sandboxes: %s", ", ".join(removed))
+        except Exception as err:  # noqa: BLE001 - the reaper must outlive a Docker hiccup
+            log.warning("reaping idle sandboxes failed: %s", err)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=min(idle_s, 60))
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -68,11 +84,15 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         loop.add_signal_handler(sig, stop.set)
     client = await connect(settings)
     await ensure_search_attributes(client)
-    worker = build_worker(client, settings)
+    sandbox = build_sandbox(settings)
+    worker = build_worker(client, settings, sandbox=sandbox)
     log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_address)
+    reaper = asyncio.create_task(reap_idle_sandboxes(sandbox, settings.sandbox_idle_s, stop)) if sandbox else None
     async with worker:
         await stop.wait()
         log.info("stopping: finishing running activities (up to %ss)", GRACEFUL_SHUTDOWN.seconds)
+    if reaper:
+        await reaper
 
 
 def main() -> None:
