@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
+import json
 import sys
 import uuid
 from dataclasses import dataclass
@@ -32,7 +34,17 @@ from temporalio.service import RPCError
 
 from config.settings import Settings
 from config.templates import InvalidAgentError, UnknownAgentError, load_template
-from models.conversation import ConversationInput, ConversationState, End, Pause, SendMessage, TurnResult, conversation_workflow_id
+from models.conversation import (
+    Approve,
+    ConversationInput,
+    ConversationState,
+    End,
+    Pause,
+    PendingApproval,
+    SendMessage,
+    TurnResult,
+    conversation_workflow_id,
+)
 from workflows.conversation import ConversationWorkflow
 
 from cli.common import (
@@ -53,6 +65,8 @@ from cli.common import (
 DEFAULT_AGENT = "assistant"
 RECENT_ON_RESUME = 10
 SUMMARY_CHARS = 80
+APPROVAL_POLL_S = 0.5
+APPROVAL_PROMPT = "approve? [y]es / [a]lways / [e]dit {json args} / anything else denies: "
 
 HELP = """\
 commands:
@@ -63,7 +77,9 @@ commands:
   /end [reason]    end the conversation for good and leave
   /quit            leave; the conversation keeps running (continue it with --conversation)
   /help            this help
-anything else is sent to the agent; Ctrl-D quits like /quit"""
+anything else is sent to the agent; Ctrl-D quits like /quit.
+When a tool call needs a person, the chat asks: y approves, a approves it for the rest of the
+conversation, e {"command": "..."} runs edited arguments, anything else denies."""
 
 
 @dataclass
@@ -94,8 +110,9 @@ class ChatSession:
                 reason = f" ({status.pause_reason})" if status.pause_reason else ""
                 print(f"the conversation is paused{reason}; /resume first", file=sys.stderr)
                 return
+        turn = asyncio.ensure_future(self._send_later(text) if self.started else self._send_first(text))
         try:
-            result = await (self._send_later(text) if self.started else self._send_first(text))
+            result = await self._answer_approvals_until_done(turn)
         except WorkflowAlreadyStartedError:
             print("error: this conversation id was used by a conversation that has ended", file=sys.stderr)
             return
@@ -103,6 +120,45 @@ class ChatSession:
             print(f"error: {update_failure_reason(err)}", file=sys.stderr)
             return
         print(format_turn(self.agent, result))
+
+    async def _answer_approvals_until_done(self, turn: asyncio.Future) -> TurnResult:
+        """While the turn runs, offer each tool call that waits for a person, right here."""
+        asked: set[str] = set()
+        try:
+            while not turn.done():
+                await asyncio.wait([turn], timeout=APPROVAL_POLL_S)
+                if turn.done() or not self.started and not await self._exists():
+                    continue
+                self.started = True
+                for pending in (await query_status(self.handle)).pending_approvals:
+                    if pending.tool_call_id not in asked:
+                        asked.add(pending.tool_call_id)
+                        await self._ask_approval(pending)
+        except BaseException:
+            turn.cancel()
+            raise
+        return turn.result()
+
+    async def _ask_approval(self, pending: PendingApproval) -> None:
+        print(f"approval needed: {pending.tool} {json.dumps(pending.arguments, ensure_ascii=False)}"
+              f"\n  ({pending.reason or 'the policy asks'}; call {pending.tool_call_id})", flush=True)
+        answer = await asyncio.to_thread(read_line, APPROVAL_PROMPT)
+        choice = (answer or "").strip()
+        decision, arguments = {"y": "approve", "a": "approve_always", "e": "edit"}.get(choice[:1].lower(), "deny"), None
+        if decision == "edit":
+            try:
+                arguments = json.loads(choice[1:].strip() or "null")
+            except json.JSONDecodeError as err:
+                print(f"not JSON ({err}); denied", file=sys.stderr)
+                decision = "deny"
+            if not isinstance(arguments, dict):
+                decision, arguments = "deny", None
+        await send_signal(self.handle, ConversationWorkflow.approve, Approve(
+            tool_call_id=pending.tool_call_id, decision=decision, arguments=arguments,
+            arguments_hash=pending.args_hash, approver=self.user or getpass.getuser(),
+            reason=None if decision != "deny" else "denied from daemonflow chat",
+        ))
+        print(f"  → {decision}", flush=True)
 
     async def _send_first(self, text: str) -> TurnResult:
         start = WithStartWorkflowOperation(

@@ -237,3 +237,15 @@ async def test_approve_with_the_plain_temporal_cli(daemon, fake_ollama):
                    "--name", "approve", "--input",
                    f'{{"tool_call_id": "{pending.tool_call_id}", "decision": "approve", "approver": "ops"}}')
     assert (await turn).tool_calls[0].decision == "approve"
+
+
+async def test_daemonflow_chat_asks_for_approval_inline(daemon, fake_ollama, tmp_path):
+    from tests.test_cli import daemonflow
+
+    fake_ollama.script(command("echo from chat"), Reply(content="the command ran"))
+    run = await daemonflow(daemon.env(), tmp_path, "chat", "--agent", "developer", "--user", "frank",
+                           stdin="run something\ny\n/quit\n")
+    assert run.code == 0, run.err
+    assert 'approval needed: run_command {"command": "echo from chat"}' in run.out
+    assert "→ approve" in run.out and "developer> the command ran" in run.out
+    assert "tool run_command: approve ok" in run.out

@@ -26,25 +26,15 @@ from temporalio.testing import WorkflowEnvironment
 from config.settings import Settings
 from models.conversation import ConversationInput, HistoryQuery, SendMessage, conversation_workflow_id
 from tests.fakes.ollama import FakeOllama
+from tests.test_cli import free_port, inherited_env
 from workers import dev
 from workflows.conversation import ConversationWorkflow
 
 BANNER_END = "Press Ctrl-C to stop."
 START_TIMEOUT_S = 90
-STOP_TIMEOUT_S = 15
+STOP_TIMEOUT_S = 30
 TURN_TIMEOUT_S = 60
 """Generous: a loaded CI machine can take seconds per workflow task; a healthy one takes ~0.1s."""
-
-
-def inherited_env() -> dict[str, str]:
-    """Our environment minus Daemonflow's and Ollama's settings, so a developer's shell cannot leak in."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("DAEMONFLOW_") and k != "OLLAMA_HOST"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def listens(port: int) -> bool:
