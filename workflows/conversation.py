@@ -16,7 +16,8 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError as TemporalTimeout
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -451,6 +452,8 @@ class ConversationWorkflow:
                 id=tool_workflow_id(self._conversation_id, call.id),
                 static_summary=f"{spec.name} {_display(spec.name, arguments)}"[:200],
             )
+        except ChildWorkflowError as err:  # terminated or timed out by an operator
+            return ToolResult(success=False, error=f"the tool run was stopped: {err.cause or err}")
         finally:
             self._running = None
             self._set_state(ConversationState.THINKING)
