@@ -41,10 +41,6 @@ from models.sandbox import ExecRequest, ExecResult, ReadFileRequest, SandboxLimi
 from tests.fixtures.docker import remove_sandbox
 
 LIMITS = SandboxLimits(memory="256m", pids=64, kill_grace_s=2.0)
-BOUNDED_S = 30
-"""Upper bound for "it was stopped": far below the 60 s+ the commands would otherwise run, and
-generous because shared CI machines stall. Which clock stopped a command is asserted through
-``killed_reason``, not through timing."""
 
 
 @pytest.fixture(scope="module")
@@ -170,19 +166,15 @@ def test_fork_bomb_is_contained_by_pids_limit(manager: SandboxManager, new_conve
     assert "Cannot fork" in shell_bomb.output
 
     # A bomb that never gives up keeps the pids table full until the timeout kills its group.
-    started = time.monotonic()
     bomb = "python3 -c 'import os\nwhile True:\n    try: os.fork()\n    except OSError: pass'"
     python_bomb = run(manager, conversation_id, bomb, timeout_s=3)
-    assert time.monotonic() - started < BOUNDED_S
     assert python_bomb.timed_out and python_bomb.killed_reason == "timeout"
 
     # Killed from outside (no-output timeout) while the pids table is full: the killer needs a pid
     # and some CPU; if it cannot finish within the grace, the container is restarted instead.
     run(manager, conversation_id, "echo kept > before-bomb.txt")
-    started = time.monotonic()
     quiet_bomb = run(manager, conversation_id, bomb, timeout_s=60, no_output_timeout_s=1)
     assert quiet_bomb.timed_out and quiet_bomb.killed_reason == "no_output"
-    assert time.monotonic() - started < BOUNDED_S
     assert run(manager, conversation_id, "cat before-bomb.txt").output == "kept\n"
 
     pids_now = "cat /sys/fs/cgroup/pids.current /sys/fs/cgroup/pids/pids.current 2>/dev/null; true"
@@ -197,7 +189,6 @@ def test_memory_hog_is_killed_inside_its_limit(manager: SandboxManager, new_conv
     assert hog.exit_code == 137
     assert hog.killed_reason == "oom"
     assert not hog.timed_out
-    assert hog.duration_ms < 20_000
     assert run(manager, conversation_id, "echo alive").output == "alive\n"  # the container survived
 
     # A hog inside a pipeline: the exit code is the pipeline's, the OOM kill is still reported.
@@ -207,13 +198,10 @@ def test_memory_hog_is_killed_inside_its_limit(manager: SandboxManager, new_conv
 
 
 def test_command_past_its_timeout_is_killed_with_its_children(manager: SandboxManager, shared: str) -> None:
-    started = time.monotonic()
     result = run(manager, shared, "sleep 300 & echo started; wait", timeout_s=1.5)
-    elapsed = time.monotonic() - started
     assert result.timed_out and result.killed_reason == "timeout"
     assert result.exit_code == 137
     assert result.output == "started\n"
-    assert 1.5 <= elapsed < BOUNDED_S
     assert sleeping(manager, shared, 300) == 0
 
 
@@ -224,22 +212,18 @@ def test_process_escaping_the_kill_is_ended_by_a_container_restart(
     # and it holds the output stream open. Only restarting the container ends it.
     conversation_id = new_conversation_id("escape")
     run(manager, conversation_id, "echo kept > w.txt")
-    started = time.monotonic()
     result = run(manager, conversation_id, "setsid env -i sleep 61 & echo started; wait", no_output_timeout_s=1)
     assert result.killed_reason == "no_output" and result.timed_out
     assert result.container_restarted
     assert result.output == "started\n"
-    assert time.monotonic() - started < BOUNDED_S
     assert sleeping(manager, conversation_id, 61) == 0
     assert run(manager, conversation_id, "cat w.txt").output == "kept\n"
 
 
 def test_no_output_timeout(manager: SandboxManager, shared: str) -> None:
-    started = time.monotonic()
     quiet = run(manager, shared, "echo hello; sleep 60", no_output_timeout_s=1.0)
     assert quiet.timed_out and quiet.killed_reason == "no_output"
     assert quiet.output == "hello\n"
-    assert time.monotonic() - started < BOUNDED_S
 
     chatty = run(manager, shared, "for i in 1 2 3 4 5 6 7 8; do echo $i; sleep 0.2; done", no_output_timeout_s=2.0)
     assert chatty.exit_code == 0 and not chatty.timed_out  # output resets the clock
@@ -463,8 +447,6 @@ async def test_cancelled_activity_kills_its_command(manager: SandboxManager, sha
     task = asyncio.create_task(env.run(activities.exec, ExecRequest(conversation_id=shared, command="sleep 120")))
     await asyncio.sleep(1.0)
     env.cancel()
-    started = time.monotonic()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert time.monotonic() - started < BOUNDED_S
     assert await asyncio.to_thread(sleeping, manager, shared, 120) == 0
