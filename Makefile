@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install dev worker test bench histories clean
+.PHONY: install sandbox dev worker test bench histories clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Daemonflow needs Python >= 3.11")'
@@ -17,13 +17,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-dev: install  ## Temporal dev server (Web UI :8233) + worker; Ctrl-C stops everything
+# The Docker engine and the sandbox image (idempotent; a second of work once done). Needs root to
+# install packages and start dockerd; as another user it only says what is missing.
+sandbox:
+	@if [ "$$(id -u)" = 0 ]; then bash deploy/provision-docker.sh; \
+	elif docker info >/dev/null 2>&1; then echo "sandbox: Docker engine available"; \
+	else echo "sandbox: no Docker engine; tools will be unavailable (run: sudo bash deploy/provision-docker.sh)"; fi
+
+dev: install sandbox  ## Temporal dev server (Web UI :8233) + worker; Ctrl-C stops everything
 	$(VENV)/bin/daemonflow dev
 
 worker: install
 	$(VENV)/bin/daemonflow worker
 
-test: install  ## the whole suite, on a real Temporal dev server
+test: install sandbox  ## the whole suite, on a real Temporal dev server
 	$(PY) -m pytest -q
 
 bench: install
