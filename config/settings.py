@@ -29,7 +29,23 @@ class Settings(BaseSettings):
     """SQLAlchemy URL; empty means a SQLite file ``<var_dir>/daemonflow.db``."""
 
     qdrant_url: str = ""
+    """Qdrant server URL; empty means embedded Qdrant at ``<var_dir>/qdrant`` (one process only)."""
+    qdrant_api_key: str = ""
     memory_backend: str = "qdrant"
+    """``qdrant`` or ``pgvector`` (a table in the PostgreSQL ``database_url``)."""
+    memory_collection: str = "memories"
+    """Qdrant collection / PostgreSQL table holding the memories; one embedding dimension each."""
+    embed_batch_size: int = 32
+    """Texts per ``/api/embed`` call."""
+    memory_recall_k: int = 5
+    memory_weight_similarity: float = 0.6
+    memory_weight_recency: float = 0.2
+    memory_weight_importance: float = 0.2
+    memory_half_life_days: float = 30.0
+    memory_min_score: float = 0.0
+    memory_min_similarity: float = 0.0
+    memory_duplicate_threshold: float = 0.92
+    """A new memory this similar to one in the same scope updates it instead of adding a row."""
 
     model: str = "llama3.2"
     """Default chat model, used by templates that do not name one."""

@@ -1,0 +1,431 @@
+"""The Qdrant memory store: a Qdrant server, or embedded Qdrant (qdrant-client local mode).
+
+One point per memory: the point id is the memory id, the vector its embedding (cosine), the
+payload the record's fields plus three derived ones used by filters: ``scope_key``
+(``"<scope>:<scope_id>"``, matched with ``MatchAny`` against the caller's visible scopes),
+``created_ts`` (list order) and ``expires_ts`` (expiry; absent/null means never). The collection's
+``metadata`` records the embedding model and dimension it was created for.
+
+Embedded mode keeps every point in memory and filters in Python: fine for thousands of memories,
+slow beyond a few tens of thousands (``bench/memory.py`` shows how slow); it is also
+single-process (see :mod:`activities.memory.store`). Its calls run on one dedicated thread: the
+local client is neither thread-safe nor usable from another thread than the one that opened it.
+A server is used through the thread-safe synchronous client from worker threads, with payload
+indexes on the filtered fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+from qdrant_client.http.exceptions import UnexpectedResponse
+
+from activities.memory.store import DimensionMismatch, MemoryStore, MemoryStoreError, check_collection_name
+from models.memory import MemoryKind, MemoryQuery, MemoryRecord, MemoryScope, utcnow
+
+T = TypeVar("T")
+
+UPSERT_BATCH = 512
+_KEYWORD_FIELDS = ("scope_key", "scope", "scope_id", "kind")
+_FLOAT_FIELDS = ("created_ts", "expires_ts")
+
+
+def scope_key(scope: MemoryScope | str, scope_id: str) -> str:
+    return f"{MemoryScope(scope).value}:{scope_id}"
+
+
+def _payload(record: MemoryRecord) -> dict[str, Any]:
+    data = record.model_dump(mode="json", exclude={"id"})
+    data["scope_key"] = scope_key(record.scope, record.scope_id)
+    data["created_ts"] = record.created_at.timestamp()
+    data["expires_ts"] = record.expires_at.timestamp() if record.expires_at else None
+    return data
+
+
+def _record(point_id: Any, payload: dict[str, Any] | None) -> MemoryRecord:
+    return MemoryRecord.model_validate({**(payload or {}), "id": str(point_id)})
+
+
+def _valid_ids(record_ids: Sequence[str]) -> list[str]:
+    """Ids that can exist (uuids), normalised; anything else can only be missing."""
+    valid = []
+    for record_id in record_ids:
+        try:
+            valid.append(str(uuid.UUID(str(record_id))))
+        except ValueError:
+            continue
+    return valid
+
+
+class QdrantMemoryStore(MemoryStore):
+    backend = "qdrant"
+
+    def __init__(
+        self,
+        *,
+        path: Path | str | None = None,
+        url: str | None = None,
+        api_key: str | None = None,
+        collection: str = "memories",
+    ) -> None:
+        if (path is None) == (url is None):
+            raise ValueError("give exactly one of path (embedded Qdrant) or url (Qdrant server)")
+        self.path = Path(path) if path is not None else None
+        self.url = url
+        self._api_key = api_key
+        self.collection = check_collection_name(collection)
+        self._client: QdrantClient | None = None
+        self._dimension: int | None = None
+        # Embedded mode: one thread owns the client. Server mode: the default executor.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qdrant-local") if self.local else None
+
+    @property
+    def local(self) -> bool:
+        return self.path is not None
+
+    @property
+    def dimension(self) -> int | None:
+        return self._dimension
+
+    def __repr__(self) -> str:
+        where = f"path={str(self.path)!r}" if self.local else f"url={self.url!r}"
+        return f"QdrantMemoryStore({where}, collection={self.collection!r})"
+
+    # -- plumbing
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    def _open(self) -> QdrantClient:
+        if self._client is None:
+            if self.local:
+                assert self.path is not None
+                self.path.mkdir(parents=True, exist_ok=True)
+                try:
+                    self._client = QdrantClient(path=str(self.path))
+                except RuntimeError as error:
+                    if "already accessed" not in str(error):
+                        raise
+                    raise MemoryStoreError(
+                        f"embedded Qdrant at {self.path} is already open in another process (a running "
+                        "worker?); embedded Qdrant is single-process: stop that process, or use a Qdrant "
+                        f"server (DAEMONFLOW_QDRANT_URL) or pgvector for shared access. Qdrant said: {error}"
+                    ) from None
+            else:
+                self._client = QdrantClient(url=self.url, api_key=self._api_key, timeout=30)
+        return self._client
+
+    def _exists(self) -> bool:
+        """Whether the collection exists; learns its dimension when it does."""
+        if self._dimension is not None:
+            return True
+        client = self._open()
+        if not client.collection_exists(self.collection):
+            return False
+        self._dimension, _ = self._collection_facts(client)
+        return True
+
+    def _collection_facts(self, client: QdrantClient) -> tuple[int, str | None]:
+        info = client.get_collection(self.collection)
+        vectors = info.config.params.vectors
+        if not isinstance(vectors, qm.VectorParams):  # named vectors: not made by Daemonflow
+            raise MemoryStoreError(
+                f"Qdrant collection {self.collection!r} has named vectors and is not a Daemonflow memory "
+                "collection; set DAEMONFLOW_MEMORY_COLLECTION to another name"
+            )
+        metadata = getattr(info.config, "metadata", None) or {}
+        return vectors.size, metadata.get("embed_model")
+
+    # -- MemoryStore
+
+    async def ensure(self, dimension: int, model: str | None = None) -> None:
+        if self._dimension == dimension:
+            return
+        await self._run(self._ensure, dimension, model)
+
+    def _ensure(self, dimension: int, model: str | None) -> None:
+        client = self._open()
+        if not client.collection_exists(self.collection):
+            vectors = qm.VectorParams(size=dimension, distance=qm.Distance.COSINE)
+            try:
+                try:
+                    client.create_collection(
+                        self.collection, vectors_config=vectors, metadata={"embed_model": model, "dimension": dimension}
+                    )
+                except UnexpectedResponse as error:
+                    if error.status_code != 400 or client.collection_exists(self.collection):
+                        raise
+                    # A server older than collection metadata (Qdrant < 1.16): only the error
+                    # message loses the model's name.
+                    client.create_collection(self.collection, vectors_config=vectors)
+            except Exception:
+                if not client.collection_exists(self.collection):  # not a lost creation race
+                    raise
+            else:
+                if not self.local:
+                    self._create_payload_indexes(client)
+        existing, existing_model = self._collection_facts(client)
+        if existing != dimension:
+            raise DimensionMismatch(
+                collection=self.collection,
+                backend=self.backend,
+                existing_dimension=existing,
+                dimension=dimension,
+                existing_model=existing_model,
+                model=model,
+            )
+        self._dimension = dimension
+
+    def _create_payload_indexes(self, client: QdrantClient) -> None:
+        for field in _KEYWORD_FIELDS:
+            client.create_payload_index(self.collection, field, qm.PayloadSchemaType.KEYWORD)
+        for field in _FLOAT_FIELDS:
+            client.create_payload_index(self.collection, field, qm.PayloadSchemaType.FLOAT)
+
+    async def add(self, records: Sequence[MemoryRecord], vectors: Sequence[Sequence[float]]) -> None:
+        if len(records) != len(vectors):
+            raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
+        if not records:
+            return
+        dims = {len(v) for v in vectors}
+        if len(dims) != 1:
+            raise ValueError(f"vectors of several sizes: {sorted(dims)}")
+        await self.ensure(dims.pop())
+        await self._run(self._add, list(records), [list(map(float, v)) for v in vectors])
+
+    def _add(self, records: list[MemoryRecord], vectors: list[list[float]]) -> None:
+        client = self._open()
+        for start in range(0, len(records), UPSERT_BATCH):
+            points = [
+                qm.PointStruct(id=record.id, vector=vector, payload=_payload(record))
+                for record, vector in zip(
+                    records[start : start + UPSERT_BATCH], vectors[start : start + UPSERT_BATCH], strict=True
+                )
+            ]
+            client.upsert(self.collection, points=points, wait=True)
+
+    async def update(
+        self,
+        record_id: str,
+        *,
+        text: str | None = None,
+        vector: Sequence[float] | None = None,
+        importance: float | None = None,
+        last_used_at: datetime | None = None,
+    ) -> MemoryRecord | None:
+        if vector is not None and self._dimension is not None and len(vector) != self._dimension:
+            raise DimensionMismatch(
+                collection=self.collection, backend=self.backend,
+                existing_dimension=self._dimension, dimension=len(vector),
+            )
+        return await self._run(self._update, record_id, text, vector, importance, last_used_at)
+
+    def _update(
+        self,
+        record_id: str,
+        text: str | None,
+        vector: Sequence[float] | None,
+        importance: float | None,
+        last_used_at: datetime | None,
+    ) -> MemoryRecord | None:
+        current = self._get_many([record_id])
+        if not current:
+            return None
+        changes: dict[str, Any] = {}
+        if text is not None:
+            changes["text"] = text
+        if importance is not None:
+            changes["importance"] = importance
+        if last_used_at is not None:
+            changes["last_used_at"] = last_used_at
+        record = current[0].model_copy(update=changes)
+        record = MemoryRecord.model_validate(record.model_dump())  # validate the new values
+        client = self._open()
+        if changes:
+            payload = _payload(record)
+            client.set_payload(
+                self.collection, payload={k: payload[k] for k in changes}, points=[record.id], wait=True
+            )
+        if vector is not None:
+            client.update_vectors(
+                self.collection,
+                points=[qm.PointVectors(id=record.id, vector=list(map(float, vector)))],
+                wait=True,
+            )
+        return record
+
+    async def touch(self, record_ids: Sequence[str], at: datetime) -> None:
+        ids = _valid_ids(record_ids)
+        if not ids:
+            return
+        stamp = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+        def run() -> None:
+            if self._exists():
+                self._open().set_payload(
+                    self.collection, payload={"last_used_at": stamp.isoformat()}, points=ids, wait=True
+                )
+
+        await self._run(run)
+
+    async def search(
+        self, query_vector: Sequence[float], query: MemoryQuery, limit: int
+    ) -> list[tuple[MemoryRecord, float]]:
+        if query.scopes is not None and not query.scopes:
+            return []
+        if self._dimension is not None and len(query_vector) != self._dimension:
+            raise DimensionMismatch(
+                collection=self.collection, backend=self.backend,
+                existing_dimension=self._dimension, dimension=len(query_vector),
+            )
+        return await self._run(self._search, list(map(float, query_vector)), query, limit)
+
+    def _search(self, vector: list[float], query: MemoryQuery, limit: int) -> list[tuple[MemoryRecord, float]]:
+        if not self._exists():
+            return []
+        must: list[Any] = [_unexpired(utcnow())]
+        if query.scopes is not None:
+            must.append(
+                qm.FieldCondition(key="scope_key", match=qm.MatchAny(any=[scope_key(s, i) for s, i in query.scopes]))
+            )
+        if query.kinds:
+            must.append(qm.FieldCondition(key="kind", match=qm.MatchAny(any=[MemoryKind(k).value for k in query.kinds])))
+        response = self._open().query_points(
+            self.collection,
+            query=vector,
+            query_filter=qm.Filter(must=must),
+            limit=limit,
+            with_payload=True,
+            with_vectors=False,
+        )
+        return [
+            (_record(point.id, point.payload), float(point.score))
+            for point in response.points
+            if point.score >= query.min_similarity
+        ]
+
+    async def vectors(self, record_ids: Sequence[str]) -> dict[str, list[float]]:
+        ids = _valid_ids(record_ids)
+        if not ids:
+            return {}
+
+        def run() -> dict[str, list[float]]:
+            if not self._exists():
+                return {}
+            points = self._open().retrieve(self.collection, ids=ids, with_payload=False, with_vectors=True)
+            return {str(p.id): list(p.vector) for p in points if isinstance(p.vector, list)}
+
+        return await self._run(run)
+
+    async def get_many(self, record_ids: Sequence[str]) -> list[MemoryRecord]:
+        return await self._run(self._get_many, builtins.list(record_ids))
+
+    def _get_many(self, record_ids: Sequence[str]) -> list[MemoryRecord]:
+        ids = _valid_ids(record_ids)
+        if not ids or not self._exists():
+            return []
+        points = self._open().retrieve(self.collection, ids=ids, with_payload=True, with_vectors=False)
+        by_id = {str(p.id): _record(p.id, p.payload) for p in points}
+        return [by_id[i] for i in ids if i in by_id]
+
+    async def list(
+        self,
+        scope: MemoryScope | None = None,
+        scope_id: str | None = None,
+        kind: MemoryKind | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        include_expired: bool = True,
+    ) -> builtins.list[MemoryRecord]:
+        def run() -> builtins.list[MemoryRecord]:
+            if limit <= 0 or not self._exists():
+                return []
+            must = _field_filters(scope, scope_id, kind)
+            if not include_expired:
+                must.append(_unexpired(utcnow()))
+            points, _ = self._open().scroll(
+                self.collection,
+                scroll_filter=qm.Filter(must=must) if must else None,
+                limit=offset + limit,
+                order_by=qm.OrderBy(key="created_ts", direction=qm.Direction.DESC),
+                with_payload=True,
+                with_vectors=False,
+            )
+            return [_record(p.id, p.payload) for p in points[offset : offset + limit]]
+
+        return await self._run(run)
+
+    async def delete(self, record_ids: Sequence[str]) -> int:
+        ids = _valid_ids(record_ids)
+        if not ids:
+            return 0
+
+        def run() -> int:
+            if not self._exists():
+                return 0
+            client = self._open()
+            existing = client.retrieve(self.collection, ids=ids, with_payload=False, with_vectors=False)
+            if existing:
+                client.delete(
+                    self.collection, points_selector=qm.PointIdsList(points=[p.id for p in existing]), wait=True
+                )
+            return len(existing)
+
+        return await self._run(run)
+
+    async def count(
+        self,
+        scope: MemoryScope | None = None,
+        scope_id: str | None = None,
+        kind: MemoryKind | None = None,
+    ) -> int:
+        def run() -> int:
+            if not self._exists():
+                return 0
+            must = _field_filters(scope, scope_id, kind)
+            return self._open().count(
+                self.collection, count_filter=qm.Filter(must=must) if must else None, exact=True
+            ).count
+
+        return await self._run(run)
+
+    async def close(self) -> None:
+        def run() -> None:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+            self._dimension = None
+
+        await self._run(run)
+
+
+def _unexpired(now: datetime) -> qm.Filter:
+    return qm.Filter(
+        should=[
+            qm.IsEmptyCondition(is_empty=qm.PayloadField(key="expires_ts")),
+            qm.FieldCondition(key="expires_ts", range=qm.Range(gt=now.timestamp())),
+        ]
+    )
+
+
+def _field_filters(scope: MemoryScope | None, scope_id: str | None, kind: MemoryKind | None) -> builtins.list[Any]:
+    must: builtins.list[Any] = []
+    if scope is not None and scope_id is not None:
+        must.append(qm.FieldCondition(key="scope_key", match=qm.MatchValue(value=scope_key(scope, scope_id))))
+    elif scope is not None:
+        must.append(qm.FieldCondition(key="scope", match=qm.MatchValue(value=MemoryScope(scope).value)))
+    elif scope_id is not None:
+        must.append(qm.FieldCondition(key="scope_id", match=qm.MatchValue(value=scope_id)))
+    if kind is not None:
+        must.append(qm.FieldCondition(key="kind", match=qm.MatchValue(value=MemoryKind(kind).value)))
+    return must
