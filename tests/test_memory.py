@@ -20,6 +20,7 @@ from activities.memory.ranking import cosine, is_near_duplicate, normalise_text,
 from activities.memory.store import DimensionMismatch, MemoryStoreError, open_memory_store
 from config.settings import Settings
 from models.memory import (
+    MemoryExtraction,
     MemoryKind,
     MemoryQuery,
     MemoryRecord,
@@ -432,6 +433,12 @@ def test_models_validate() -> None:
     naive = MemoryRecord(text="x", scope=USER, scope_id="a", created_at=datetime(2025, 1, 1))
     assert naive.created_at.tzinfo is UTC and naive.last_used_at == naive.created_at
     assert visible_scopes("assistant", None, "c1") == [(AGENT, "assistant"), (CONVERSATION, "c1")]
+    schema = MemoryExtraction.model_json_schema()  # what extraction sends as Ollama's ``format``
+    assert schema["properties"]["memories"]["type"] == "array"
+    extracted = MemoryExtraction.model_validate_json(
+        '{"memories": [{"text": "deploys to a Raspberry Pi 5", "kind": "semantic", "importance": 0.8}]}'
+    )
+    assert extracted.memories[0].kind is MemoryKind.SEMANTIC
 
 
 def test_factory_picks_the_backend(tmp_path: Path) -> None:
