@@ -54,7 +54,13 @@ from sqlalchemy.orm import registry
 from sqlalchemy.pool import NullPool
 from sqlmodel import Field, SQLModel
 
-from activities.memory.store import DimensionMismatch, MemoryStore, MemoryStoreError, check_collection_name
+from activities.memory.store import (
+    DimensionMismatch,
+    MemoryStore,
+    MemoryStoreError,
+    batch_dimension,
+    check_collection_name,
+)
 from models.memory import MemoryKind, MemoryQuery, MemoryRecord, MemoryScope, utcnow
 from store.engine import normalize_database_url
 from store.tables import UTCDateTime
@@ -296,14 +302,10 @@ class PgvectorMemoryStore(MemoryStore):
             )
 
     async def add(self, records: Sequence[MemoryRecord], vectors: Sequence[Sequence[float]]) -> None:
-        if len(records) != len(vectors):
-            raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
-        if not records:
+        dimension = batch_dimension(records, vectors)
+        if dimension is None:
             return
-        dims = {len(v) for v in vectors}
-        if len(dims) != 1:
-            raise ValueError(f"vectors of several sizes: {sorted(dims)}")
-        await self.ensure(dims.pop())
+        await self.ensure(dimension)
         rows = [_row_values(r, v) for r, v in zip(records, vectors, strict=True)]
         await self._run(self._add, rows)
 

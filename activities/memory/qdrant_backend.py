@@ -29,7 +29,13 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from activities.memory.store import DimensionMismatch, MemoryStore, MemoryStoreError, check_collection_name
+from activities.memory.store import (
+    DimensionMismatch,
+    MemoryStore,
+    MemoryStoreError,
+    batch_dimension,
+    check_collection_name,
+)
 from models.memory import MemoryKind, MemoryQuery, MemoryRecord, MemoryScope, utcnow
 
 T = TypeVar("T")
@@ -193,14 +199,10 @@ class QdrantMemoryStore(MemoryStore):
             client.create_payload_index(self.collection, field, qm.PayloadSchemaType.FLOAT)
 
     async def add(self, records: Sequence[MemoryRecord], vectors: Sequence[Sequence[float]]) -> None:
-        if len(records) != len(vectors):
-            raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
-        if not records:
+        dimension = batch_dimension(records, vectors)
+        if dimension is None:
             return
-        dims = {len(v) for v in vectors}
-        if len(dims) != 1:
-            raise ValueError(f"vectors of several sizes: {sorted(dims)}")
-        await self.ensure(dims.pop())
+        await self.ensure(dimension)
         await self._run(self._add, list(records), [list(map(float, v)) for v in vectors])
 
     def _add(self, records: list[MemoryRecord], vectors: list[list[float]]) -> None:

@@ -220,3 +220,15 @@ def _redact(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001
         return "<unparseable>"
+
+
+def batch_dimension(records: Sequence[MemoryRecord], vectors: Sequence[Sequence[float]]) -> int | None:
+    """The one vector size of a batch to add (``None`` for an empty batch); mismatches are errors."""
+    if len(records) != len(vectors):
+        raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
+    if not records:
+        return None
+    dims = {len(v) for v in vectors}
+    if len(dims) != 1:
+        raise ValueError(f"vectors of several sizes: {sorted(dims)}")
+    return dims.pop()
