@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 
 import httpx
@@ -17,6 +18,7 @@ import ollama
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.memory import MemoryService
 from activities.prompt import build_system_prompt
 from config.settings import Settings
 from models.conversation import Usage
@@ -30,20 +32,43 @@ CHARS_PER_TOKEN = 3
 REPLY_SHARE_OF_CONTEXT = 0.25
 
 
+log = logging.getLogger(__name__)
+
+MEMORY_TOOLS = frozenset({"memory_store", "memory_recall"})
+
+
+def make_ollama_client(settings: Settings) -> ollama.AsyncClient:
+    """The Ollama client every activity uses: Temporal's retry policy is the only retry."""
+    return ollama.AsyncClient(
+        host=settings.ollama_host,
+        timeout=httpx.Timeout(settings.ollama_timeout_s, connect=5.0),
+        transport=httpx.AsyncHTTPTransport(retries=0),
+    )
+
+
 class LlmActivities:
-    def __init__(self, store: TranscriptStore, settings: Settings) -> None:
+    def __init__(self, store: TranscriptStore, settings: Settings, memory: MemoryService | None = None) -> None:
         self._store = store
         self._settings = settings
+        self._memory = memory
         self._client: ollama.AsyncClient | None = None
 
     def _ollama(self) -> ollama.AsyncClient:
         if self._client is None:
-            self._client = ollama.AsyncClient(
-                host=self._settings.ollama_host,
-                timeout=httpx.Timeout(self._settings.ollama_timeout_s, connect=5.0),
-                transport=httpx.AsyncHTTPTransport(retries=0),
-            )
+            self._client = make_ollama_client(self._settings)
         return self._client
+
+    async def _memories(self, ids: list[str]) -> list[str]:
+        """The recalled memories' texts, best first; a memory store in trouble costs the prompt
+        its memories, never the turn."""
+        if not ids or self._memory is None:
+            return []
+        try:
+            records = {r.id: r for r in await self._memory.get_many(ids)}
+        except Exception as err:  # noqa: BLE001 - any store failure degrades the same way
+            log.warning("recalled memories could not be loaded (%s); answering without them", err)
+            return []
+        return [records[i].text for i in ids if i in records]
 
     @activity.defn(name="llm.chat")
     async def chat(self, request: ChatRequest) -> ChatResult:
@@ -58,7 +83,10 @@ class LlmActivities:
 
     async def _chat(self, request: ChatRequest) -> ChatResult:
         template = request.template
-        system = build_system_prompt(template, request.now)
+        offered = {t.get("function", {}).get("name") for t in request.tools}
+        system = build_system_prompt(
+            template, request.now, await self._memories(request.memory_ids), memory_tools=bool(offered & MEMORY_TOOLS)
+        )
         budget = int(template.context_size * CHARS_PER_TOKEN * (1 - REPLY_SHARE_OF_CONTEXT)) - len(system)
         window = await asyncio.to_thread(
             self._store.window, request.conversation_id, max(budget, 1), request.upto_seq

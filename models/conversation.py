@@ -14,8 +14,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.agent import AgentTemplate
+from models.events import ConversationEvent
 from models.policy import PolicyRule, PolicySet
 from models.tools import ToolSpec
+from models.transcript import Routing
 
 WORKFLOW_ID_PREFIX = "conversation-"
 
@@ -217,6 +219,11 @@ class CarriedState(Contract):
     policy: PolicySet | None = None
     overrides: list[PolicyRule] = Field(default_factory=list)
     """Rules this conversation added (approve always)."""
+    routing: Routing = Field(default_factory=Routing)
+    host_queue: str | None = None
+    """The sandbox host queue this conversation's tool calls go to (see ``ToolResult.host_queue``)."""
+    events: list[ConversationEvent] = Field(default_factory=list)
+    next_event_id: int = 1
 
 
 ConversationInput.model_rebuild()

@@ -200,3 +200,59 @@ class RecallWeights(BaseModel):
     importance: float = Field(default=0.2, ge=0.0)
     half_life_days: float = Field(default=30.0, gt=0.0)
     """A memory unused this long has half the recency of one used just now."""
+
+
+# --- what the workflow asks of the memory activities (ids and sequence numbers, never bodies) ---
+
+
+class RecallRequest(BaseModel):
+    """Recall for one turn: the activity reads the user's message ``seq`` from the store itself."""
+
+    conversation_id: str
+    seq: int
+    agent: str
+    user_id: str | None = None
+
+
+class RecallResult(BaseModel):
+    memory_ids: list[str] = Field(default_factory=list)
+    """Best first; ``llm.chat`` loads their texts into the system prompt."""
+    error: str | None = None
+    """Why nothing could be recalled (e.g. the embedding model is missing); the turn goes on."""
+
+
+class StoreTurnMemories(BaseModel):
+    """Extraction after a turn: messages ``from_seq..upto_seq`` are read from the store."""
+
+    conversation_id: str
+    turn: int
+    from_seq: int
+    upto_seq: int
+    agent: str
+    user_id: str | None = None
+    model: str | None = None
+    """The chat model that extracts (the template's); ``None`` means ``DAEMONFLOW_MODEL``."""
+
+
+class StoredMemories(BaseModel):
+    added: int = 0
+    updated: int = 0
+    skipped: str | None = None
+    """Why extraction did not run or stored nothing it found (off in settings, unusable answer…)."""
+
+
+class MemoryToolCall(BaseModel):
+    """A ``memory_store`` / ``memory_recall`` call from the model, run on the worker."""
+
+    conversation_id: str
+    turn: int
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    agent: str
+    user_id: str | None = None
+
+
+def home_scope(agent: str, user_id: str | None) -> ScopeRef:
+    """Where a conversation's new memories go: its user's scope, or its agent's when no user is
+    named (a single-user install, where "the user" is whoever talks to the agent)."""
+    return (MemoryScope.USER, user_id) if user_id else (MemoryScope.AGENT, agent)

@@ -64,6 +64,8 @@ class ActionType(StrEnum):
     READ = "READ"
     NETWORK = "NETWORK"
     HOST = "HOST"
+    MEMORY = "MEMORY"
+    """The agent's own long-term memory (memory_store, memory_recall): auto-accepted, never sandboxed."""
 
 
 class Decision(StrEnum):

@@ -29,6 +29,8 @@ class RunsOn(StrEnum):
     """Inside the conversation's hardened container."""
     HOST = "host"
     """On the worker, through a narrow API (e.g. the Docker SDK); never a shell."""
+    MEMORY = "memory"
+    """On the worker, through the memory service (activity ``memory.tool``); no policy, no sandbox."""
 
 
 class ToolSpec(BaseModel):
@@ -63,6 +65,9 @@ class ToolCallInput(BaseModel):
     arguments: dict = Field(default_factory=dict)
     agent: str = ""
     network: bool = False
+    task_queue: str | None = None
+    """Where ``tools.run`` is scheduled: the conversation's host queue once it has one, else the
+    sandbox queue, else the child workflow's own queue."""
 
 
 class ToolResult(BaseModel):
@@ -74,6 +79,9 @@ class ToolResult(BaseModel):
     duration_ms: float = 0.0
     truncated: bool = False
     artifact_id: str | None = None
+    host_queue: str | None = None
+    """The task queue only the worker that ran this call polls (its Docker host holds the
+    conversation's workspace); the conversation sends its later tool calls there."""
 
 
 class ActionRecord(BaseModel):
@@ -93,3 +101,5 @@ class ActionRecord(BaseModel):
     exit_code: int | None = None
     duration_ms: float | None = None
     error: str | None = None
+    approval_wait_ms: float | None = None
+    """How long the call waited for a person (workflow time), when the policy asked."""

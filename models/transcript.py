@@ -19,6 +19,20 @@ class OpenConversation(BaseModel):
     """Per-conversation rule overrides, validated (examples included) when the conversation opens."""
 
 
+class Routing(BaseModel):
+    """Which task queues this conversation's activities go to (empty: the workflow's own queue).
+
+    Filled by ``transcript.open`` from the worker's settings and carried across continue-as-new,
+    so a run keeps the routing it started with.
+    """
+
+    llm_queue: str | None = None
+    """``llm.chat`` and the memory activities (workers beside Ollama)."""
+    sandbox_queue: str | None = None
+    """The first sandbox tool call of a conversation (workers on Docker hosts); later calls go to
+    the host queue that call's worker returned (``ToolResult.host_queue``)."""
+
+
 class OpenedConversation(BaseModel):
     template: AgentTemplate
     """The resolved template, with the model and prompt overrides applied."""
@@ -27,6 +41,7 @@ class OpenedConversation(BaseModel):
     """Specs of the template's tools, fixed for the run so that history replays the same."""
     policy: PolicySet | None = None
     overrides: list[PolicyRule] = Field(default_factory=list)
+    routing: Routing = Field(default_factory=Routing)
 
 
 class AppendMessage(BaseModel):

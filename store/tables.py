@@ -155,6 +155,8 @@ class Action(SQLModel, table=True):
     exit_code: int | None = None
     duration_ms: float | None = None
     error: str | None = Field(default=None, sa_type=Text)
+    approval_wait_ms: float | None = None
+    """How long the call waited for a person's decision (absent when nobody was asked)."""
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 

@@ -10,6 +10,7 @@ from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from models.conversation import ConversationState, End, HistoryQuery, Inject, Pause, SendMessage, Status
+from models.events import ConversationEvent, EventsQuery, EventType
 from tests.fakes.ollama import Reply, ToolCall
 from workflows import search_attributes
 from workflows.conversation import ConversationWorkflow
@@ -281,6 +282,11 @@ async def _run_changed(handle, first_run):
     return description.run_id != first_run and description.status.name == "RUNNING"
 
 
+async def _memory_stored(handle, turn: int) -> bool:
+    events = await handle.query(ConversationWorkflow.events, EventsQuery(), result_type=list[ConversationEvent])
+    return any(e.type == EventType.MEMORY_STORED and e.data["turn"] == turn for e in events)
+
+
 async def test_history_grows_by_a_bounded_amount_per_turn(daemon, fake_ollama):
     """Message bodies live in the store: a turn costs the same history whatever came before."""
     long_text = "lorem ipsum " * 400
@@ -288,7 +294,8 @@ async def test_history_grows_by_a_bounded_amount_per_turn(daemon, fake_ollama):
     handle = await daemon.start()
     sizes = []
     for i in range(6):
-        await daemon.send(handle, f"message {i} " + "x" * 2000)
+        turn = (await daemon.send(handle, f"message {i} " + "x" * 2000)).turn
+        await wait_for(lambda: _memory_stored(handle, turn))  # the turn's last step
         sizes.append(len((await handle.fetch_history()).to_json()))
     deltas = [b - a for a, b in zip(sizes, sizes[1:])]
     assert max(deltas) - min(deltas) < 200, deltas

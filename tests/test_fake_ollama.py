@@ -149,11 +149,15 @@ def test_tools_on_a_model_without_tool_support_is_a_400(fake_ollama: FakeOllama,
 
 def test_structured_output_content_is_returned_as_is(fake_ollama: FakeOllama, client: ollama.Client) -> None:
     schema = {"type": "object", "properties": {"answer": {"type": "integer"}}}
-    fake_ollama.script('{"answer": 42}', '{"ok": true}')
+    fake_ollama.script("for the conversation")
+    fake_ollama.script_structured('{"answer": 42}', '{"ok": true}')
 
     assert json.loads(client.chat(model="llama3.2", messages=USER, format=schema).message.content) == {"answer": 42}
     assert json.loads(client.chat(model="llama3.2", messages=USER, format="json").message.content) == {"ok": True}
-    assert [r["format"] for r in fake_ollama.chat_requests()] == [schema, "json"]
+    assert client.chat(model="llama3.2", messages=USER, format="json").message.content == "{}"
+    assert client.chat(model="llama3.2", messages=USER).message.content == "for the conversation"
+    assert [r["format"] for r in fake_ollama.structured_requests()] == [schema, "json", "json"]
+    assert len(fake_ollama.chat_requests()) == 1
 
 
 def test_empty_messages_only_loads_the_model(fake_ollama: FakeOllama, client: ollama.Client) -> None:

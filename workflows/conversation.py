@@ -44,10 +44,12 @@ with workflow.unsafe.imports_passed_through():
         TurnResult,
         Usage,
     )
+    from models.events import EVENT_PREVIEW_CHARS, EVENTS_KEPT, ConversationEvent, EventsQuery, EventType
     from models.llm import ChatRequest, ChatResult, ToolCallRequest
+    from models.memory import MemoryToolCall, RecallRequest, RecallResult, StoredMemories, StoreTurnMemories
     from models.policy import Decision, PolicyRule, PolicySet, ToolCallContext, Verdict
-    from models.tools import ActionRecord, ToolCallInput, ToolResult, ToolSpec
-    from models.transcript import AppendMessage, CloseConversation, OpenConversation, OpenedConversation
+    from models.tools import ActionRecord, RunsOn, ToolCallInput, ToolResult, ToolSpec
+    from models.transcript import AppendMessage, CloseConversation, OpenConversation, OpenedConversation, Routing
     from workflows import search_attributes
     from workflows.arguments import argument_errors
     from workflows.policy import evaluate, rule_for_approve_always
@@ -72,6 +74,12 @@ MODEL_CALL = dict(
 )
 MODEL_RETRY_FIRST_DELAY_S = 2
 MODEL_RETRY_MAX_DELAY_S = 60
+MEMORY_CALL = dict(
+    start_to_close_timeout=timedelta(minutes=5),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3),
+)
+MEMORY_PATCH = "memory-v1"
+"""Recall before and extraction after each turn; histories recorded before it replay without."""
 
 
 class _Ended(Exception):
@@ -108,6 +116,11 @@ class ConversationWorkflow:
         self._tools: dict[str, ToolSpec] = {t.name: t for t in carried.tools} if carried else {}
         self._policy: PolicySet | None = carried.policy if carried else None
         self._overrides: list[PolicyRule] = list(carried.overrides) if carried else []
+        self._routing = carried.routing if carried else Routing()
+        self._host_queue = carried.host_queue if carried else None
+        self._events: list[ConversationEvent] = list(carried.events) if carried else []
+        self._next_event_id = carried.next_event_id if carried else 1
+        self._memory_ids: list[str] = []
         self._pending: dict[str, PendingApproval] = {}
         self._decisions: dict[str, Approve] = {}
         self._ignored_approvals: list[str] = []
@@ -174,6 +187,10 @@ class ConversationWorkflow:
             tools=list(self._tools.values()),
             policy=self._policy,
             overrides=self._overrides,
+            routing=self._routing,
+            host_queue=self._host_queue,
+            events=self._events,
+            next_event_id=self._next_event_id,
         )
 
     async def _open(self) -> AgentTemplate:
@@ -198,6 +215,7 @@ class ConversationWorkflow:
         self._tools = {t.name: t for t in opened.tools}
         self._policy = opened.policy
         self._overrides = list(opened.overrides)
+        self._routing = opened.routing
         return opened.template
 
     async def _finish(self) -> ConversationSummary:
@@ -227,9 +245,11 @@ class ConversationWorkflow:
         self._turns_this_run += 1
         result: TurnResult | ApplicationError
         self._in_turn = True
+        first_seq = self._next_seq
         try:
             result = await self._run_turn(item)
             self._last_error = None
+            self._emit(EventType.TURN_COMPLETED, result.model_dump(mode="json", exclude={"reply"}))
         except _Ended:
             result = ApplicationError(
                 f"conversation ended during this turn: {self._end_reason}", type="ConversationEnded"
@@ -241,6 +261,8 @@ class ConversationWorkflow:
         self._set_state(self._resting_state())
         if item.has_caller:
             self._results[item.id] = result
+        if isinstance(result, TurnResult) and self._memory_on():
+            await self._store_memories(result.turn, first_seq)
 
     async def _run_turn(self, item: QueuedMessage) -> TurnResult:
         assert self._template is not None
@@ -249,6 +271,7 @@ class ConversationWorkflow:
         self._set_state(ConversationState.THINKING)
         await self._flush_injected()
         await self._append(item.role, item.content)
+        self._memory_ids = await self._recall(self._next_seq - 1, turn) if self._memory_on() else []
         usage = Usage()
         outcomes: list[ToolCallOutcome] = []
         chat = ChatResult(reply="")
@@ -317,6 +340,7 @@ class ConversationWorkflow:
                 template=self._template,
                 now=workflow.now(),
                 tools=[spec.ollama_definition() for spec in self._tools.values()],
+                memory_ids=self._memory_ids,
             )
             try:
                 result: ChatResult = await workflow.execute_activity(
@@ -324,6 +348,7 @@ class ConversationWorkflow:
                     request,
                     result_type=ChatResult,
                     summary=f"{self._template.model} · turn {turn}",
+                    task_queue=self._routing.llm_queue,
                     **MODEL_CALL,
                 )
             except ActivityError as err:
@@ -348,6 +373,53 @@ class ConversationWorkflow:
             self._remember(request.reply_seq, "assistant", result.reply)
             return result
 
+    # --- memory -----------------------------------------------------------------------------
+
+    def _memory_on(self) -> bool:
+        return bool(self._template and self._template.memory) and workflow.patched(MEMORY_PATCH)
+
+    def _memory_call(self) -> dict[str, Any]:
+        return dict(task_queue=self._routing.llm_queue, **MEMORY_CALL)
+
+    async def _recall(self, seq: int, turn: int) -> list[str]:
+        """Ids of the memories for message ``seq``; memory trouble never stops the turn."""
+        assert self._template is not None
+        try:
+            recalled: RecallResult = await workflow.execute_activity(
+                "memory.recall",
+                RecallRequest(conversation_id=self._conversation_id, seq=seq, agent=self._template.name,
+                              user_id=self._input.user_id),
+                result_type=RecallResult,
+                summary=f"recall memories · turn {turn}",
+                **self._memory_call(),
+            )
+        except ActivityError as err:
+            recalled = RecallResult(error=_cause_message(err))
+        if recalled.error:
+            workflow.logger.warning("turn %s answers without memories: %s", turn, recalled.error)
+        self._emit(EventType.MEMORY_RECALLED, {"turn": turn, "count": len(recalled.memory_ids), "error": recalled.error})
+        return recalled.memory_ids
+
+    async def _store_memories(self, turn: int, first_seq: int) -> None:
+        """After the caller has its answer: extract what the turn taught and remember it."""
+        assert self._template is not None
+        try:
+            stored: StoredMemories = await workflow.execute_activity(
+                "memory.store",
+                StoreTurnMemories(conversation_id=self._conversation_id, turn=turn, from_seq=first_seq,
+                                  upto_seq=self._next_seq - 1, agent=self._template.name,
+                                  user_id=self._input.user_id, model=self._template.model),
+                result_type=StoredMemories,
+                summary=f"extract memories · turn {turn}",
+                **self._memory_call(),
+            )
+        except ActivityError as err:
+            stored = StoredMemories(skipped=f"extraction failed: {_cause_message(err)}")
+            workflow.logger.warning("turn %s: %s", turn, stored.skipped)
+        self._emit(EventType.MEMORY_STORED, {"turn": turn, **stored.model_dump()})
+
+    # --- tools ------------------------------------------------------------------------------
+
     async def _run_tool(self, call: ToolCallRequest, turn: int) -> ToolCallOutcome:
         """Judge one tool call, wait for a person if the policy asks, run it, record everything."""
         spec = self._tools.get(call.name)
@@ -359,20 +431,31 @@ class ConversationWorkflow:
         if errors:
             message = f"invalid arguments for {spec.name}: {'; '.join(errors)}. Fix them and call again."
             return await self._conclude(call, spec, turn, arguments, "invalid", "schema", error=message)
+        if spec.runs_on == RunsOn.MEMORY:  # the agent's own memory: no policy, no sandbox
+            self._emit_judged(call, spec, "allow", "builtin:memory")
+            result = await self._memory_tool(call, spec, turn)
+            return await self._conclude(call, spec, turn, arguments, "allow", "builtin:memory", result=result)
         verdict = self._judge(spec, arguments)
         decision, source = verdict.decision, _source(verdict)
+        self._emit_judged(call, spec, decision.value, source)
         label = "allow"
+        waited_ms: float | None = None
         if decision == Decision.ASK or (decision == Decision.ALLOW and spec.always_ask):
+            asked_at = workflow.now()
             answer = await self._await_approval(call, spec, verdict)
+            waited_ms = (workflow.now() - asked_at).total_seconds() * 1000
+            self._emit(EventType.APPROVAL_DECIDED, {
+                "tool_call_id": call.id, "decision": answer.decision if answer else "timeout",
+                "approver": answer.approver if answer else None, "reason": answer.reason if answer else None})
             if answer is None:
                 return await self._conclude(call, spec, turn, arguments, "timeout", "timeout",
-                                            error="not run: nobody approved it in time")
+                                            error="not run: nobody approved it in time", waited_ms=waited_ms)
             source = f"approver:{answer.approver or 'unknown'}"
             label = answer.decision
             if answer.decision == "deny":
                 reason = f": {answer.reason}" if answer.reason else ""
                 return await self._conclude(call, spec, turn, arguments, "deny", source,
-                                            error=f"not run: denied by a person{reason}")
+                                            error=f"not run: denied by a person{reason}", waited_ms=waited_ms)
             if answer.decision == "edit":
                 arguments = answer.arguments or {}
                 errors = argument_errors(spec.parameters, arguments)
@@ -380,7 +463,8 @@ class ConversationWorkflow:
                 if errors or edited.decision == Decision.DENY:
                     why = "; ".join(errors) or edited.reason
                     return await self._conclude(call, spec, turn, arguments, "deny", _source(edited),
-                                                error=f"not run: the edited call is not allowed ({why})")
+                                                error=f"not run: the edited call is not allowed ({why})",
+                                                waited_ms=waited_ms)
             if answer.decision == "approve_always":
                 self._overrides.append(rule_for_approve_always(self._context(spec, arguments)))
         elif decision == Decision.DENY:
@@ -390,7 +474,29 @@ class ConversationWorkflow:
             self._consecutive_auto += 1
         await self._checkpoint()
         result = await self._execute(call, spec, arguments)
-        return await self._conclude(call, spec, turn, arguments, label, source, result=result)
+        return await self._conclude(call, spec, turn, arguments, label, source, result=result, waited_ms=waited_ms)
+
+    def _emit_judged(self, call: ToolCallRequest, spec: ToolSpec, decision: str, source: str) -> None:
+        self._emit(EventType.TOOL_CALL, {"tool_call_id": call.id, "tool": spec.name,
+                                         "arguments_hash": args_hash(call.arguments), "decision": decision,
+                                         "source": source})
+
+    async def _memory_tool(self, call: ToolCallRequest, spec: ToolSpec, turn: int) -> ToolResult:
+        assert self._template is not None
+        try:
+            return await workflow.execute_activity(
+                "memory.tool",
+                MemoryToolCall(conversation_id=self._conversation_id, turn=turn, tool=spec.name,
+                               arguments=call.arguments, agent=self._template.name, user_id=self._input.user_id),
+                result_type=ToolResult,
+                summary=f"{spec.name} {_display(spec.name, call.arguments)}"[:200],
+                task_queue=self._routing.llm_queue,
+                start_to_close_timeout=timedelta(seconds=spec.timeout_s),
+                retry_policy=RetryPolicy(maximum_attempts=spec.max_attempts,
+                                         non_retryable_error_types=["InvalidArguments"]),
+            )
+        except ActivityError as err:
+            return ToolResult(success=False, error=f"memory unavailable: {_cause_message(err)}")
 
     def _context(self, spec: ToolSpec, arguments: dict) -> ToolCallContext:
         return ToolCallContext(
@@ -418,6 +524,7 @@ class ConversationWorkflow:
             requested_at=workflow.now(),
         )
         self._set_state(ConversationState.AWAITING_APPROVAL)
+        self._emit(EventType.APPROVAL_REQUESTED, self._pending[call.id].model_dump(mode="json"))
         try:
             await workflow.wait_condition(
                 lambda: call.id in self._decisions or self._ended,
@@ -436,7 +543,7 @@ class ConversationWorkflow:
         self._running = f"{spec.name} {_display(spec.name, arguments)}"
         self._set_state(ConversationState.RUNNING_TOOL)
         try:
-            return await workflow.execute_child_workflow(
+            result: ToolResult = await workflow.execute_child_workflow(
                 ToolExecutionWorkflow.run,
                 args=[
                     spec,
@@ -447,6 +554,8 @@ class ConversationWorkflow:
                         arguments=arguments,
                         agent=self._template.name if self._template else "",
                         network=spec.needs_egress,
+                        task_queue=(self._host_queue if spec.runs_on == RunsOn.SANDBOX else None)
+                        or self._routing.sandbox_queue,
                     ),
                 ],
                 id=tool_workflow_id(self._conversation_id, call.id),
@@ -454,6 +563,10 @@ class ConversationWorkflow:
             )
         except ChildWorkflowError as err:  # terminated or timed out by an operator
             return ToolResult(success=False, error=f"the tool run was stopped: {err.cause or err}")
+        else:
+            if result.host_queue and spec.runs_on == RunsOn.SANDBOX:
+                self._host_queue = result.host_queue
+            return result
         finally:
             self._running = None
             self._set_state(ConversationState.THINKING)
@@ -468,6 +581,7 @@ class ConversationWorkflow:
         source: str,
         result: ToolResult | None = None,
         error: str | None = None,
+        waited_ms: float | None = None,
     ) -> ToolCallOutcome:
         """Audit the call, then tell the model what happened."""
         await workflow.execute_activity(
@@ -487,10 +601,15 @@ class ConversationWorkflow:
                 exit_code=result.exit_code if result else None,
                 duration_ms=result.duration_ms if result else None,
                 error=(result.error if result else error),
+                approval_wait_ms=waited_ms,
             ),
             summary=f"audit {spec.name}: {decision}",
             **STORE_CALL,
         )
+        self._emit(EventType.TOOL_RESULT, {
+            "tool_call_id": call.id, "tool": spec.name, "decision": decision,
+            "success": result.success if result else False, "exit_code": result.exit_code if result else None,
+            "duration_ms": result.duration_ms if result else None, "error": result.error if result else error})
         await self._append("tool", _tool_message(result, error), tool_call_id=call.id)
         return ToolCallOutcome(id=call.id, tool=spec.name, decision=decision, success=result.success if result else False)
 
@@ -509,6 +628,7 @@ class ConversationWorkflow:
                 updates.append(search_attributes.AWAITING_APPROVAL.value_set(awaiting))
             self._state = state
             workflow.upsert_search_attributes(updates)
+            self._emit(EventType.STATE, {"state": state.value, "details": self._describe()})
         self._set_details(self._describe())
 
     def _describe(self) -> str:
@@ -540,6 +660,14 @@ class ConversationWorkflow:
             )
         )
         del self._recent[:-RECENT_MESSAGES_KEPT]
+        self._emit(EventType.MESSAGE, {"seq": seq, "role": role, "content": content[:EVENT_PREVIEW_CHARS],
+                                       "truncated": len(content) > EVENT_PREVIEW_CHARS})
+
+    def _emit(self, type: EventType, data: dict[str, Any]) -> None:
+        """Events are workflow state only (no commands), so adding them never breaks replay."""
+        self._events.append(ConversationEvent(id=self._next_event_id, type=type, at=workflow.now(), data=data))
+        self._next_event_id += 1
+        del self._events[:-EVENTS_KEPT]
 
     # --- update -----------------------------------------------------------------------------
 
@@ -648,6 +776,11 @@ class ConversationWorkflow:
     @workflow.query
     def pending_approvals(self) -> list[PendingApproval]:
         return list(self._pending.values())
+
+    @workflow.query
+    def events(self, query: EventsQuery | None = None) -> list[ConversationEvent]:
+        query = query or EventsQuery()
+        return [e for e in self._events if e.id > query.after][: query.limit]
 
 
 def _cause_message(err: ActivityError) -> str:

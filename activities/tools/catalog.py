@@ -96,6 +96,25 @@ CATALOG: tuple[ToolSpec, ...] = (
         description="Restart a host container. Always needs a person's approval.",
         parameters=_object({"container": {"type": "string", "minLength": 1}}, ["container"]),
     ),
+
+    ToolSpec(
+        name="memory_store", category=ToolCategory.MEMORY, action_type=ActionType.MEMORY, runs_on=RunsOn.MEMORY,
+        timeout_s=60, description=(
+            "Remember something for later conversations: one self-contained sentence (a preference, "
+            "the user's setup, a decision). Never passwords, keys or tokens."),
+        parameters=_object({
+            "text": {"type": "string", "minLength": 1, "maxLength": 2000},
+            "kind": {"type": "string", "enum": ["semantic", "episodic", "reflective"],
+                     "description": "semantic: fact or preference; episodic: what happened; reflective: lesson"},
+            "importance": {"type": "number", "minimum": 0, "maximum": 1},
+        }, ["text"]),
+    ),
+    ToolSpec(
+        name="memory_recall", category=ToolCategory.MEMORY, action_type=ActionType.MEMORY, runs_on=RunsOn.MEMORY,
+        timeout_s=60, description="Search your long-term memory for what you were told or learned before.",
+        parameters=_object({"query": {"type": "string", "minLength": 1, "maxLength": 2000},
+                            "k": {"type": "integer", "minimum": 1, "maximum": 20}}, ["query"]),
+    ),
 )
 
 BY_NAME = {spec.name: spec for spec in CATALOG}

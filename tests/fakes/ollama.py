@@ -5,7 +5,9 @@ subprocesses) against this server, so everything between our code and the
 socket -- httpx, NDJSON streaming, error mapping, connection refusal -- is the
 genuine article.  Only the model is fake: each ``/api/chat`` call takes the next
 scripted :class:`Reply`, or asks :attr:`FakeOllama.responder` when the script is
-empty.
+empty.  Structured-output calls (a ``format`` in the request, e.g. memory
+extraction) have a script of their own (:meth:`FakeOllama.script_structured`)
+and answer ``{}`` by default, so they never take a conversation's scripted reply.
 
 Wire shapes follow Ollama's REST API (``/api/chat``, ``/api/embed``,
 ``/api/embeddings``, ``/api/tags``, ``/api/show``, ``/api/ps``, ``/api/pull``,
@@ -386,6 +388,7 @@ class FakeOllama:
         self._port = port
         self._lock = threading.Lock()
         self._script: deque[Reply | Responder] = deque()
+        self._structured: deque[Reply | Responder] = deque()
         self._failures: deque[_Failure] = deque()
         self._requests: list[RecordedRequest] = []
         self._loaded: dict[str, float] = {}
@@ -469,6 +472,12 @@ class FakeOllama:
         with self._lock:
             self._script.extend(Reply(content=r) if isinstance(r, str) else r for r in replies)
 
+    def script_structured(self, *replies: Reply | str | Responder) -> None:
+        """Queue replies for the next ``/api/chat`` calls that carry a ``format`` (structured
+        outputs); once these run out such calls get ``{}``."""
+        with self._lock:
+            self._structured.extend(Reply(content=r) if isinstance(r, str) else r for r in replies)
+
     @property
     def pending(self) -> int:
         """Scripted replies not yet consumed."""
@@ -502,6 +511,7 @@ class FakeOllama:
         """Forget the script, pending failures and the request log."""
         with self._lock:
             self._script.clear()
+            self._structured.clear()
             self._failures.clear()
             self._requests.clear()
 
@@ -518,7 +528,12 @@ class FakeOllama:
         return [r.body for r in self.requests if r.path == path]
 
     def chat_requests(self) -> list[dict[str, Any]]:
-        return self.requests_to("/api/chat")
+        """``/api/chat`` bodies without a ``format``: the conversation's own model calls."""
+        return [b for b in self.requests_to("/api/chat") if not b.get("format")]
+
+    def structured_requests(self) -> list[dict[str, Any]]:
+        """``/api/chat`` bodies with a ``format`` (structured outputs, e.g. memory extraction)."""
+        return [b for b in self.requests_to("/api/chat") if b.get("format")]
 
     def embed_requests(self) -> list[dict[str, Any]]:
         return self.requests_to("/api/embed")
@@ -623,7 +638,10 @@ class FakeOllama:
 
     def _next_reply(self, body: dict[str, Any]) -> Reply:
         with self._lock:
-            item: Reply | Responder = self._script.popleft() if self._script else self.responder
+            if body.get("format"):
+                item: Reply | Responder = self._structured.popleft() if self._structured else Reply(content="{}")
+            else:
+                item = self._script.popleft() if self._script else self.responder
         reply = item if isinstance(item, Reply) else item(body)
         return Reply(content=reply) if isinstance(reply, str) else reply
 

@@ -1,0 +1,169 @@
+"""The memory activities the conversation calls: recall before a turn, extraction after it, and
+the model's memory tools.
+
+Memory makes answers better but is never what a turn depends on: a missing embedding model or a
+mismatched collection makes recall return nothing (and say why) instead of failing the turn, and
+an extraction that fails is logged and skipped. Only an unreachable Ollama is retried, as for the
+chat model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import ollama
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.llm import make_ollama_client
+from activities.memory import (
+    DimensionMismatch,
+    EmbeddingError,
+    EmbeddingUnavailable,
+    MemoryService,
+    MemoryStoreError,
+)
+from activities.memory.extraction import ExtractionError, extract, looks_secret
+from config.settings import Settings
+from models.memory import (
+    MemoryKind,
+    MemoryQuery,
+    MemoryToolCall,
+    NewMemory,
+    RecallRequest,
+    RecallResult,
+    StoredMemories,
+    StoreTurnMemories,
+    home_scope,
+    visible_scopes,
+)
+from models.tools import ToolResult
+from store.transcript import TranscriptStore
+
+log = logging.getLogger(__name__)
+
+MEMORY_TOOL_RECALL_MAX = 20
+
+
+class MemoryActivities:
+    def __init__(self, memory: MemoryService, store: TranscriptStore, settings: Settings) -> None:
+        self._memory = memory
+        self._store = store
+        self._settings = settings
+        self._client: ollama.AsyncClient | None = None
+
+    def all(self) -> list:
+        return [self.recall, self.store_turn, self.tool]
+
+    def _ollama(self) -> ollama.AsyncClient:
+        if self._client is None:
+            self._client = make_ollama_client(self._settings)
+        return self._client
+
+    def _query(self, text: str, k: int, agent: str, user_id: str | None, conversation_id: str) -> MemoryQuery:
+        return MemoryQuery(
+            text=text,
+            k=k,
+            scopes=visible_scopes(agent, user_id, conversation_id),
+            min_score=self._settings.memory_min_score,
+            min_similarity=self._settings.memory_min_similarity,
+        )
+
+    @activity.defn(name="memory.recall")
+    async def recall(self, request: RecallRequest) -> RecallResult:
+        message = await asyncio.to_thread(self._store.get, request.conversation_id, request.seq)
+        if message is None or not message.content.strip():
+            return RecallResult()
+        query = self._query(
+            message.content[:4000], self._settings.memory_recall_k, request.agent, request.user_id,
+            request.conversation_id,
+        )
+        try:
+            found = await self._memory.recall(query)
+        except EmbeddingUnavailable as err:
+            raise ApplicationError(str(err), type="OllamaUnreachable") from None
+        except (EmbeddingError, MemoryStoreError) as err:
+            log.warning("memory recall skipped: %s", err)
+            return RecallResult(error=str(err))
+        return RecallResult(memory_ids=[m.record.id for m in found])
+
+    @activity.defn(name="memory.store")
+    async def store_turn(self, request: StoreTurnMemories) -> StoredMemories:
+        """Extract what the turn taught and remember it; near-duplicates update existing memories,
+        so a retry after a crash updates instead of adding twice."""
+        if not self._settings.memory_extraction:
+            return StoredMemories(skipped="extraction is off (DAEMONFLOW_MEMORY_EXTRACTION=false)")
+        messages = await asyncio.to_thread(
+            self._store.list_messages, request.conversation_id, request.from_seq - 1,
+            request.upto_seq - request.from_seq + 1,
+        )
+        model = request.model or self._settings.model
+        try:
+            found = await extract(self._ollama(), model, messages)
+        except ExtractionError as err:
+            return StoredMemories(skipped=str(err))
+        except ollama.ResponseError as err:
+            retryable = err.status_code >= 500
+            raise ApplicationError(
+                f"Ollama could not extract memories with {model!r}: {err.error}",
+                type="ExtractionFailed", non_retryable=not retryable,
+            ) from None
+        except (ConnectionError, OSError) as err:
+            raise ApplicationError(f"cannot reach Ollama to extract memories: {err}", type="OllamaUnreachable") from None
+        if not found:
+            return StoredMemories()
+        scope, scope_id = home_scope(request.agent, request.user_id)
+        memories = [
+            NewMemory(
+                text=m.text, scope=scope, scope_id=scope_id, kind=m.kind, importance=m.importance,
+                agent=request.agent, source_conversation=request.conversation_id, source_turn=request.turn,
+            )
+            for m in found
+        ]
+        try:
+            results = await self._memory.remember_many(memories)
+        except EmbeddingUnavailable as err:
+            raise ApplicationError(str(err), type="OllamaUnreachable") from None
+        except (EmbeddingError, MemoryStoreError) as err:
+            raise ApplicationError(str(err), type="MemoryUnavailable", non_retryable=True) from None
+        added = sum(1 for _, created in results if created)
+        return StoredMemories(added=added, updated=len(results) - added)
+
+    @activity.defn(name="memory.tool")
+    async def tool(self, call: MemoryToolCall) -> ToolResult:
+        """``memory_store`` and ``memory_recall`` for the model; arguments were checked against the
+        tool's schema by the workflow."""
+        try:
+            if call.tool == "memory_store":
+                return await self._store_tool(call)
+            if call.tool == "memory_recall":
+                return await self._recall_tool(call)
+        except EmbeddingUnavailable as err:
+            raise ApplicationError(str(err), type="OllamaUnreachable") from None
+        except (EmbeddingError, MemoryStoreError, DimensionMismatch) as err:
+            return ToolResult(success=False, error=f"memory unavailable: {err}")
+        raise ApplicationError(f"{call.tool} is not a memory tool", type="InvalidArguments", non_retryable=True)
+
+    async def _store_tool(self, call: MemoryToolCall) -> ToolResult:
+        text = str(call.arguments.get("text", "")).strip()
+        if looks_secret(text):
+            return ToolResult(success=False, error="not stored: it looks like a password, key or token")
+        scope, scope_id = home_scope(call.agent, call.user_id)
+        record, created = await self._memory.remember(
+            text, scope, scope_id,
+            kind=call.arguments.get("kind") or MemoryKind.SEMANTIC,
+            importance=float(call.arguments.get("importance", 0.5)),
+            agent=call.agent, source_conversation=call.conversation_id, source_turn=call.turn,
+        )
+        verb = "stored" if created else "updated an existing memory"
+        return ToolResult(success=True, output=f"{verb} ({record.kind.value}, importance {record.importance:.2f}): {record.text}")
+
+    async def _recall_tool(self, call: MemoryToolCall) -> ToolResult:
+        k = min(int(call.arguments.get("k", 5)), MEMORY_TOOL_RECALL_MAX)
+        query = self._query(str(call.arguments["query"]), k, call.agent, call.user_id, call.conversation_id)
+        found = await self._memory.recall(query)
+        if not found:
+            return ToolResult(success=True, output="no memory matches")
+        lines = [f"- {m.record.text} ({m.record.kind.value}, score {m.score:.2f})" for m in found]
+        return ToolResult(success=True, output="\n".join(lines))

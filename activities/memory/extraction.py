@@ -1,0 +1,82 @@
+"""Extraction: after a turn, the chat model picks out what is worth remembering.
+
+The model answers with Ollama structured outputs (``format`` = the JSON schema of
+:class:`~models.memory.MemoryExtraction`), so its answer is parsed, not scraped. Whatever it
+proposes still passes two filters here: texts that look like credentials are dropped (memories end
+up in prompts and in the memory store, where secrets have no business), and the list is capped.
+"""
+
+from __future__ import annotations
+
+import re
+
+import ollama
+from pydantic import ValidationError
+
+from models.memory import ExtractedMemory, MemoryExtraction
+from store.tables import Message
+
+TURN_CHARS = 12_000
+"""The most of a turn's transcript shown to the extractor (the newest part is kept)."""
+TOOL_OUTPUT_CHARS = 1_000
+
+INSTRUCTIONS = """You maintain the long-term memory of an AI assistant.
+Read the conversation turn below and list the facts worth remembering in later conversations:
+the user's preferences, their environment and setup (machines, languages, versions, targets),
+their goals, decisions taken and lessons learned. Each memory is one self-contained sentence that
+is understandable without the conversation (write "The user's deployment target is a Raspberry
+Pi 5", not "it is a Pi"). Skip greetings, small talk, questions, anything only true for this
+moment, and anything the assistant merely guessed. Never include passwords, API keys, tokens or
+other secrets. Answer with JSON only. When nothing is worth keeping, answer {"memories": []}."""
+
+_SECRET = re.compile(
+    r"(?i)\b(password|passwd|passphrase|secret|api[_ -]?key|access[_ -]?key|token|bearer)\b\s*[:=]"
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
+    r"|\b(sk|ghp|gho|xox[abp]|AKIA)[-_A-Za-z0-9]{16,}"
+)
+
+
+class ExtractionError(ValueError):
+    """The model's answer is not the JSON the schema asks for."""
+
+
+def transcript_of(messages: list[Message]) -> str:
+    lines = []
+    for message in messages:
+        content = message.content
+        if message.role == "tool":
+            content = content[:TOOL_OUTPUT_CHARS]
+        if content.strip():
+            lines.append(f"{message.role}: {content}")
+    return "\n\n".join(lines)[-TURN_CHARS:]
+
+
+def looks_secret(text: str) -> bool:
+    return bool(_SECRET.search(text))
+
+
+async def extract(client: ollama.AsyncClient, model: str, messages: list[Message]) -> list[ExtractedMemory]:
+    """Ask ``model`` for the memories in ``messages``; raises ``ollama`` errors as they come and
+    :class:`ExtractionError` for an answer that does not fit the schema."""
+    transcript = transcript_of(messages)
+    if not transcript:
+        return []
+    response = await client.chat(
+        model=model,
+        messages=[{"role": "system", "content": INSTRUCTIONS}, {"role": "user", "content": transcript}],
+        format=MemoryExtraction.model_json_schema(),
+        stream=False,
+        options={"temperature": 0},
+    )
+    answer = response.message.content or ""
+    try:
+        extraction = MemoryExtraction.model_validate_json(answer)
+    except ValidationError as err:
+        raise ExtractionError(f"the model's answer does not fit the memory schema: {_short(err)}") from None
+    return [m for m in extraction.memories if not looks_secret(m.text)]
+
+
+def _short(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(map(str, first["loc"])) or "top level"
+    return f"{first['msg']} at {where} ({err.error_count()} errors)"
