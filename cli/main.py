@@ -22,7 +22,6 @@ from cli.common import EXIT_USAGE, CliError
 from config.settings import Settings
 
 # Subcommands still to come, each in its own module and registered in build_parser():
-#   api        run the FastAPI control plane (and the admin page)
 #   schedules  apply / list / delete the monitoring and cache-cleanup Temporal Schedules
 #   memory     list, search and forget an agent's memories
 
@@ -43,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("dev", help="run Temporal, the worker and checks on this machine (Ctrl-C stops)")
+    api = sub.add_parser("api", help="serve the HTTP API and the admin page (/ui) on DAEMONFLOW_API_HOST:PORT")
+    api.add_argument("--host", help="listen address (default DAEMONFLOW_API_HOST, 127.0.0.1)")
+    api.add_argument("--port", type=int, help="listen port (default DAEMONFLOW_API_PORT, 8000)")
+    api.add_argument("--new-key", metavar="NAME:ROLE",
+                     help="print a fresh DAEMONFLOW_API_KEYS entry (and its hashed form) and exit")
     sub.add_parser("worker", help="run a worker on the configured Temporal server and task queue")
 
     chat = sub.add_parser("chat", help="talk to an agent (a new conversation, or --conversation ID)")
@@ -109,6 +113,12 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
     return dev.main(settings)
 
 
+def _api(args: argparse.Namespace, settings: Settings) -> int:
+    from cli.api import run
+
+    return run(args, settings)
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from workers.main import run_worker
 
@@ -135,6 +145,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "dev": _dev,
+    "api": _api,
     "worker": _worker,
     "chat": _chat,
     "sandbox": _sandbox,

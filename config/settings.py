@@ -70,6 +70,21 @@ class Settings(BaseSettings):
     """Docker runtime for sandboxes, e.g. ``runsc`` (gVisor) where installed."""
     api_keys: str = ""
 
+    # --- HTTP API (api/, `daemonflow api`, and `daemonflow dev` on the same port)
+    # ``api_keys`` above: comma- or newline-separated ``name:role:key`` entries, role one of
+    # viewer|operator|approver|admin, key either the secret itself (16+ characters) or
+    # ``sha256:<64 hex>`` of it; see api/auth.py and the README.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+    api_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    """Larger request bodies are refused with 413 before anything reads them."""
+    api_events_poll_s: float = Field(default=0.5, gt=0)
+    """How often a live event stream asks the workflow for new events."""
+    api_query_timeout_s: float = Field(default=10.0, gt=0)
+    """How long the API waits for a worker to answer a query or accept an update (then 503)."""
+    api_decision_confirm_s: float = Field(default=10.0, ge=0)
+    """How long a decision waits to see the workflow apply it (then 202 instead of 200)."""
+
     max_message_chars: int = 100_000
     """Largest user message accepted by ``send_message``; larger ones are rejected, not cut."""
     turns_per_run: int = 100

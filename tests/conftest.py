@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.ollama",
     "tests.fixtures.temporal",
     "tests.fixtures.docker",
+    "tests.fixtures.api",
 ]

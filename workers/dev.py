@@ -17,14 +17,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import ollama
 from temporalio.common import SearchAttributeIndexedValueType
 
 from config.settings import Settings
+
+if TYPE_CHECKING:
+    from api.server import ApiServer
 from workers.client import connect
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
@@ -238,7 +242,7 @@ async def check_ollama(settings: Settings, say: Say = say) -> bool:
 # --- the stack ----------------------------------------------------------------------------------
 
 
-def banner(settings: Settings, reused: bool, say: Say = say) -> None:
+def banner(settings: Settings, reused: bool, say: Say = say, extra: Sequence[str] = ()) -> None:
     say("")
     say("Daemonflow dev stack is running")
     owner = "your own server" if reused else "dev server"
@@ -248,6 +252,8 @@ def banner(settings: Settings, reused: bool, say: Say = say) -> None:
     say(f"  task queue   {settings.task_queue}")
     say(f"  database     {settings.effective_database_url}")
     say("  chat         daemonflow chat   (in another terminal)")
+    for line in extra:
+        say(line)
     say("Press Ctrl-C to stop.")
     say("")
 
@@ -268,6 +274,34 @@ async def watch_server(process: subprocess.Popen[bytes] | None) -> int | None:
     return process.returncode
 
 
+async def start_api(settings: Settings, say: Say = say) -> tuple[ApiServer | None, list[str]]:
+    """The HTTP API for the dev stack, with a generated admin key when none is configured.
+
+    It never runs open: without ``DAEMONFLOW_API_KEYS`` a fresh admin key is made for this run and
+    printed in the banner. A port in use is not fatal: the stack runs without the API and says so.
+    """
+    from api.auth import ApiKeyError
+    from api.server import ApiServer, bind, dev_keys
+
+    try:
+        keys, generated = dev_keys(settings)
+    except ApiKeyError as err:
+        raise DevStackError(str(err)) from err
+    try:
+        sock = bind(settings.api_host, settings.api_port)
+    except OSError as err:
+        say(f"API: cannot listen on {settings.api_host}:{settings.api_port} ({err.strerror or err}); running "
+            "without the HTTP API (set DAEMONFLOW_API_PORT to a free port)")  # fmt: skip
+        return None, []
+    server = ApiServer(settings, await connect(settings), keys, sock, own_signals=False)
+    lines = [f"  API          {server.url}   (OpenAPI {server.url}/docs)", f"  admin page   {server.url}/ui/"]
+    if generated:
+        lines.append(f"  API key      {generated}   (admin, generated for this run; set DAEMONFLOW_API_KEYS to keep one)")
+    else:
+        lines.append(f"  API keys     {len(keys)} from DAEMONFLOW_API_KEYS")
+    return server, lines
+
+
 async def run_dev(settings: Settings, say: Say = say) -> int:
     """Run the stack until SIGINT/SIGTERM; returns the process exit code."""
     from workers.main import run_worker  # heavy (store, activities); only needed here
@@ -279,18 +313,23 @@ async def run_dev(settings: Settings, say: Say = say) -> int:
         if stop.is_set():
             return 0
         await check_ollama(settings, say)
-        # --- seam: the HTTP API (a later issue) starts here, beside the worker, and is stopped
-        # before the worker below. Do not start it from anywhere else.
+        # The HTTP API runs here, beside the worker, and is stopped before the worker below.
+        api, api_lines = await start_api(settings, say)
+        api_task = asyncio.create_task(api.serve(), name="api") if api else None
         worker = asyncio.create_task(run_worker(settings, stop), name="worker")
         server_died = asyncio.create_task(watch_server(process), name="watch-server")
         stopping = asyncio.create_task(stop.wait(), name="stop")
-        banner(settings, reused=process is None, say=say)
+        banner(settings, reused=process is None, say=say, extra=api_lines)
         await asyncio.wait({worker, server_died, stopping}, return_when=asyncio.FIRST_COMPLETED)
         code = 0
         if server_died.done():
             log_path = settings.var_dir / "temporal.log"
             say(f"Temporal: the server exited unexpectedly (code {server_died.result()}); see {log_path}")
             code = 1
+        if api is not None and api_task is not None:
+            api.stop()
+            with contextlib.suppress(Exception):
+                await api_task
         say("stopping the worker (running activities may finish), then the server")
         stop.set()
         for task in (server_died, stopping):

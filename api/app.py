@@ -1,0 +1,66 @@
+"""The FastAPI application: routers, auth, problem errors, limits, metrics, and the admin page.
+
+``create_app`` takes everything from its caller (settings, a connected Temporal client, the key
+ring), so ``daemonflow api``, ``daemonflow dev`` and the tests build the very same app.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from temporalio.client import Client
+
+from api import approvals, conversations, errors, events, health, openapi
+from api.auth import KeyRing
+from api.gateway import ApiContext
+from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
+from api.metrics import MetricsMiddleware
+from config.settings import Settings
+from store.actions import ActionStore
+from store.engine import make_engine
+from store.transcript import TranscriptStore
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+DESCRIPTION = """Drive Daemonflow conversations over HTTP.
+
+Every endpoint but `/metrics`, `/docs`, `/openapi.json` and the admin page `/ui` needs
+`Authorization: Bearer <key>` with a key from `DAEMONFLOW_API_KEYS` (`name:role:key`, roles
+viewer, operator, approver, admin). Errors are `application/problem+json` (RFC 9457).
+"""
+
+
+def create_app(settings: Settings, client: Client, keys: KeyRing) -> FastAPI:
+    engine = make_engine(settings.effective_database_url)
+    app = FastAPI(title="Daemonflow", version="0.1.0", description=DESCRIPTION)
+    app.state.daemonflow = ApiContext(
+        settings=settings,
+        client=client,
+        keys=keys,
+        transcripts=TranscriptStore(engine),
+        actions=ActionStore(engine),
+    )
+    errors.install(app)
+    openapi.install(app)
+    app.include_router(conversations.router)
+    app.include_router(events.router)
+    app.include_router(approvals.router)
+    app.include_router(health.router)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/ui/")
+
+    @app.get("/ui", include_in_schema=False)
+    async def ui() -> RedirectResponse:
+        return RedirectResponse("/ui/")
+
+    app.mount("/ui", StaticFiles(directory=STATIC_DIR, html=True), name="ui")
+    # Outermost first: metrics see every answer, limits refuse big bodies before anything reads them.
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(MetricsMiddleware)
+    return app

@@ -1,0 +1,158 @@
+"""Live events as Server-Sent Events, resumable with ``Last-Event-ID``.
+
+The stream polls the workflow's ``events`` query (every ``api_events_poll_s``) and writes each new
+event as ``id: <event id>`` / ``event: <type>`` / ``data: <json>``. Event ids grow by one for the
+whole life of a conversation, so a client that reconnects with ``Last-Event-ID: 41`` (or
+``?after=41``) gets event 42 onwards, as long as the workflow still keeps it (the latest 200); if
+some were dropped meanwhile, a ``gap`` event says which ids are missing (read the transcript for
+them). The stream ends after the conversation's ``state: ended`` event, when the workflow is no
+longer running and has nothing new, when the client goes away, or when the server stops.
+
+Browsers' ``EventSource`` cannot send an ``Authorization`` header; the admin page reads the stream
+with ``fetch()`` instead, so keys never travel in URLs (where logs and proxies would keep them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from temporalio.client import WorkflowExecutionStatus
+
+from api.conversations import ConversationId, Ctx, Reader
+from api.errors import ApiError
+from api.gateway import ApiContext
+from api.metrics import EVENT_STREAMS
+from api.openapi import problems
+from models.events import ConversationEvent, EventType
+
+router = APIRouter(tags=["events"])
+
+KEEPALIVE_S = 15.0
+RETRY_MS = 2000
+LIVENESS_EVERY = 10
+"""Polls between two checks that the workflow still runs (a stream on a finished one ends)."""
+
+
+@router.get(
+    "/conversations/{conversation_id}/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "`text/event-stream`: `id:` event id, `event:` type, `data:` the event as JSON",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **problems(401, 403, 404, 422, 503),
+    },
+    summary="Live events (SSE), resumable with Last-Event-ID",
+)
+async def stream_events(
+    conversation_id: ConversationId,
+    request: Request,
+    ctx: Ctx,
+    _: Reader,
+    after: Annotated[int | None, Query(ge=0, description="start after this event id (like Last-Event-ID)")] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+) -> StreamingResponse:
+    start = _resume_point(after, last_event_id)
+    description = await ctx.describe(conversation_id)
+    handle = ctx.handle(conversation_id)
+    first = await ctx.events(handle, after=start)  # fails here (503) rather than inside a 200 stream
+    running = description.status == WorkflowExecutionStatus.RUNNING
+    return StreamingResponse(
+        _stream(ctx, request, conversation_id, start, first, running),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _resume_point(after: int | None, last_event_id: str | None) -> int:
+    if after is not None:
+        return after
+    if last_event_id is None or last_event_id.strip() == "":
+        return 0
+    try:
+        value = int(last_event_id.strip())
+    except ValueError:
+        raise ApiError(422, "invalid-request", "Invalid request", "Last-Event-ID must be an event id (a number)") from None
+    if value < 0:
+        raise ApiError(422, "invalid-request", "Invalid request", "Last-Event-ID must not be negative")
+    return value
+
+
+def frame(event: ConversationEvent) -> bytes:
+    return f"id: {event.id}\nevent: {event.type.value}\ndata: {event.model_dump_json()}\n\n".encode()
+
+
+def named(kind: str, data: dict[str, Any], event_id: int | None = None) -> bytes:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def is_end(event: ConversationEvent) -> bool:
+    return event.type == EventType.STATE and event.data.get("state") == "ended"
+
+
+async def _stream(
+    ctx: ApiContext, request: Request, conversation_id: str, after: int, first: list[ConversationEvent], running: bool
+) -> AsyncIterator[bytes]:
+    EVENT_STREAMS.inc()
+    try:
+        yield f"retry: {RETRY_MS}\n\n".encode()
+        handle = ctx.handle(conversation_id)
+        last = after
+        batch = first
+        polls = 0
+        quiet_s = 0.0
+        failing = False
+        while True:
+            if batch and batch[0].id > last + 1 and last > 0:
+                yield named("gap", {"missing_from": last + 1, "missing_to": batch[0].id - 1,
+                                    "detail": "these events are no longer kept; read /messages for the transcript"})  # fmt: skip
+            for event in batch:
+                yield frame(event)
+                last = event.id
+                if is_end(event):
+                    return
+            if batch:
+                quiet_s = 0.0
+            if not running and not batch:
+                return  # finished conversation, everything sent
+            if await _wait(ctx, request):
+                return
+            quiet_s += ctx.settings.api_events_poll_s
+            if quiet_s >= KEEPALIVE_S:
+                quiet_s = 0.0
+                yield b": keep-alive\n\n"
+            polls += 1
+            if polls % LIVENESS_EVERY == 0:
+                try:
+                    running = (await ctx.describe(conversation_id)).status == WorkflowExecutionStatus.RUNNING
+                except ApiError:
+                    running = False
+            try:
+                batch = await ctx.events(handle, after=last)
+                if failing:
+                    failing = False
+                    yield named("recovered", {"detail": "events flow again"})
+            except ApiError as err:
+                batch = []
+                if not failing:  # say it once, keep trying: a worker restart is not the end of the stream
+                    failing = True
+                    yield named("error", {"status": err.status, "detail": err.detail})
+    finally:
+        EVENT_STREAMS.dec()
+
+
+async def _wait(ctx: ApiContext, request: Request) -> bool:
+    """Sleep one poll interval; True if the client left or the server is stopping."""
+    try:
+        await asyncio.wait_for(ctx.stopping.wait(), ctx.settings.api_events_poll_s)
+        return True
+    except TimeoutError:
+        pass
+    return await request.is_disconnected()

@@ -1,0 +1,106 @@
+"""``GET /health``: can this API do its job right now, and how fast do its dependencies answer.
+
+Temporal and the store are required (without either nothing works: 503, ``down``). Ollama and the
+workers are not: conversations wait for a model that is away and for a worker that restarts, so
+their absence is ``degraded`` (200). Each check has a short timeout and reports its latency.
+``GET /metrics`` serves the Prometheus default registry (no key needed: it holds counts and
+latencies by route template, no conversation content or ids).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+import httpx
+from fastapi import APIRouter, Depends, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from sqlalchemy import text
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+from api.auth import Permission, Principal, require
+from api.conversations import Ctx
+from api.gateway import ApiContext
+from api.openapi import problems
+from api.schemas import ComponentHealth, Health
+
+router = APIRouter(tags=["health"])
+
+CHECK_TIMEOUT_S = 3.0
+
+
+@router.get("/health", response_model=Health, responses={503: {"model": Health, "description": "Temporal or the store is down"},
+            **problems(401, 403)}, summary="Temporal, store, Ollama and worker reachability, with latency")  # fmt: skip
+async def health(ctx: Ctx, _: Annotated[Principal, Depends(require(Permission.READ))]) -> Response:
+    temporal, store, ollama, workers = await asyncio.gather(
+        _timed(lambda: _temporal(ctx)),
+        _timed(lambda: _store(ctx)),
+        _timed(lambda: _ollama(ctx)),
+        _timed(lambda: _workers(ctx)),
+    )
+    if not (temporal.ok and store.ok):
+        status = "down"
+    elif not (ollama.ok and workers.ok):
+        status = "degraded"
+    else:
+        status = "ok"
+    report = Health(status=status, temporal=temporal, store=store, ollama=ollama, workers=workers)
+    return Response(report.model_dump_json(), status_code=503 if status == "down" else 200, media_type="application/json")
+
+
+@router.get("/metrics", tags=["health"], summary="Prometheus metrics (text format; no key needed)",
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})  # fmt: skip
+async def metrics() -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _timed(check: Callable[[], Awaitable[str]]) -> ComponentHealth:
+    started = time.perf_counter()
+    try:
+        detail = await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
+        ok = True
+    except TimeoutError:
+        ok, detail = False, f"no answer within {CHECK_TIMEOUT_S:g}s"
+    except Exception as err:  # noqa: BLE001 - any failure is reported, never raised
+        ok, detail = False, f"{type(err).__name__}: {err}"[:500]
+    return ComponentHealth(ok=ok, latency_ms=round((time.perf_counter() - started) * 1000, 2), detail=detail)
+
+
+async def _temporal(ctx: ApiContext) -> str:
+    if not await ctx.client.service_client.check_health():
+        raise RuntimeError("Temporal reports it is not serving")
+    return f"{ctx.settings.temporal_address} namespace {ctx.settings.namespace}"
+
+
+async def _store(ctx: ApiContext) -> str:
+    def ping() -> None:
+        with ctx.transcripts.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    await asyncio.to_thread(ping)
+    return ctx.transcripts.engine.url.render_as_string(hide_password=True)
+
+
+async def _ollama(ctx: ApiContext) -> str:
+    async with httpx.AsyncClient(base_url=ctx.settings.ollama_host, timeout=CHECK_TIMEOUT_S) as http:
+        answer = await http.get("/api/version")
+        answer.raise_for_status()
+        return f"{ctx.settings.ollama_host} version {answer.json().get('version', '?')}"
+
+
+async def _workers(ctx: ApiContext) -> str:
+    described = await ctx.client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=ctx.settings.namespace,
+            task_queue=TaskQueue(name=ctx.settings.task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    pollers = len(described.pollers)
+    if pollers == 0:
+        raise RuntimeError(f"no worker polls task queue {ctx.settings.task_queue!r} (start `daemonflow worker`)")
+    return f"{pollers} worker poller(s) on task queue {ctx.settings.task_queue!r}"

@@ -1,0 +1,116 @@
+"""Every endpoint × every role (and no key, and a wrong key), over real HTTP.
+
+A role that lacks the permission gets 403; no key or an unknown key gets 401 with
+``WWW-Authenticate: Bearer``; a role that has it gets past auth to the endpoint's real answer.
+Mutating calls aim at a conversation that does not exist, so an allowed call answers 404 — proof
+that it passed auth without ending anything another case needs; reads use a real, finished
+conversation. The matrix below is the one documented in docs/ARCHITECTURE.md §7.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from tests.fixtures.api import ApiStack
+
+ROLES = ("viewer", "operator", "approver", "admin")
+READ = set(ROLES)
+OPERATE = {"operator", "admin"}
+DECIDE = {"approver", "admin"}
+PUBLIC = None
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    allowed: set[str] | None
+    """Roles allowed; None: public (no key needed)."""
+    ok: int
+    body: dict | None = None
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+REAL = "{real}"
+GHOST = "{ghost}"
+CALLS = [
+    Call("GET", "/conversations", READ, 200),
+    Call("POST", "/conversations", OPERATE, 201, {"agent": "assistant"}),
+    Call("GET", f"/conversations/{REAL}", READ, 200),
+    Call("GET", f"/conversations/{REAL}/messages", READ, 200),
+    Call("GET", f"/conversations/{REAL}/events", READ, 200),
+    Call("GET", f"/conversations/{REAL}/turns/turn-unknown", READ, 404),
+    Call("POST", f"/conversations/{GHOST}/messages", OPERATE, 404, {"content": "hi"}),
+    Call("POST", f"/conversations/{GHOST}/pause", OPERATE, 404, {"reason": "x"}),
+    Call("POST", f"/conversations/{GHOST}/resume", OPERATE, 404),
+    Call("POST", f"/conversations/{GHOST}/inject", OPERATE, 404, {"content": "x"}),
+    Call("POST", f"/conversations/{GHOST}/end", OPERATE, 404),
+    Call("PUT", f"/conversations/{GHOST}/auto-accept", OPERATE, 404, {"enabled": False}),
+    Call("GET", "/approvals", READ, 200),
+    Call("POST", f"/approvals/{GHOST}/1-0", DECIDE, 404, {"decision": "approve"}),
+    Call("GET", "/agents", READ, 200),
+    Call("GET", "/health", READ, 200),
+    Call("GET", "/metrics", PUBLIC, 200),
+    Call("GET", "/openapi.json", PUBLIC, 200),
+    Call("GET", "/docs", PUBLIC, 200),
+    Call("GET", "/ui/", PUBLIC, 200),
+]
+WHO = (*ROLES, "no-key", "wrong-key")
+
+
+@pytest.fixture(scope="module")
+async def finished_conversation(api_stack: ApiStack) -> str:
+    """A conversation with one turn, ended: reads answer 200 and its event stream closes by itself."""
+    cid = f"matrix-{uuid.uuid4().hex[:10]}"
+    async with httpx.AsyncClient(base_url=api_stack.url, headers=api_stack.headers("admin"), timeout=60) as http:
+        assert (await http.post("/conversations", json={"conversation_id": cid, "message": "hi"})).status_code == 201
+        assert (await http.post(f"/conversations/{cid}/end")).status_code == 202
+        for _ in range(300):
+            if (await http.get(f"/conversations/{cid}")).json()["execution"] == "completed":
+                break
+            await asyncio.sleep(0.1)
+    return cid
+
+
+def test_every_endpoint_is_in_the_matrix(api_stack: ApiStack) -> None:
+    """A new endpoint must be added to CALLS (and so to the documented matrix)."""
+    schema = httpx.get(f"{api_stack.url}/openapi.json").json()
+    documented = {(method.upper(), path) for path, ops in schema["paths"].items() for method in ops}
+    covered = {(c.method, c.path.replace(REAL, "{conversation_id}").replace(GHOST, "{conversation_id}")
+                .replace("turn-unknown", "{turn_id}").replace("/1-0", "/{tool_call_id}")) for c in CALLS}  # fmt: skip
+    assert documented <= covered, f"not in the auth matrix: {sorted(documented - covered)}"
+
+
+@pytest.mark.parametrize("who", WHO)
+@pytest.mark.parametrize("call", CALLS, ids=str)
+async def test_auth_matrix(api: ApiStack, finished_conversation: str, call: Call, who: str) -> None:
+    headers = {}
+    if who in ROLES:
+        headers = api.headers(who)
+    elif who == "wrong-key":
+        headers = {"Authorization": f"Bearer not-a-key-{uuid.uuid4().hex}"}
+    path = call.path.replace(REAL, finished_conversation).replace(GHOST, f"ghost-{uuid.uuid4().hex[:8]}")
+    async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=60) as http:
+        response = await http.request(call.method, path, json=call.body)
+
+    if call.allowed is PUBLIC:
+        assert response.status_code == call.ok, response.text
+        return
+    if who in ("no-key", "wrong-key"):
+        assert response.status_code == 401, response.text
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert response.headers["content-type"].startswith("application/problem+json")
+        return
+    if who in call.allowed:
+        assert response.status_code == call.ok, response.text
+    else:
+        assert response.status_code == 403, response.text
+        detail = response.json()["detail"]
+        assert who in detail and all(role in detail for role in call.allowed)
