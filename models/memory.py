@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -256,3 +256,35 @@ def home_scope(agent: str, user_id: str | None) -> ScopeRef:
     """Where a conversation's new memories go: its user's scope, or its agent's when no user is
     named (a single-user install, where "the user" is whoever talks to the agent)."""
     return (MemoryScope.USER, user_id) if user_id else (MemoryScope.AGENT, agent)
+
+
+class MemoryAdminRequest(BaseModel):
+    """An operator's ``daemonflow memory list|search|forget``, run where the memory store is."""
+
+    action: Literal["list", "search", "forget"]
+    scope: MemoryScope | None = None
+    scope_id: str | None = None
+    kind: MemoryKind | None = None
+    query: str | None = None
+    """``search``: the text to match."""
+    ids: list[str] = Field(default_factory=list)
+    """``forget``: these memories; with none given, every memory matching the filters."""
+    limit: int = Field(default=50, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _complete(self) -> MemoryAdminRequest:
+        if self.action == "search" and not (self.query or "").strip():
+            raise ValueError("search needs a query text")
+        if self.action == "forget" and not self.ids and self.scope is None:
+            raise ValueError("forget needs memory ids, or a scope whose memories all go")
+        if self.scope_id and self.scope is None:
+            raise ValueError("a scope id needs its scope (agent, user or conversation)")
+        return self
+
+
+class MemoryAdminResult(BaseModel):
+    memories: list[ScoredMemory] = Field(default_factory=list)
+    """``list``: score and similarity are 0; ``search``: ranked."""
+    total: int = 0
+    """``list``: how many match the filters (the listing may be cut at ``limit``)."""
+    forgotten: int = 0

@@ -109,9 +109,22 @@ async def tools_and_approvals(daemon, fake) -> list[WorkflowHandle]:
     return [daemon.client.get_workflow_handle(handle.id, run_id=first_run)]
 
 
+async def memory(daemon, fake) -> list[WorkflowHandle]:
+    """Recall before each turn, a memory tool, extraction after each turn, then continue-as-new."""
+    fake.script(Reply(tool_calls=[ToolCall(name="memory_store", arguments={"text": "The user likes tea."})]),
+                Reply(content="noted"))
+    fake.script_structured('{"memories": [{"text": "The user drinks tea every morning.", "kind": "semantic"}]}')
+    handle = await daemon.start(user_id="replay", turns_per_run=2)
+    first_run = (await handle.describe()).run_id
+    await daemon.send(handle, "I like tea")
+    await daemon.send(handle, "what do I drink?")
+    await wait_for(lambda: _different_run(handle, first_run))
+    return [daemon.client.get_workflow_handle(handle.id, run_id=first_run)]
+
+
 SCENARIOS = [
     turns_with_tools_and_injection, pause_queue_resume_end, continue_as_new, model_failures, unknown_agent,
-    tools_and_approvals,
+    tools_and_approvals, memory,
 ]
 
 

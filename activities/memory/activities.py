@@ -24,9 +24,12 @@ from activities.memory import (
     MemoryService,
     MemoryStoreError,
 )
+from activities.memory.admin import administer
 from activities.memory.extraction import ExtractionError, extract, looks_secret
 from config.settings import Settings
 from models.memory import (
+    MemoryAdminRequest,
+    MemoryAdminResult,
     MemoryKind,
     MemoryQuery,
     MemoryToolCall,
@@ -54,7 +57,7 @@ class MemoryActivities:
         self._client: ollama.AsyncClient | None = None
 
     def all(self) -> list:
-        return [self.recall, self.store_turn, self.tool]
+        return [self.recall, self.store_turn, self.tool, self.admin]
 
     def _ollama(self) -> ollama.AsyncClient:
         if self._client is None:
@@ -167,3 +170,13 @@ class MemoryActivities:
             return ToolResult(success=True, output="no memory matches")
         lines = [f"- {m.record.text} ({m.record.kind.value}, score {m.score:.2f})" for m in found]
         return ToolResult(success=True, output="\n".join(lines))
+
+    @activity.defn(name="memory.admin")
+    async def admin(self, request: MemoryAdminRequest) -> MemoryAdminResult:
+        """``daemonflow memory …`` through the worker, for a store only the worker can open."""
+        try:
+            return await administer(self._memory, request)
+        except EmbeddingUnavailable as err:
+            raise ApplicationError(str(err), type="OllamaUnreachable") from None
+        except (EmbeddingError, MemoryStoreError) as err:
+            raise ApplicationError(str(err), type="MemoryUnavailable", non_retryable=True) from None

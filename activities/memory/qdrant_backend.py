@@ -33,6 +33,7 @@ from activities.memory.store import (
     DimensionMismatch,
     MemoryStore,
     MemoryStoreError,
+    StoreLocked,
     batch_dimension,
     check_collection_name,
 )
@@ -122,7 +123,7 @@ class QdrantMemoryStore(MemoryStore):
                 except RuntimeError as error:
                     if "already accessed" not in str(error):
                         raise
-                    raise MemoryStoreError(
+                    raise StoreLocked(
                         f"embedded Qdrant at {self.path} is already open in another process (a running "
                         "worker?); embedded Qdrant is single-process: stop that process, or use a Qdrant "
                         f"server (DAEMONFLOW_QDRANT_URL) or pgvector for shared access. Qdrant said: {error}"

@@ -41,6 +41,10 @@ class MemoryStoreError(RuntimeError):
     """A memory store cannot be used as configured."""
 
 
+class StoreLocked(MemoryStoreError):
+    """Embedded Qdrant is open in another process (the worker): go through that process."""
+
+
 class DimensionMismatch(MemoryStoreError):
     """Vectors of one size were offered to a collection made for another."""
 
