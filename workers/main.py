@@ -25,6 +25,7 @@ from config.settings import Settings
 from store.actions import ActionStore
 from store.engine import make_engine
 from store.transcript import TranscriptStore
+from workers import schedules
 from workers.client import connect, ensure_search_attributes
 from workflows.conversation import ConversationWorkflow
 from workflows.tool_execution import ToolExecutionWorkflow
@@ -47,8 +48,11 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[ConversationWorkflow, ToolExecutionWorkflow],
-        activities=[*transcript.all(), llm.chat, AuditActivities(actions).record, tools.run],
+        workflows=[ConversationWorkflow, ToolExecutionWorkflow, *schedules.WORKFLOWS],
+        activities=[
+            *transcript.all(), llm.chat, AuditActivities(actions).record, tools.run,
+            *schedules.activities(settings, engine, sandbox.client if sandbox else None),
+        ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
@@ -84,6 +88,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         loop.add_signal_handler(sig, stop.set)
     client = await connect(settings)
     await ensure_search_attributes(client)
+    await schedules.apply_at_start(client, settings)
     sandbox = build_sandbox(settings)
     worker = build_worker(client, settings, sandbox=sandbox)
     log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_address)

@@ -1,0 +1,200 @@
+"""``daemonflow monitor``, ``daemonflow analytics AGENT`` and ``daemonflow cache clean``.
+
+``monitor`` prints the last monitoring run's report from the store (``--run`` runs a round first
+and waits for it; it needs a worker on the task queue). ``analytics`` reads the action registry
+directly, no worker needed. ``cache clean`` runs ``CacheCleanupWorkflow`` now (``--dry-run``: only
+show what would go).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from temporalio.client import WorkflowFailureError
+
+from activities.analytics import agent_analytics
+from activities.health import active_alerts, latest_report, trends
+from cli.common import CliError, connect_or_explain
+from config.settings import Settings
+from models.analytics import AgentAnalytics
+from models.cache import CleanupResult
+from models.monitoring import HealthReport, UsageTrends
+from store.engine import make_engine
+from workers.schedules import CACHE_CLEANUP, MONITORING, cleanup_input, monitoring_input, schedule_id
+from workflows.cache_cleanup import CacheCleanupWorkflow
+from workflows.monitoring import MonitoringWorkflow
+
+RUN_TIMEOUT = timedelta(minutes=5)
+
+
+async def monitor(args: argparse.Namespace, settings: Settings) -> int:
+    if args.run:
+        client = await connect_or_explain(settings)
+        try:
+            await client.execute_workflow(
+                MonitoringWorkflow.run,
+                monitoring_input(settings),
+                id=f"{schedule_id(settings, MONITORING)}-manual-{uuid.uuid4().hex[:8]}",
+                task_queue=settings.task_queue,
+                execution_timeout=RUN_TIMEOUT,
+            )
+        except WorkflowFailureError as err:
+            raise CliError(f"the monitoring round failed: {err.cause or err}") from err
+    engine = make_engine(settings.effective_database_url)
+    if args.alerts:
+        alerts = active_alerts(engine, include_resolved=True)
+        if args.json:
+            print(json.dumps([a.model_dump(mode="json") for a in alerts], indent=2))
+        else:
+            print("\n".join(_alert_line(a) for a in alerts) or "no alerts ever")
+        return 0
+    if args.trends:
+        data = trends(engine, settings, datetime.now(UTC))
+        print(data.model_dump_json(indent=2) if args.json else format_trends(data))
+        return 0
+    report = latest_report(engine)
+    if report is None:
+        raise CliError(
+            "no monitoring run recorded yet: start a worker (schedules apply at start), or "
+            "`daemonflow monitor --run` with a worker running"
+        )
+    print(report.model_dump_json(indent=2) if args.json else format_report(report))
+    return 0
+
+
+def _alert_line(alert) -> str:
+    state = f"resolved {alert.resolved_at:%Y-%m-%d %H:%M}" if alert.resolved_at else "ACTIVE"
+    return (
+        f"[{alert.severity.value:<8}] {alert.key:<28} {state:<24} since {alert.first_seen:%Y-%m-%d %H:%M} "
+        f"×{alert.occurrences}  {alert.message}"
+    )
+
+
+def format_report(report: HealthReport) -> str:
+    b = report.breakdown
+    lines = [
+        f"health {report.score}/100 · {report.status.value} · {report.at:%Y-%m-%d %H:%M:%S} UTC",
+        f"  dependencies {b.dependencies:.2f} · model {b.llm:.2f} · tools {b.tools:.2f} · "
+        f"approvals {b.approvals:.2f} · cache {b.cache:.2f}",
+        "checks:",
+    ]
+    for check in report.checks:
+        latency = f"{check.latency_ms:.0f} ms" if check.latency_ms is not None else "-"
+        lines.append(f"  {check.name:<11} {check.status.value:<9} {latency:>8}  {check.detail}")
+    metrics = report.metrics
+    if metrics.usage:
+        lines.append("model usage:")
+        for usage in metrics.usage:
+            first = f", first token {usage.avg_first_token_ms:.0f} ms" if usage.avg_first_token_ms is not None else ""
+            lines.append(
+                f"  {usage.model:<16} {usage.calls} calls, {usage.tokens} tokens in {usage.window_hours:g} h{first}"
+            )
+    if metrics.budgets:
+        lines.append("budgets:")
+        for budget in metrics.budgets:
+            lines.append(
+                f"  {budget.model:<16} {budget.left_pct:5.1f}% left ({budget.used_tokens}/{budget.budget_tokens} "
+                f"in {budget.window_hours:g} h) {budget.level.value}"
+            )
+    if metrics.agents:
+        lines.append(f"agents (last {metrics.window_minutes} min):")
+        for agent in metrics.agents:
+            rate = f"{agent.success_rate:.0%}" if agent.success_rate is not None else "-"
+            lines.append(
+                f"  {agent.agent:<12} running {agent.running_conversations}, tasks {agent.tasks_completed} ok / "
+                f"{agent.tasks_failed} failed ({rate}){'; ' + agent.current_task if agent.current_task else ''}"
+            )
+    approvals, cache = metrics.approvals, metrics.cache
+    lines.append(
+        f"approvals: {approvals.pending} pending"
+        + (f", oldest {approvals.oldest_wait_s / 60:.0f} min" if approvals.oldest_wait_s else "")
+    )
+    lines.append(
+        f"cache: {cache.entries} entries, {cache.total_bytes / 1e6:.1f} MB of {cache.threshold_bytes / 1e6:.0f} MB"
+    )
+    lines.append(f"alerts ({len(report.alerts)} active):")
+    lines.extend(f"  {_alert_line(a)}" for a in report.alerts)
+    return "\n".join(lines)
+
+
+def format_trends(data: UsageTrends) -> str:
+    lines = [f"usage since {data.since:%H:%M} UTC, {data.bucket_minutes}-minute buckets; score {data.score_trend}"]
+    for bucket in data.buckets:
+        score = f"{bucket.avg_score:.0f}" if bucket.avg_score is not None else "-"
+        lines.append(
+            f"  {bucket.start:%H:%M}  calls {bucket.model_calls:>4}  tokens {bucket.tokens:>8}  "
+            f"actions {bucket.actions:>4} (failed {bucket.action_failures})  score {score}"
+        )
+    return "\n".join(lines)
+
+
+async def analytics(args: argparse.Namespace, settings: Settings) -> int:
+    until = args.until or datetime.now(UTC)
+    since = args.since or until - timedelta(hours=args.hours)
+    if since >= until:
+        raise CliError("the frame is empty: --since must be before --until")
+    result = agent_analytics(make_engine(settings.effective_database_url), args.agent, since, until)
+    print(result.model_dump_json(indent=2) if args.json else format_analytics(result))
+    return 0
+
+
+def format_analytics(a: AgentAnalytics) -> str:
+    if not a.actions:
+        return f"{a.agent}: no actions between {a.since:%Y-%m-%d %H:%M} and {a.until:%Y-%m-%d %H:%M} UTC"
+    rate = f"{a.success_rate:.0%}" if a.success_rate is not None else "-"
+    lines = [
+        f"{a.agent}: {a.actions} actions in {a.conversations} conversations, "
+        f"{a.since:%Y-%m-%d %H:%M} → {a.until:%Y-%m-%d %H:%M} UTC, success {rate}",
+        "most used: " + ", ".join(f"{c.name} {c.count}" for c in a.frequency[:8]),
+        "decisions: " + ", ".join(f"{c.name} {c.count}" for c in a.by_decision),
+    ]
+    if a.sequences:
+        lines.append("sequences: " + "; ".join(f"{' → '.join(s.tools)} ×{s.count}" for s in a.sequences[:5]))
+    tp = a.time_patterns
+    lines.append(f"peak hours (UTC): {', '.join(tp.peak_hours)}; mean duration {tp.avg_duration_ms or 0:.0f} ms")
+    for outcome in a.outcomes:
+        if outcome.failures or outcome.denied:
+            lines.append(f"  {outcome.tool}: {outcome.failures}/{outcome.runs} failed, {outcome.denied} denied")
+    perf = a.performance
+    lines.append(f"trends: success {perf.success_trend}, duration {perf.duration_trend}")
+    if a.anomalies:
+        lines.append("anomalies:")
+        lines.extend(f"  [{x.kind}] {x.message}" for x in a.anomalies)
+    if a.suggestions:
+        lines.append("suggestions:")
+        for s in a.suggestions:
+            lines.append(f"  ({s.impact}) {s.message}")
+            lines.extend(f"      - {e}" for e in s.evidence[:3])
+    return "\n".join(lines)
+
+
+async def cache(args: argparse.Namespace, settings: Settings) -> int:
+    client = await connect_or_explain(settings)
+    try:
+        result: CleanupResult = await client.execute_workflow(
+            CacheCleanupWorkflow.run,
+            cleanup_input(settings, dry_run=args.dry_run),
+            id=f"{schedule_id(settings, CACHE_CLEANUP)}-manual-{uuid.uuid4().hex[:8]}",
+            task_queue=settings.task_queue,
+            execution_timeout=RUN_TIMEOUT,
+        )
+    except WorkflowFailureError as err:
+        raise CliError(f"the cache cleanup failed: {err.cause or err}") from err
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    verb = "would delete" if result.dry_run else "deleted"
+    print(f"cache: {result.index.entries} entries, {result.index.total_bytes / 1e6:.1f} MB")
+    for planned in result.planned:
+        if result.dry_run or planned.key in result.deleted:
+            print(f"  {verb} {planned.key} ({planned.size_bytes / 1e6:.2f} MB, {planned.reason.value})")
+    for failure in result.failed:
+        print(f"  kept {failure.key}: {failure.error}")
+    if result.protected:
+        print(f"  {len(result.protected)} entries of running conversations left alone")
+    if result.containers_removed:
+        print(f"  removed containers: {', '.join(result.containers_removed)}")
+    return 0

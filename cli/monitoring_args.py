@@ -1,0 +1,74 @@
+"""Arguments of ``schedules``, ``monitor``, ``analytics`` and ``cache``, and their dispatch.
+
+Kept apart from ``cli/schedules.py`` and ``cli/monitor.py`` so that building the parser stays
+cheap: those modules (store, activities, workflows) are imported only when their command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from config.settings import Settings
+
+SCHEDULE_NAMES = ("monitoring", "cache-cleanup")
+
+
+def _time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from err
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    schedules = sub.add_parser("schedules", help="the monitoring and cache-cleanup Temporal Schedules")
+    actions = schedules.add_subparsers(dest="schedules_command", required=True, metavar="ACTION")
+    actions.add_parser("apply", help="create both schedules, or update them to the settings (keeps a pause)")
+    listing = actions.add_parser("list", help="show both schedules: interval, paused, next and recent runs")
+    listing.add_argument("--json", action="store_true")
+    for name, text in (("pause", "pause a schedule"), ("unpause", "resume a paused schedule")):
+        command = actions.add_parser(name, help=text)
+        command.add_argument("name", choices=[*SCHEDULE_NAMES, "all"], metavar="NAME", help="monitoring, cache-cleanup or all")
+        command.add_argument("--note", default=None, help="shown in the Web UI")
+    trigger = actions.add_parser("trigger", help="run a schedule's workflow now")
+    trigger.add_argument("name", choices=SCHEDULE_NAMES, metavar="NAME", help="monitoring or cache-cleanup")
+
+    monitor = sub.add_parser("monitor", help="health score, checks, budgets, agents and alerts of the last monitoring run")
+    monitor.add_argument("--run", action="store_true", help="run a monitoring round now and wait for it (needs a worker)")
+    monitor.add_argument("--alerts", action="store_true", help="alert history (resolved ones too)")
+    monitor.add_argument("--trends", action="store_true", help="usage over the last 90 minutes")
+    monitor.add_argument("--json", action="store_true")
+
+    analytics = sub.add_parser("analytics", help="what an agent does, how well, anomalies and suggestions")
+    analytics.add_argument("agent", metavar="AGENT")
+    analytics.add_argument("--hours", type=float, default=24.0, help="frame: the last N hours (default 24)")
+    analytics.add_argument("--since", type=_time, help="frame start, ISO 8601 (overrides --hours)")
+    analytics.add_argument("--until", type=_time, help="frame end, ISO 8601 (default now)")
+    analytics.add_argument("--json", action="store_true")
+
+    cache = sub.add_parser("cache", help="the cache of artifacts, tool outputs and workspaces")
+    cache_sub = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
+    clean = cache_sub.add_parser("clean", help="run the cache cleanup now and wait (needs a worker)")
+    clean.add_argument("--dry-run", action="store_true", help="only show what would be deleted")
+    clean.add_argument("--json", action="store_true")
+
+
+def _run(module: str, name: str) -> Callable[[argparse.Namespace, Settings], int]:
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        import importlib
+
+        return asyncio.run(getattr(importlib.import_module(module), name)(args, settings))
+
+    return run
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "schedules": _run("cli.schedules", "run"),
+    "monitor": _run("cli.monitor", "monitor"),
+    "analytics": _run("cli.monitor", "analytics"),
+    "cache": _run("cli.monitor", "cache"),
+}
