@@ -183,3 +183,26 @@ async def test_memory_cli_opens_the_store_itself_when_no_worker_holds_it(fake_ol
     assert "The user lives in Lyon." in run.out
     run = await daemonflow(env, tmp_path, "memory", "search", "", "--user", "ines")
     assert run.code == 2 and "search needs a query text" in run.err
+
+
+async def test_pgvector_is_one_setting_away(temporal_env, temporal_address, fake_ollama, tmp_path, fresh_postgres_url):
+    """The whole stack on PostgreSQL (records and memories), nothing else changed."""
+    settings = daemon_settings(tmp_path, temporal_address, fake_ollama.url).model_copy(
+        update={"database_url": fresh_postgres_url, "memory_backend": "pgvector"})
+    fake_ollama.script_structured(extraction(PI))
+    client = temporal_env.client
+
+    async def turn(text: str):
+        handle = await client.start_workflow(
+            ConversationWorkflow.run, ConversationInput(user_id="alice"), id=f"conversation-{uuid.uuid4().hex[:12]}",
+            task_queue=settings.task_queue)
+        await handle.execute_update(ConversationWorkflow.send_message, {"content": text})
+        return handle
+
+    async with build_worker(client, settings):
+        first = await turn("my deployment target is a Raspberry Pi 5")
+        await wait_for(lambda: stored(first, 1))
+        await turn("what should I compile for my deployment target?")
+    assert PI in system_prompt(fake_ollama.chat_requests()[-1])
+    async with MemoryService.from_settings(settings) as memory:  # pgvector: any process may open it
+        assert [r.text for r in await memory.list()] == [PI]
