@@ -8,9 +8,12 @@ is read without the prefix, exactly as Ollama's own clients read it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.monitoring import TokenBudget
 
 DEFAULT_VAR_DIR = Path("var")
 
@@ -91,6 +94,43 @@ class Settings(BaseSettings):
     """Continue-as-new after this many turns even if the server does not suggest it yet."""
 
     temporal_ui_port: int = 8233
+
+    # --- monitoring, schedules, cache cleanup
+    schedules: Literal["on", "off"] = "on"
+    """``off``: the worker does not create/update the schedules at start (``daemonflow schedules apply`` still does)."""
+    schedule_id_prefix: str = ""
+    """Prepended to the schedule ids ``daemonflow-monitoring`` / ``daemonflow-cache-cleanup`` (tests, several stacks on one namespace)."""
+    monitoring_interval_s: int = Field(default=300, gt=0)
+    cache_cleanup_interval_s: int = Field(default=120, gt=0)
+    monitoring_window_minutes: int = Field(default=60, gt=0)
+    """Window of the tool, agent and latency figures of a monitoring run."""
+    monitoring_trend_minutes: int = Field(default=90, gt=0)
+    usage_window_hours: float = Field(default=24, gt=0)
+    """Window of the per-model usage figures of the report."""
+    token_budgets: dict[str, TokenBudget] = Field(default_factory=dict)
+    """Per model, e.g. ``{"llama3.2": {"window_hours": 24, "tokens": 1000000}}``."""
+    budget_warning_pct: float = 30.0
+    budget_critical_pct: float = 10.0
+    llm_latency_warning_ms: float = 2_000
+    llm_latency_critical_ms: float = 5_000
+    """Thresholds on the mean time to first token of the window's model calls."""
+    approval_backlog_warning: int = 3
+    approval_backlog_critical: int = 10
+    approval_wait_warning_s: float = 900
+    approval_wait_critical_s: float = 3_600
+    disk_free_warning_pct: float = 10.0
+    disk_free_critical_pct: float = 5.0
+    health_check_timeout_s: float = 5.0
+    alert_webhook_url: str = ""
+    """If set, new, escalated and resolved alerts are POSTed there as JSON."""
+    cache_threshold_mb: float = 500.0
+    """Above this total the cache cleanup keeps only the newest ``cache_keep_newest`` entries."""
+    cache_keep_newest: int = Field(default=5, ge=0)
+    cache_max_age_days: float = Field(default=30, gt=0)
+    cache_dry_run: bool = False
+    """Scheduled cleanups only report what they would delete."""
+    cache_reap_unknown_volumes: bool = False
+    """Also remove Daemonflow workspace volumes of conversations this store has never heard of."""
 
     @property
     def effective_database_url(self) -> str:
