@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install sandbox dev worker test bench histories clean
+.PHONY: install sandbox compose dev worker test bench histories clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Daemonflow needs Python >= 3.11")'
@@ -30,7 +30,11 @@ dev: install sandbox  ## Temporal dev server (Web UI :8233) + worker; Ctrl-C sto
 worker: install
 	$(VENV)/bin/daemonflow worker
 
-test: install sandbox  ## the whole suite, on a real Temporal dev server
+# `docker-compose config` for tests/test_deploy.py (Debian's docker-compose; idempotent).
+compose:
+	@bash deploy/provision-compose.sh
+
+test: install sandbox compose  ## the whole suite, on a real Temporal dev server
 	$(PY) -m pytest -q
 
 bench: install

@@ -383,7 +383,11 @@ class SandboxManager:
         artifacts_dir: Path,
         limits: SandboxLimits | None = None,
         runtime: str | None = None,
+        observer: Callable[..., contextlib.AbstractContextManager[dict[str, Any]]] | None = None,
     ) -> None:
+        # ``observer(what, **attributes)`` times "start" and "exec" (the worker passes
+        # ``workers.metrics.SandboxObserver``: histograms and spans); notes put in its dict are kept.
+        self._observe = observer or (lambda what, **attributes: contextlib.nullcontext({}))
         self._client = client
         self._api = client.api
         self.image = settings.sandbox_image
@@ -411,15 +415,21 @@ class SandboxManager:
         name = container_name(conversation_id, network)
         with _docker_errors(f"preparing sandbox {name}"):
             try:
-                container = self._client.containers.get(name)
+                container: Container | None = self._client.containers.get(name)
             except docker.errors.NotFound:
-                container = self._create(conversation_id, network)
-            self._check_owner(container, conversation_id)
-            if container.status == "paused":
-                container.unpause()
-            elif container.status != "running":
-                container.start()
-            return container
+                container = None
+            if container is not None and container.status == "running":
+                self._check_owner(container, conversation_id)
+                return container
+            with self._observe("start", network=network, created=container is None):
+                if container is None:
+                    container = self._create(conversation_id, network)
+                self._check_owner(container, conversation_id)
+                if container.status == "paused":
+                    container.unpause()
+                elif container.status != "running":
+                    container.start()
+                return container
 
     def _check_owner(self, container: Container, conversation_id: str) -> None:
         labels = container.labels
@@ -523,9 +533,11 @@ class SandboxManager:
         workdir = workspace_path(request.workdir)
         for attempt in (1, 2):
             container = self.ensure(request.conversation_id, request.network)
-            with _docker_errors(f"running a command in {container.name}"):
+            with _docker_errors(f"running a command in {container.name}"), self._observe("exec") as notes:
                 try:
-                    return self._exec(container, request, workdir, heartbeat, cancelled)
+                    result = self._exec(container, request, workdir, heartbeat, cancelled)
+                    notes.update(outcome=result.killed_reason or "ok", exit_code=result.exit_code)
+                    return result
                 except docker.errors.APIError as err:
                     # Reaped or stopped by another worker between ensure() and exec_create: once more.
                     if attempt == 1 and err.status_code in (404, 409):

@@ -12,7 +12,7 @@ from config.policy import PolicyError, parse_rules
 from config.settings import Settings
 from models.policy import PolicySet
 from config.templates import InvalidAgentError, UnknownAgentError, load_template
-from models.transcript import AppendMessage, CloseConversation, OpenConversation, OpenedConversation
+from models.transcript import AppendMessage, CloseConversation, OpenConversation, OpenedConversation, Routing
 from store.transcript import TranscriptStore
 
 
@@ -52,6 +52,10 @@ class TranscriptActivities:
             tools=specs_for(template.tools),
             policy=self._policy,
             overrides=overrides,
+            routing=Routing(
+                llm_queue=self._settings.llm_task_queue or None,
+                sandbox_queue=self._settings.sandbox_task_queue or None,
+            ),
         )
 
     @activity.defn(name="transcript.append")

@@ -44,7 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int, help="listen port (default DAEMONFLOW_API_PORT, 8000)")
     api.add_argument("--new-key", metavar="NAME:ROLE",
                      help="print a fresh DAEMONFLOW_API_KEYS entry (and its hashed form) and exit")
-    sub.add_parser("worker", help="run a worker on the configured Temporal server and task queue")
+    worker = sub.add_parser("worker", help="run a worker on the configured Temporal server and task queue")
+    worker.add_argument(
+        "--queues",
+        metavar="LIST",
+        help="comma-separated roles or queue names this worker serves: main (workflows, store), "
+        "llm (model and memory), sandbox (tools; also this host's queue); default: all",
+    )
 
     chat = sub.add_parser("chat", help="talk to an agent (a new conversation, or --conversation ID)")
     chat.add_argument("--agent", help="agent template for a new conversation (default: assistant)")
@@ -119,12 +125,17 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from workers.logs import configure_logging
     from workers.main import run_worker
+    from workers.queues import QueueError, parse_roles
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
-        asyncio.run(run_worker(settings))
+        roles = parse_roles(args.queues, settings)
+    except QueueError as err:
+        raise CliError(str(err), code=EXIT_USAGE) from err
+    configure_logging(settings)
+    try:
+        asyncio.run(run_worker(settings, roles=roles))
     except RuntimeError as err:  # connecting or registering search attributes failed
         raise CliError(f"{err}\n  (Temporal at {settings.temporal_address}; `daemonflow dev` runs one locally)") from err
     return 0

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     memory_min_similarity: float = 0.0
     memory_duplicate_threshold: float = 0.92
     """A new memory this similar to one in the same scope updates it instead of adding a row."""
+    memory_extraction: bool = True
+    """After each turn, ask the chat model what is worth remembering (one more model call per
+    turn); templates with ``memory: false`` never recall nor extract."""
 
     model: str = "llama3.2"
     """Default chat model, used by templates that do not name one."""
@@ -94,6 +97,33 @@ class Settings(BaseSettings):
     """Continue-as-new after this many turns even if the server does not suggest it yet."""
 
     temporal_ui_port: int = 8233
+
+    # --- observability and scaling
+    llm_task_queue: str = ""
+    """Queue of ``llm.chat`` and the memory activities (workers beside Ollama); empty: the main queue."""
+    sandbox_task_queue: str = ""
+    """Queue of a conversation's first tool call (workers on Docker hosts); empty: the main queue."""
+    sandbox_host: str = ""
+    """Names this worker's Docker host in its host queue; empty: the hostname. In Kubernetes use the
+    node name: the workspaces live on the node's engine, not in the pod."""
+    sandbox_host_queue: str = ""
+    """The host queue itself; empty: ``<sandbox queue, or main queue + "-sandbox">-<sandbox host>``."""
+    metrics_host: str = "127.0.0.1"
+    """Interface of the worker's metrics endpoints; ``0.0.0.0`` in containers."""
+    metrics_port: int = 9464
+    """The worker's application ``/metrics`` (prometheus-client); 0 turns it off."""
+    temporal_metrics_port: int = 9465
+    """The Temporal SDK's own Prometheus endpoint on the worker; 0 turns it off."""
+    conversation_metrics_interval_s: float = 30.0
+    """How often the main-queue worker counts conversations by state (visibility queries)."""
+    log_format: str = "text"
+    """``text`` for people, ``json`` for log pipelines (one object per line, with ids and trace id)."""
+    log_level: str = "INFO"
+    otlp_endpoint: str = Field(
+        default="",
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "DAEMONFLOW_OTLP_ENDPOINT", "otlp_endpoint"),
+    )
+    """OTLP/HTTP collector (e.g. ``http://otel-collector:4318``); empty: no traces are exported."""
 
     # --- monitoring, schedules, cache cleanup
     schedules: Literal["on", "off"] = "on"

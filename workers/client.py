@@ -8,6 +8,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 
 from config.settings import Settings
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
@@ -15,9 +16,18 @@ from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 log = logging.getLogger(__name__)
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A client with the tracing interceptor: spans made around its calls (an API request's, say)
+    travel in Temporal headers into the workflow and its activities. Workers built on this client
+    inherit the interceptor. ``runtime`` carries the worker's Temporal metrics endpoint."""
+    from workers.interceptors import tracing_interceptor  # imports the sandbox-safe OTel context
+
     return await Client.connect(
-        settings.temporal_address, namespace=settings.namespace, data_converter=pydantic_data_converter
+        settings.temporal_address,
+        namespace=settings.namespace,
+        data_converter=pydantic_data_converter,
+        interceptors=[tracing_interceptor()],
+        runtime=runtime,
     )
 
 

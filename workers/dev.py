@@ -343,10 +343,12 @@ async def run_dev(settings: Settings, say: Say = say) -> int:
 
 
 def main(settings: Settings | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from workers.logs import configure_logging
+
+    settings = settings or Settings()
+    configure_logging(settings)
     for noisy in ("temporalio", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    settings = settings or Settings()
     try:
         return asyncio.run(run_dev(settings))
     except DevStackError as err:

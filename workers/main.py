@@ -17,6 +17,8 @@ from temporalio.worker import Worker
 
 from activities.audit import AuditActivities
 from activities.llm import LlmActivities
+from activities.memory import MemoryService
+from activities.memory.activities import MemoryActivities
 from activities.sandbox import SandboxManager, connect_docker
 from activities.tools.runner import ToolActivities
 from activities.transcript import TranscriptActivities
@@ -25,9 +27,14 @@ from config.settings import Settings
 from store.actions import ActionStore
 from store.engine import make_engine
 from store.transcript import TranscriptStore
-from workers import schedules
+from workers import queues, schedules
 from workers.client import connect, ensure_search_attributes
+from workers.interceptors import DaemonflowInterceptor
+from workers.logs import configure_logging
+from workers.metrics import SandboxObserver, serve_metrics, temporal_runtime, track_conversation_states
+from workers.telemetry import setup_tracing, shutdown_tracing
 from workflows.conversation import ConversationWorkflow
+from workflows.memory_admin import MemoryAdminWorkflow
 from workflows.tool_execution import ToolExecutionWorkflow
 
 log = logging.getLogger("daemonflow.worker")
@@ -35,26 +42,84 @@ log = logging.getLogger("daemonflow.worker")
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 
-def build_worker(
-    client: Client, settings: Settings, task_queue: str | None = None, sandbox: SandboxManager | None = None
-) -> Worker:
+WORKFLOWS: list[type] = [ConversationWorkflow, ToolExecutionWorkflow, MemoryAdminWorkflow, *schedules.WORKFLOWS]
+"""Workflows, all on the main queue."""
+
+
+def build_activities(
+    settings: Settings,
+    sandbox: SandboxManager | None,
+    memory: MemoryService,
+    host_queue: str | None = None,
+) -> dict[str, list]:
+    """Activities by role (``workers/queues.py``): ``main`` beside the store, ``llm`` beside
+    Ollama, ``sandbox`` on Docker hosts."""
     engine = make_engine(settings.effective_database_url)
     store = TranscriptStore(engine)
     actions = ActionStore(engine)
     transcript = TranscriptActivities(store, settings, load_policy(settings.policy_file))
-    llm = LlmActivities(store, settings)
-    sandbox = sandbox or build_sandbox(settings)
-    tools = ToolActivities(sandbox, sandbox.client if sandbox else None, actions)
-    return Worker(
-        client,
-        task_queue=task_queue or settings.task_queue,
-        workflows=[ConversationWorkflow, ToolExecutionWorkflow, *schedules.WORKFLOWS],
-        activities=[
-            *transcript.all(), llm.chat, AuditActivities(actions).record, tools.run,
+    llm = LlmActivities(store, settings, memory)
+    tools = ToolActivities(sandbox, sandbox.client if sandbox else None, actions, host_queue=host_queue)
+    return {
+        "main": [
+            *transcript.all(), AuditActivities(actions).record,
             *schedules.activities(settings, engine, sandbox.client if sandbox else None),
         ],
+        "llm": [llm.chat, *MemoryActivities(memory, store, settings).all()],
+        "sandbox": [tools.run],
+    }
+
+
+def _worker(client: Client, task_queue: str, workflows: list, activities: list) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=workflows,
+        activities=activities,
+        interceptors=[DaemonflowInterceptor()],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    task_queue: str | None = None,
+    sandbox: SandboxManager | None = None,
+    memory: MemoryService | None = None,
+) -> Worker:
+    """Every workflow and activity on one queue (tests, and the simplest deployment).
+
+    ``memory`` is opened lazily on first use; pass one to close it when the worker stops
+    (embedded Qdrant admits one process at a time)."""
+    memory = memory or MemoryService.from_settings(settings)
+    sandbox = sandbox or build_sandbox(settings)
+    by_role = build_activities(settings, sandbox, memory)
+    return _worker(client, task_queue or settings.task_queue, WORKFLOWS, [a for acts in by_role.values() for a in acts])
+
+
+def build_workers(
+    client: Client,
+    settings: Settings,
+    roles: tuple[str, ...] = queues.ROLES,
+    sandbox: SandboxManager | None = None,
+    memory: MemoryService | None = None,
+) -> list[Worker]:
+    """One ``Worker`` per queue the roles resolve to, plus this host's sandbox queue when the
+    ``sandbox`` role has a Docker engine here. Without split-queue settings every role resolves
+    to the main queue: one worker, as ``build_worker`` makes."""
+    memory = memory or MemoryService.from_settings(settings)
+    host = queues.host_queue(settings) if sandbox is not None and "sandbox" in roles else None
+    by_role = build_activities(settings, sandbox, memory, host_queue=host)
+    return [
+        _worker(
+            client,
+            queue,
+            WORKFLOWS if "main" in served else [],
+            [activity for role in served for activity in by_role[role]],
+        )
+        for queue, served in queues.plan(settings, roles, host).items()
+    ]
 
 
 def build_sandbox(settings: Settings) -> SandboxManager | None:
@@ -64,7 +129,7 @@ def build_sandbox(settings: Settings) -> SandboxManager | None:
     except Exception as err:  # noqa: BLE001 - any failure means the same: no sandboxes here
         log.warning("no Docker engine (%s): sandbox and Docker tools are unavailable on this worker", err)
         return None
-    return SandboxManager(client, settings, settings.var_dir / "artifacts")
+    return SandboxManager(client, settings, settings.var_dir / "artifacts", observer=SandboxObserver())
 
 
 async def reap_idle_sandboxes(sandbox: SandboxManager, idle_s: float, stop: asyncio.Event) -> None:
@@ -80,29 +145,49 @@ async def reap_idle_sandboxes(sandbox: SandboxManager, idle_s: float, stop: asyn
             await asyncio.wait_for(stop.wait(), timeout=min(idle_s, 60))
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until ``stop`` is set or the process gets SIGTERM/SIGINT."""
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None, roles: tuple[str, ...] | None = None) -> None:
+    """Run until ``stop`` is set or the process gets SIGTERM/SIGINT.
+
+    ``roles`` (``daemonflow worker --queues``): which of main, llm and sandbox this process serves;
+    default all of them."""
+    roles = roles or queues.ROLES
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    client = await connect(settings)
+    setup_tracing(settings, "daemonflow-worker")
+    serve_metrics(settings)
+    client = await connect(settings, runtime=temporal_runtime(settings))
     await ensure_search_attributes(client)
-    await schedules.apply_at_start(client, settings)
-    sandbox = build_sandbox(settings)
-    worker = build_worker(client, settings, sandbox=sandbox)
-    log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_address)
+    if "main" in roles:
+        await schedules.apply_at_start(client, settings)
+    sandbox = build_sandbox(settings) if "sandbox" in roles else None
+    memory = MemoryService.from_settings(settings)
+    workers = build_workers(client, settings, roles, sandbox=sandbox, memory=memory)
+    for worker in workers:
+        log.info("worker polling task queue %r on %s", worker.task_queue, settings.temporal_address)
     reaper = asyncio.create_task(reap_idle_sandboxes(sandbox, settings.sandbox_idle_s, stop)) if sandbox else None
-    async with worker:
+    states = (
+        asyncio.create_task(track_conversation_states(client, settings.conversation_metrics_interval_s, stop))
+        if "main" in roles
+        else None
+    )
+    async with contextlib.AsyncExitStack() as running:
+        for worker in workers:
+            await running.enter_async_context(worker)
         await stop.wait()
         log.info("stopping: finishing running activities (up to %ss)", GRACEFUL_SHUTDOWN.seconds)
-    if reaper:
-        await reaper
+    await memory.close()
+    for task in (reaper, states):
+        if task:
+            await task
+    shutdown_tracing()
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(run_worker(Settings()))
+    settings = Settings()
+    configure_logging(settings)
+    asyncio.run(run_worker(settings))
 
 
 if __name__ == "__main__":

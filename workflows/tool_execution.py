@@ -12,12 +12,17 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
     from models.tools import ToolCallInput, ToolResult, ToolSpec
 
 NON_RETRYABLE = ["InvalidArguments", "PolicyViolation", "SandboxViolation"]
+HOST_WAIT = timedelta(minutes=10)
+"""How long a call routed to a sandbox or host queue may wait for a worker to take it: a host
+queue has exactly one Docker host behind it, and a host that is gone should fail the call with a
+clear message, not hang the conversation."""
 
 
 def tool_workflow_id(conversation_id: str, tool_call_id: str) -> str:
@@ -35,6 +40,10 @@ class ToolExecutionWorkflow:
                 args=[spec, call],
                 result_type=ToolResult,
                 summary=f"{spec.name} ({spec.runs_on.value})",
+                # A sandbox queue or a host queue (the worker whose Docker holds the workspace);
+                # unset, this workflow's own queue, exactly as before split queues existed.
+                task_queue=call.task_queue or None,
+                schedule_to_start_timeout=HOST_WAIT if call.task_queue else None,
                 start_to_close_timeout=timedelta(seconds=spec.timeout_s + 30),
                 heartbeat_timeout=timedelta(seconds=30),
                 retry_policy=RetryPolicy(
@@ -47,5 +56,12 @@ class ToolExecutionWorkflow:
             )
         except ActivityError as err:
             cause = err.cause
-            message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+            if isinstance(cause, ActivityTimeout) and cause.type == TimeoutType.SCHEDULE_TO_START:
+                message = (
+                    f"no worker took this call from task queue {call.task_queue!r} within "
+                    f"{HOST_WAIT.seconds // 60} minutes; start a sandbox worker for it "
+                    "(`daemonflow worker --queues sandbox` on that Docker host)"
+                )
+            else:
+                message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
             return ToolResult(success=False, error=message)

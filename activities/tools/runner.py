@@ -24,8 +24,13 @@ Tool = Callable[[ToolCallInput], Awaitable[ToolResult]]
 
 
 class ToolActivities:
-    def __init__(self, sandbox: SandboxManager | None, docker_client, actions: ActionStore) -> None:
+    def __init__(
+        self, sandbox: SandboxManager | None, docker_client, actions: ActionStore, host_queue: str | None = None
+    ) -> None:
+        """``host_queue``: the queue only this worker's Docker host serves; results carry it so
+        the conversation's later calls come back to the host holding its workspace."""
         self._actions = actions
+        self._host_queue = host_queue
         self._tools: dict[str, Tool] = {}
         if sandbox is not None:
             self._tools.update(workspace.tools(sandbox))
@@ -37,7 +42,9 @@ class ToolActivities:
         cached = await asyncio.to_thread(self._actions.cached_result, call.conversation_id, call.tool_call_id)
         if cached is not None:
             activity.logger.info("tool call %s already ran; returning its result", call.tool_call_id)
-            return ToolResult.model_validate(cached)
+            result = ToolResult.model_validate(cached)  # keeps the host queue of the host that ran it
+            result.host_queue = result.host_queue or self._host_queue
+            return result
         tool = self._tools.get(spec.name)
         if tool is None:
             raise ApplicationError(
@@ -47,6 +54,7 @@ class ToolActivities:
         started = time.monotonic()
         result = await tool(call)
         result.duration_ms = result.duration_ms or (time.monotonic() - started) * 1000
+        result.host_queue = self._host_queue
         await asyncio.to_thread(
             self._actions.cache_result, call.conversation_id, call.tool_call_id, spec.name, result.model_dump()
         )
