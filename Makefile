@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install sandbox compose dev worker test bench histories clean
+.PHONY: install sandbox compose browser dev worker test bench histories clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Daemonflow needs Python >= 3.11")'
@@ -34,7 +34,11 @@ worker: install
 compose:
 	@bash deploy/provision-compose.sh
 
-test: install sandbox compose  ## the whole suite, on a real Temporal dev server
+# Debian's chromium for the admin page's browser test (Playwright drives it; never downloads one).
+browser:
+	@bash deploy/provision-browser.sh
+
+test: install sandbox compose browser  ## the whole suite, on a real Temporal dev server
 	$(PY) -m pytest -q
 
 bench: install

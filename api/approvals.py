@@ -77,7 +77,7 @@ async def list_approvals(ctx: Ctx, _: Reader) -> list[ApprovalItem]:
     response_model=DecisionResult,
     responses={
         202: {"model": DecisionResult, "description": "delivered; the workflow has not applied it yet"},
-        **problems(401, 403, 404, 409, 413, 422, 503),
+        **problems(400, 401, 403, 404, 409, 413, 422, 503),
     },
     summary="Decide a waiting tool call: approve, approve_always, deny or edit",
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 import uuid
 from typing import Annotated, Any
 
@@ -93,7 +94,7 @@ Operator = Annotated[Principal, Depends(require(Permission.OPERATE))]
     response_model=ConversationCreated,
     responses={
         202: {"model": ConversationCreated, "description": "with a message and `wait=false`: started; the turn id"},
-        **problems(401, 403, 409, 413, 422, 502, 503),
+        **problems(400, 401, 403, 409, 413, 422, 502, 503),
     },
     summary="Start a conversation (optionally with its first message)",
 )
@@ -175,9 +176,10 @@ async def create_conversation(
         raise temporal_problem(err, "starting the conversation") from err
     created.turn_id = turn_id
     if wait:
-        created.turn = await _turn_result(conversation_id, update)
+        created.turn = await _turn_result(conversation_id, update, settings.api_turn_wait_s)
     else:
         await _raise_if_rejected(conversation_id, update)
+    if created.turn is None:
         response.status_code = 202
     return created
 
@@ -211,6 +213,7 @@ async def list_conversations(
     if page_token:
         try:
             token = base64.urlsafe_b64decode(page_token.encode() + b"=" * (-len(page_token) % 4))
+            json.loads(token)  # Temporal's visibility tokens are JSON; anything else it fails on as UNKNOWN
         except (binascii.Error, ValueError):
             raise ApiError(422, "invalid-request", "Invalid request", "page_token is not a token this API gave out") from None
     iterator = ctx.client.list_workflows(
@@ -294,8 +297,9 @@ async def list_messages(
     "/conversations/{conversation_id}/messages",
     response_model=TurnResult,
     responses={
-        202: {"model": TurnAccepted, "description": "with `wait=false`: accepted; its turn id"},
-        **problems(401, 403, 404, 409, 413, 422, 502, 503),
+        202: {"model": TurnAccepted, "description": "accepted, not answered yet (wait=false, paused, or slower "
+              "than DAEMONFLOW_API_TURN_WAIT_S): its turn id"},
+        **problems(400, 401, 403, 404, 409, 413, 422, 502, 503),
     },
     summary="Send a message (update send_message); the turn's result, or 202 with its turn id",
 )
@@ -307,6 +311,9 @@ async def send_message(
     wait: Annotated[bool, Query(description="wait for the turn's result (true) or return 202 with its turn id")] = True,
 ) -> Any:
     handle = await ctx.running(conversation_id)
+    if wait:
+        status: Status = await ctx.query(handle, ConversationWorkflow.status)
+        wait = not status.paused  # answered only after resume: do not hold the request open until then
     turn_id = new_turn_id()
     try:
         update = await _accepted(
@@ -320,17 +327,20 @@ async def send_message(
         if err.status == RPCStatusCode.NOT_FOUND:
             raise ended(conversation_id, None) from None
         raise temporal_problem(err, "sending the message") from err
-    if not wait:
+    if wait:
+        result = await _turn_result(conversation_id, update, ctx.settings.api_turn_wait_s)
+        if result is not None:
+            return result
+    else:
         await _raise_if_rejected(conversation_id, update)
-        return _json(202, TurnAccepted(conversation_id=conversation_id, turn_id=turn_id))
-    return await _turn_result(conversation_id, update)
+    return _json(202, TurnAccepted(conversation_id=conversation_id, turn_id=turn_id))
 
 
 @router.get(
     "/conversations/{conversation_id}/turns/{turn_id}",
     response_model=TurnStatus,
     responses=problems(401, 403, 404, 409, 422, 502, 503),
-    summary="A turn started with wait=false: done or not, and its result",
+    summary="A turn answered with 202 (wait=false, paused, or slow): done or not, and its result",
 )
 async def get_turn(conversation_id: ConversationId, turn_id: TurnId, ctx: Ctx, _: Reader) -> TurnStatus:
     await ctx.describe(conversation_id)
@@ -353,7 +363,7 @@ async def get_turn(conversation_id: ConversationId, turn_id: TurnId, ctx: Ctx, _
 
 
 @router.post("/conversations/{conversation_id}/pause", status_code=202, response_model=SignalSent,
-             responses=problems(401, 403, 404, 409, 413, 422, 503), summary="Pause between steps")  # fmt: skip
+             responses=problems(400, 401, 403, 404, 409, 413, 422, 503), summary="Pause between steps")  # fmt: skip
 async def pause(conversation_id: ConversationId, ctx: Ctx, _: Operator,
                 body: Annotated[Pause | None, Body()] = None) -> SignalSent:  # fmt: skip
     return await _signal(ctx, conversation_id, "pause", ConversationWorkflow.pause, body or Pause())
@@ -366,7 +376,7 @@ async def resume(conversation_id: ConversationId, ctx: Ctx, _: Operator) -> Sign
 
 
 @router.post("/conversations/{conversation_id}/inject", status_code=202, response_model=SignalSent,
-             responses=problems(401, 403, 404, 409, 413, 422, 503), summary="Add a message without waiting for a turn")  # fmt: skip
+             responses=problems(400, 401, 403, 404, 409, 413, 422, 503), summary="Add a message without waiting for a turn")  # fmt: skip
 async def inject(conversation_id: ConversationId, body: InjectBody, ctx: Ctx, _: Operator) -> SignalSent:
     if len(body.content) > ctx.settings.max_message_chars:
         raise ApiError(422, "invalid-request", "Invalid request",
@@ -375,14 +385,14 @@ async def inject(conversation_id: ConversationId, body: InjectBody, ctx: Ctx, _:
 
 
 @router.post("/conversations/{conversation_id}/end", status_code=202, response_model=SignalSent,
-             responses=problems(401, 403, 404, 409, 413, 422, 503), summary="End the conversation for good")  # fmt: skip
+             responses=problems(400, 401, 403, 404, 409, 413, 422, 503), summary="End the conversation for good")  # fmt: skip
 async def end(conversation_id: ConversationId, ctx: Ctx, _: Operator,
               body: Annotated[End | None, Body()] = None) -> SignalSent:  # fmt: skip
     return await _signal(ctx, conversation_id, "end", ConversationWorkflow.end, body or End())
 
 
 @router.put("/conversations/{conversation_id}/auto-accept", status_code=202, response_model=SignalSent,
-            responses=problems(401, 403, 404, 409, 413, 422, 503), summary="Turn auto-accept on or off")  # fmt: skip
+            responses=problems(400, 401, 403, 404, 409, 413, 422, 503), summary="Turn auto-accept on or off")  # fmt: skip
 async def auto_accept(conversation_id: ConversationId, body: SetAutoAccept, ctx: Ctx, _: Operator) -> SignalSent:
     return await _signal(ctx, conversation_id, "set_auto_accept", ConversationWorkflow.set_auto_accept, body)
 
@@ -473,9 +483,12 @@ async def _raise_if_rejected(conversation_id: str, update: WorkflowUpdateHandle[
             raise _failure(conversation_id, err) from err
 
 
-async def _turn_result(conversation_id: str, update: WorkflowUpdateHandle[TurnResult]) -> TurnResult:
+async def _turn_result(conversation_id: str, update: WorkflowUpdateHandle[TurnResult], wait_s: float) -> TurnResult | None:
+    """The turn's result, or None when it takes longer than ``wait_s`` (the caller answers 202)."""
     try:
-        return await update.result()
+        return await asyncio.wait_for(update.result(), wait_s)
+    except TimeoutError:
+        return None
     except WorkflowUpdateFailedError as err:
         raise _failure(conversation_id, err) from err
 

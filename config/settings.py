@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     """How long the API waits for a worker to answer a query or accept an update (then 503)."""
     api_decision_confirm_s: float = Field(default=10.0, ge=0)
     """How long a decision waits to see the workflow apply it (then 202 instead of 200)."""
+    api_turn_wait_s: float = Field(default=300.0, gt=0)
+    """How long ``POST …/messages`` holds the request for the turn's result (then 202 + turn id)."""
 
     max_message_chars: int = 100_000
     """Largest user message accepted by ``send_message``; larger ones are rejected, not cut."""

@@ -131,6 +131,25 @@ async def _status_if(http: httpx.AsyncClient, cid: str, condition):
     return status if condition(status) else None
 
 
+async def test_a_message_to_a_paused_conversation_is_accepted_and_answered_after_resume(api: ApiStack) -> None:
+    http = api.http("operator")
+    cid = new_id("paused")
+    assert (await http.post("/conversations", json={"conversation_id": cid})).status_code == 201
+    assert (await http.post(f"/conversations/{cid}/pause")).status_code == 202
+    await until(lambda: _status_if(http, cid, lambda s: s["paused"]))
+    accepted = await http.post(f"/conversations/{cid}/messages", json={"content": "later"})
+    assert accepted.status_code == 202, accepted.text
+    turn = f"/conversations/{cid}/turns/{accepted.json()['turn_id']}"
+    assert (await http.get(turn)).json() == {"turn_id": accepted.json()["turn_id"], "done": False, "result": None}
+    assert (await http.post(f"/conversations/{cid}/resume")).status_code == 202
+
+    async def answered():
+        answer = (await http.get(turn)).json()
+        return answer["result"] if answer["done"] else None
+
+    assert (await until(answered))["reply"] == "echo: later"
+
+
 async def test_conversation_listing_pages_and_filters(api: ApiStack) -> None:
     http = api.http("viewer")
     operator = api.http("operator")

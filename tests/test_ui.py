@@ -1,0 +1,100 @@
+"""The admin page in a real headless Chromium (Debian's package, driven by Playwright).
+
+A person opens /ui, types an approver's key once, sees a risky command appear among the pending
+approvals with its arguments exactly as they will run, opens the conversation, clicks Approve, and
+watches the command's output arrive in the chat. Everything behind the page is real (API process,
+worker, Temporal, Docker sandbox) except the model.
+
+Playwright never downloads a browser here: it drives ``/usr/bin/chromium`` (deploy/provision-browser.sh).
+Without it the test is skipped, or fails under ``DAEMONFLOW_REQUIRE_DOCKER=1`` (CI).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.ollama import Reply, ToolCall
+from tests.fixtures.api import ApiStack
+
+CHROMIUM = Path(os.environ.get("DAEMONFLOW_CHROMIUM", "/usr/bin/chromium"))
+REQUIRE_ENV = "DAEMONFLOW_REQUIRE_DOCKER"
+STEP_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[object]:
+    reason = None
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        reason = "Playwright is not installed (pip install -e '.[dev]')"
+    if reason is None and not CHROMIUM.is_file():
+        reason = f"no Chromium at {CHROMIUM} (run deploy/provision-browser.sh as root)"
+    if reason:
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{reason}; {REQUIRE_ENV}=1 forbids skipping", pytrace=False)
+        pytest.skip(reason)
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            # Root in a container has no user namespaces for Chromium's sandbox; the page is ours.
+            args=["--no-sandbox", "--disable-dev-shm-usage"],
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.mark.usefixtures("docker_client")
+async def test_an_approver_approves_from_the_page_and_sees_the_result(api: ApiStack, browser) -> None:
+    command = f"echo hello from the browser test {uuid.uuid4().hex[:6]}"
+    api.ollama.script(Reply(tool_calls=[ToolCall(name="run_command", arguments={"command": command})]),
+                      Reply(content="The command ran."))  # fmt: skip
+    cid = f"ui-{uuid.uuid4().hex[:10]}"
+    started = await api.http("operator").post(
+        "/conversations", params={"wait": "false"}, json={"conversation_id": cid, "agent": "developer", "message": "run it"}
+    )
+    assert started.status_code == 202, started.text
+
+    context = await browser.new_context()
+    page = await context.new_page()
+    page.set_default_timeout(STEP_TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    await page.goto(f"{api.url}/ui/")
+
+    await page.fill("#api-key", api.keys["approver"])
+    await page.click("#key-form button[type=submit]")
+    await page.locator("#app").wait_for(state="visible")
+    assert await page.locator("#dashboard").count() == 1
+
+    card = page.locator("#approvals li", has=page.locator(f"a:text-is('{cid}')"))
+    await card.wait_for()
+    shown = await card.locator("pre.args").inner_text()
+    assert json.loads(shown) == {"command": command}
+    assert shown == json.dumps({"command": command}, indent=2)
+
+    await card.get_by_role("link", name=cid).click()
+    await page.locator("#chat-title", has_text=cid).wait_for()
+    await page.locator("#chat-state", has_text="awaiting_approval").wait_for()
+
+    await card.get_by_role("button", name="Approve", exact=True).click()
+    result = page.locator("#messages li.tool", has_text=command.removeprefix("echo "))
+    await result.wait_for()
+    await page.locator("#messages li.assistant", has_text="The command ran.").wait_for()
+    await page.locator("#approvals li", has=page.locator(f"a:text-is('{cid}')")).wait_for(state="detached")
+    await page.locator("#health-status", has_text="ok").wait_for()
+    assert not errors, errors
+
+    # Reloading keeps the key for this tab (sessionStorage), so it is typed once.
+    await page.reload()
+    await page.locator("#app").wait_for(state="visible")
+    await context.close()
