@@ -74,6 +74,8 @@ OLLAMA_CHECK_TIMEOUT_S = 3.0
 REJECTION_TYPES = {"ValueError", "TypeError"}
 """What the ``send_message`` validator raises; the SDK reports it as an ApplicationError of that type."""
 TURN_POLL_S = 1.0
+MAX_INT64 = 2**63 - 1
+"""Sequence numbers and event ids are 64-bit in the store; a larger cursor is a 422, not a 500."""
 
 
 def context(request: Request) -> ApiContext:
@@ -272,7 +274,7 @@ async def list_messages(
     conversation_id: ConversationId,
     ctx: Ctx,
     _: Reader,
-    after: Annotated[int, Query(ge=0, description="return messages whose seq is greater than this")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_INT64, description="return messages whose seq is greater than this")] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> MessagePage:
     rows = await ctx.in_thread(ctx.transcripts.list_messages, conversation_id, after, limit + 1)

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from temporalio.client import WorkflowExecutionStatus
 
-from api.conversations import ConversationId, Ctx, Reader
+from api.conversations import MAX_INT64, ConversationId, Ctx, Reader
 from api.errors import ApiError
 from api.gateway import ApiContext
 from api.metrics import EVENT_STREAMS
@@ -55,7 +55,7 @@ async def stream_events(
     request: Request,
     ctx: Ctx,
     _: Reader,
-    after: Annotated[int | None, Query(ge=0, description="start after this event id (like Last-Event-ID)")] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_INT64, description="start after this event id (like Last-Event-ID)")] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> StreamingResponse:
     start = _resume_point(after, last_event_id)
@@ -79,8 +79,8 @@ def _resume_point(after: int | None, last_event_id: str | None) -> int:
         value = int(last_event_id.strip())
     except ValueError:
         raise ApiError(422, "invalid-request", "Invalid request", "Last-Event-ID must be an event id (a number)") from None
-    if value < 0:
-        raise ApiError(422, "invalid-request", "Invalid request", "Last-Event-ID must not be negative")
+    if not 0 <= value <= MAX_INT64:
+        raise ApiError(422, "invalid-request", "Invalid request", "Last-Event-ID must be an event id from 0 to 2^63-1")
     return value
 
 

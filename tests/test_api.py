@@ -403,6 +403,8 @@ async def test_events_stream_live_and_resume_with_last_event_id(api: ApiStack) -
     assert [int(e["id"]) for e in replay] == resumed_ids
     assert await asyncio.wait_for(read_events(http, cid, headers={"Last-Event-ID": str(resumed_ids[-1])}), 30) == []
     problem(await http.get(f"/conversations/{cid}/events", headers={"Last-Event-ID": "abc"}), 422)
+    problem(await http.get(f"/conversations/{cid}/events", headers={"Last-Event-ID": str(2**63)}), 422)
+    problem(await http.get(f"/conversations/{cid}/messages", params={"after": 2**63}), 422, "invalid-request")
 
 
 async def test_event_stream_sees_an_approval_requested_and_decided(api: ApiStack) -> None:
