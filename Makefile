@@ -24,7 +24,7 @@ sandbox:
 	elif docker info >/dev/null 2>&1; then echo "sandbox: Docker engine available"; \
 	else echo "sandbox: no Docker engine; tools will be unavailable (run: sudo bash deploy/provision-docker.sh)"; fi
 
-dev: install sandbox  ## Temporal dev server (Web UI :8233) + worker; Ctrl-C stops everything
+dev: install sandbox  ## Temporal dev server (Web UI :8233) + worker + API (:8000); Ctrl-C stops everything
 	$(VENV)/bin/daemonflow dev
 
 worker: install
@@ -44,6 +44,7 @@ test: install sandbox compose browser  ## the whole suite, on a real Temporal de
 bench: install
 	$(PY) -m bench.conversation
 	$(PY) -m bench.sandbox
+	$(PY) -m bench.memory --quick
 
 histories: install  ## re-record tests/histories (only for an intended, versioned change)
 	DAEMONFLOW_RECORD_HISTORIES=1 $(PY) -m pytest -q tests/test_replay.py

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
-from api import approvals, conversations, errors, events, health, openapi
+from api import approvals, conversations, errors, events, health, monitoring, openapi
 from api.auth import KeyRing
 from api.gateway import ApiContext
 from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -25,7 +25,7 @@ from store.transcript import TranscriptStore
 
 STATIC_DIR = Path(__file__).parent / "static"
 
-DESCRIPTION = """Drive Daemonflow conversations over HTTP.
+DESCRIPTION = """Drive Daemonflow conversations over HTTP, and read its monitoring and analytics.
 
 Every endpoint but `/metrics`, `/docs`, `/openapi.json` and the admin page `/ui` needs
 `Authorization: Bearer <key>` with a key from `DAEMONFLOW_API_KEYS` (`name:role:key`, roles
@@ -49,6 +49,7 @@ def create_app(settings: Settings, client: Client, keys: KeyRing) -> FastAPI:
     app.include_router(events.router)
     app.include_router(approvals.router)
     app.include_router(health.router)
+    app.include_router(monitoring.router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
@@ -63,4 +64,8 @@ def create_app(settings: Settings, client: Client, keys: KeyRing) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(MetricsMiddleware)
+    if settings.otlp_endpoint:  # a request's trace continues into the workflow (client interceptor)
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app)
     return app

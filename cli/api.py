@@ -13,6 +13,8 @@ import logging
 from api.auth import ApiKeyError, NAME_PATTERN, Role, generate_key, hashed_entry
 from cli.common import EXIT_USAGE, CliError
 from config.settings import Settings
+from workers.logs import configure_logging
+from workers.telemetry import setup_tracing
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -21,7 +23,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     updates = {k: v for k, v in (("api_host", args.host), ("api_port", args.port)) if v is not None}
     if updates:
         settings = settings.model_copy(update=updates)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
+    setup_tracing(settings, "daemonflow-api")  # before connecting: the client's interceptor uses it
     for noisy in ("temporalio", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

@@ -30,6 +30,7 @@ from config.settings import Settings
 if TYPE_CHECKING:
     from api.server import ApiServer
 from workers.client import connect
+from workers.telemetry import setup_tracing
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 log = logging.getLogger("daemonflow.dev")
@@ -313,6 +314,7 @@ async def run_dev(settings: Settings, say: Say = say) -> int:
         if stop.is_set():
             return 0
         await check_ollama(settings, say)
+        setup_tracing(settings, "daemonflow-dev")  # one process: API and worker spans alike
         # The HTTP API runs here, beside the worker, and is stopped before the worker below.
         api, api_lines = await start_api(settings, say)
         api_task = asyncio.create_task(api.serve(), name="api") if api else None
