@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from sqlalchemy import Engine
 from temporalio.client import (
     Client,
     RPCTimeoutOrCancelledError,
@@ -46,6 +47,11 @@ class ApiContext:
     actions: ActionStore
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the server begins to stop, so live event streams end instead of holding it up."""
+
+    @property
+    def engine(self) -> Engine:
+        """The store's engine, for read functions that take one (monitoring, analytics)."""
+        return self.transcripts.engine
 
     @property
     def query_timeout(self) -> timedelta:
