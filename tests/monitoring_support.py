@@ -13,6 +13,7 @@ import json
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,11 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from config.settings import Settings
+from models.monitoring import MonitoringInput, MonitoringResult
 from store.engine import make_engine
 from tests.fixtures.temporal import daemon_settings
 from workers import schedules
+from workflows.monitoring import MonitoringWorkflow
 
 
 def schedule_settings(tmp_path: Path, temporal_address: str, ollama_url: str, **overrides: Any) -> Settings:
@@ -42,6 +45,17 @@ async def schedule_worker(client: Client, settings: Settings, docker_client: Any
     )
     async with worker:
         yield worker
+
+
+async def monitoring_round(client: Client, settings: Settings, window_minutes: int = 60) -> MonitoringResult:
+    """One monitoring run, as the schedule starts it, on ``settings``' task queue; its result."""
+    return await client.execute_workflow(
+        MonitoringWorkflow.run,
+        MonitoringInput(window_minutes=window_minutes),
+        id=f"{settings.schedule_id_prefix}monitoring-{uuid.uuid4().hex[:8]}",
+        task_queue=settings.task_queue,
+        execution_timeout=timedelta(minutes=2),
+    )
 
 
 def run_id() -> str:

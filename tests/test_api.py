@@ -468,6 +468,7 @@ async def test_the_admin_page_is_served_with_a_strict_policy(api: ApiStack) -> N
     assert page.status_code == 200 and '<section id="dashboard">' in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert (await anonymous.get("/ui/app.js")).status_code == 200
+    assert (await anonymous.get("/ui/dashboard.js")).status_code == 200
     assert (await anonymous.get("/", follow_redirects=False)).headers["location"] == "/ui/"
     assert (await anonymous.get("/openapi.json")).json()["components"]["securitySchemes"]
     await anonymous.aclose()

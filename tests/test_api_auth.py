@@ -4,7 +4,8 @@ A role that lacks the permission gets 403; no key or an unknown key gets 401 wit
 ``WWW-Authenticate: Bearer``; a role that has it gets past auth to the endpoint's real answer.
 Mutating calls aim at a conversation that does not exist, so an allowed call answers 404 — proof
 that it passed auth without ending anything another case needs; reads use a real, finished
-conversation. The matrix below is the one documented in docs/ARCHITECTURE.md §7.
+conversation, and the monitoring report of one real run. The matrix below is the one documented in
+docs/ARCHITECTURE.md §7.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from tests.fixtures.api import ApiStack
+from tests.monitoring_support import monitoring_round
 
 ROLES = ("viewer", "operator", "approver", "admin")
 READ = set(ROLES)
@@ -57,6 +59,10 @@ CALLS = [
     Call("POST", f"/approvals/{GHOST}/1-0", DECIDE, 404, {"decision": "approve"}),
     Call("GET", "/agents", READ, 200),
     Call("GET", "/health", READ, 200),
+    Call("GET", "/monitoring/report", READ, 200),
+    Call("GET", "/monitoring/alerts", READ, 200),
+    Call("GET", "/monitoring/trends", READ, 200),
+    Call("GET", "/analytics/agents/developer", READ, 200),
     Call("GET", "/metrics", PUBLIC, 200),
     Call("GET", "/openapi.json", PUBLIC, 200),
     Call("GET", "/docs", PUBLIC, 200),
@@ -79,17 +85,25 @@ async def finished_conversation(api_stack: ApiStack) -> str:
     return cid
 
 
+@pytest.fixture(scope="module")
+async def monitoring_report(api_stack: ApiStack) -> None:
+    """One monitoring run on the stack's worker, so ``GET /monitoring/report`` has a report (200)."""
+    await monitoring_round(api_stack.client, api_stack.settings)
+
+
 def test_every_endpoint_is_in_the_matrix(api_stack: ApiStack) -> None:
     """A new endpoint must be added to CALLS (and so to the documented matrix)."""
     schema = httpx.get(f"{api_stack.url}/openapi.json").json()
     documented = {(method.upper(), path) for path, ops in schema["paths"].items() for method in ops}
     covered = {(c.method, c.path.replace(REAL, "{conversation_id}").replace(GHOST, "{conversation_id}")
-                .replace("turn-unknown", "{turn_id}").replace("/1-0", "/{tool_call_id}")) for c in CALLS}  # fmt: skip
+                .replace("turn-unknown", "{turn_id}").replace("/1-0", "/{tool_call_id}")
+                .replace("/agents/developer", "/agents/{agent}")) for c in CALLS}  # fmt: skip
     assert documented <= covered, f"not in the auth matrix: {sorted(documented - covered)}"
 
 
 @pytest.mark.parametrize("who", WHO)
 @pytest.mark.parametrize("call", CALLS, ids=str)
+@pytest.mark.usefixtures("monitoring_report")
 async def test_auth_matrix(api: ApiStack, finished_conversation: str, call: Call, who: str) -> None:
     headers = {}
     if who in ROLES:

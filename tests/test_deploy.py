@@ -98,12 +98,18 @@ def test_prometheus_scrapes_the_metrics_endpoints_of_the_services():
 
 
 def test_grafana_dashboard_uses_the_provisioned_datasource_and_real_metric_names():
+    from activities import monitoring_metrics
     from workers import metrics
 
     datasources = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/datasources.yml").read_text())
     uids = {d["uid"] for d in datasources["datasources"]}
     dashboard = json.loads((DEPLOY / "grafana/dashboards/daemonflow.json").read_text())
-    exposed = {metric._name for metric in vars(metrics).values() if hasattr(metric, "_name") and hasattr(metric, "_type")}
+    exposed = {
+        metric._name
+        for module in (metrics, monitoring_metrics)
+        for metric in vars(module).values()
+        if hasattr(metric, "_name") and hasattr(metric, "_type")
+    }
     used = set()
     for panel in dashboard["panels"]:
         assert panel["datasource"]["uid"] in uids
@@ -111,6 +117,7 @@ def test_grafana_dashboard_uses_the_provisioned_datasource_and_real_metric_names
             used |= set(re.findall(r"daemonflow_[a-z_]+", target["expr"]))
     ours = {re.sub(r"_(total|bucket|count|sum)$", "", name) for name in used if not name.startswith("daemonflow_api_")}
     assert ours and ours <= exposed, ours - exposed
+    assert {"daemonflow_health_score", "daemonflow_alerts_active", "daemonflow_budget_left_ratio"} <= ours
 
 
 def test_collector_sends_traces_to_the_viewer():

@@ -21,6 +21,7 @@ import pytest
 
 from tests.fakes.ollama import Reply, ToolCall
 from tests.fixtures.api import ApiStack
+from tests.monitoring_support import monitoring_round
 
 CHROMIUM = Path(os.environ.get("DAEMONFLOW_CHROMIUM", "/usr/bin/chromium"))
 REQUIRE_ENV = "DAEMONFLOW_REQUIRE_DOCKER"
@@ -97,4 +98,39 @@ async def test_an_approver_approves_from_the_page_and_sees_the_result(api: ApiSt
     # Reloading keeps the key for this tab (sessionStorage), so it is typed once.
     await page.reload()
     await page.locator("#app").wait_for(state="visible")
+    await context.close()
+
+
+async def test_the_dashboard_shows_the_last_monitoring_run(api: ApiStack, browser) -> None:
+    """A viewer opens /ui after a monitoring run and sees its score, alerts and usage chart."""
+    await monitoring_round(api.client, api.settings)
+    report = (await api.http("viewer").get("/monitoring/report")).json()
+    buckets = len((await api.http("viewer").get("/monitoring/trends")).json()["buckets"])
+
+    context = await browser.new_context()
+    page = await context.new_page()
+    page.set_default_timeout(STEP_TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    # The chart is drawn under the page's strict CSP: a violation would only show in the console.
+    page.on("console", lambda message: errors.append(message.text) if "Content Security Policy" in message.text else None)
+    await page.goto(f"{api.url}/ui/")
+    await page.fill("#api-key", api.keys["viewer"])
+    await page.click("#key-form button[type=submit]")
+
+    await page.locator("#dash-score", has_text=str(report["score"])).wait_for()
+    assert await page.locator("#dash-score").inner_text() == str(report["score"])
+    await page.locator("#dash-status", has_text=report["status"]).wait_for()
+    assert await page.locator("#dash-breakdown dt").count() == 5
+    alerts = page.locator("#dash-alerts li")
+    await alerts.first.wait_for()
+    if report["alerts"]:
+        assert await page.locator("#dash-alerts li.alert").count() == len(report["alerts"])
+    else:
+        assert await alerts.inner_text() == "no open alerts"
+    assert await page.locator("#dash-chart rect.bar").count() == buckets
+
+    await page.click("#dash-refresh")
+    await page.locator("#dash-updated", has_text="updated").wait_for()
+    assert not errors, errors
     await context.close()

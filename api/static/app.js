@@ -93,9 +93,11 @@ async function signIn(key, remember) {
   refreshConversations();
   refreshApprovals();
   refreshHealth();
+  refreshDashboard();
   state.timers.push(setInterval(refreshConversations, 3000));
   state.timers.push(setInterval(refreshApprovals, 2000));
   state.timers.push(setInterval(refreshHealth, 10000));
+  state.timers.push(setInterval(refreshDashboard, DASHBOARD_REFRESH_MS));
 }
 
 // --- conversations -------------------------------------------------------------------------------
