@@ -264,10 +264,8 @@ def test_down_refuses_connections_and_up_restores_the_same_port(fake_ollama: Fak
     assert client.chat(model="llama3.2", messages=USER).done  # leaves a pooled keep-alive connection
 
     fake_ollama.down()
-    started = time.monotonic()
-    with pytest.raises(ConnectionError):
+    with pytest.raises(ConnectionError):  # refused: a hung socket would end in a read timeout instead
         client.chat(model="llama3.2", messages=USER)
-    assert time.monotonic() - started < 0.5  # refused, not hung
 
     fake_ollama.up()
     assert fake_ollama.port == port
@@ -296,9 +294,10 @@ def test_delay_is_honoured(fake_ollama: FakeOllama, client: ollama.Client) -> No
     assert client.list() is not None  # health endpoints are never delayed
 
 
-def test_stop_is_quick_with_a_slow_stream_in_flight() -> None:
+def test_stop_does_not_wait_for_a_slow_stream_in_flight() -> None:
     fake = FakeOllama().start()
-    fake.chunk_delay_s = 30
+    port = fake.port
+    fake.chunk_delay_s = 30  # the stream would last minutes
     errors: list[BaseException] = []
 
     def consume() -> None:
@@ -313,14 +312,14 @@ def test_stop_is_quick_with_a_slow_stream_in_flight() -> None:
     while not fake.chat_requests():
         time.sleep(0.01)
 
-    started = time.monotonic()
-    fake.stop()
-    stopped_in = time.monotonic() - started
-    consumer.join(2)
+    stopper = threading.Thread(target=fake.stop)
+    stopper.start()
+    stopper.join(15)  # a hang guard, far below the stream's own length
+    consumer.join(15)
 
-    assert stopped_in < 1.0
+    assert not stopper.is_alive(), "stop() waited for the stream"
     assert not consumer.is_alive() and errors
-    assert not [t.name for t in threading.enumerate() if t.name.startswith("fake-ollama")]
+    assert not [t.name for t in threading.enumerate() if t.name.endswith(f":{port}")]
 
 
 # --------------------------------------------------------------------------- misc endpoints, log, isolation
