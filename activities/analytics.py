@@ -95,6 +95,11 @@ def _counts(values: Iterable[str], total: int, limit: int | None = None) -> list
     return [Count(name=name, count=count, share=round(count / total, 4) if total else 0.0) for name, count in ranked[:limit]]
 
 
+def _error_pattern(error: str) -> str:
+    """Numbers masked, so that "exit 1" and "exit 2" count as one failure pattern."""
+    return _NUMBER.sub("#", error.strip())[:120]
+
+
 def _ref(action: Any) -> str:
     return f"{action.conversation_id}/{action.tool_call_id}"
 
@@ -125,7 +130,7 @@ def analyze(
         success_rate=round(sum(a.success is True for a in ran) / len(ran), 4) if ran else None,
         outcomes=_outcomes(actions),
         failure_patterns=_counts(
-            (_NUMBER.sub("#", a.error.strip())[:120] for a in actions if a.success is False and a.error), total, TOP
+            (_error_pattern(a.error) for a in actions if a.success is False and a.error), total, TOP
         ),
     )
     result.anomalies = [*_duration_outliers(actions), *_unusual_tools(actions, baseline_tools), *_bursts(actions)]
@@ -194,7 +199,7 @@ def _outcomes(actions: list[Any]) -> list[ToolOutcome]:
                 failures=len(failed),
                 failure_rate=round(len(failed) / len(ran), 4) if ran else None,
                 denied=sum(a.decision in DENIED for a in rows),
-                top_errors=_counts((_NUMBER.sub("#", a.error.strip())[:120] for a in failed if a.error), len(failed), 3),
+                top_errors=_counts((_error_pattern(a.error) for a in failed if a.error), len(failed), 3),
             )
         )
     return outcomes

@@ -71,7 +71,9 @@ def _parse_time(value: str | None) -> datetime | None:
     return None
 
 
-class CacheActivities:
+class ScheduledActivities:
+    """What the schedules' activity classes (cache cleanup here, monitoring in ``activities.health``) share."""
+
     def __init__(
         self, settings: Settings, engine: Engine, docker_client: Any | None = None, client: Client | None = None
     ) -> None:
@@ -80,12 +82,19 @@ class CacheActivities:
         self._engine = engine
         self._docker = docker_client
         self._cache = CacheStore(engine)
-        self.artifacts_dir = settings.var_dir / "artifacts"
 
     @property
     def _client(self) -> Client:
         """The worker's own client inside an activity (``activity.client()``), unless one was given."""
         return self._given_client or activity.client()
+
+
+class CacheActivities(ScheduledActivities):
+    def __init__(
+        self, settings: Settings, engine: Engine, docker_client: Any | None = None, client: Client | None = None
+    ) -> None:
+        super().__init__(settings, engine, docker_client, client)
+        self.artifacts_dir = settings.var_dir / "artifacts"
 
     # -- running or not --
 

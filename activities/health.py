@@ -34,6 +34,8 @@ from temporalio import activity
 from temporalio.client import Client
 
 from activities import health_score, monitoring_metrics
+from activities.analytics import DENIED
+from activities.cache import ScheduledActivities
 from config.settings import Settings
 from models.monitoring import (
     AgentSummary,
@@ -54,14 +56,12 @@ from models.monitoring import (
     ToolStats,
     UsageTrends,
 )
-from store.cache import CacheStore
 from store.monitoring import MonitoringStore, usage_trends
 from store.tables import Action, ModelUsage
 from workflows import search_attributes
 
 log = logging.getLogger("daemonflow.monitoring")
 
-DENIED = frozenset({"deny", "timeout"})
 MAX_APPROVAL_QUERIES = 10
 """Awaiting conversations asked for their oldest pending approval per run (the rest are counted)."""
 
@@ -124,27 +124,21 @@ def trends(engine: Engine, settings: Settings, now: datetime, bucket_minutes: in
 # --- activities ---------------------------------------------------------------------------------
 
 
-class HealthActivities:
+class HealthActivities(ScheduledActivities):
     def __init__(
         self, settings: Settings, engine: Engine, docker_client: Any | None = None, client: Client | None = None
     ) -> None:
-        self._given_client = client
-        self._settings = settings
-        self._engine = engine
-        self._docker = docker_client
+        super().__init__(settings, engine, docker_client, client)
         self._monitoring = MonitoringStore(engine)
-        self._cache = CacheStore(engine)
-
-    @property
-    def _client(self) -> Client:
-        """The worker's own client inside an activity (``activity.client()``), unless one was given."""
-        return self._given_client or activity.client()
 
     # -- health.check --
 
     @activity.defn(name="health.check")
     async def check(self, at: datetime) -> list[DependencyCheck]:
-        """Every dependency probed at once; a probe that fails or times out is a ``down`` check."""
+        """Every dependency probed at once; a probe that fails or times out is a ``down`` check.
+
+        ``at`` is not read: it stays in the signature so that recorded histories still replay.
+        """
         probes: dict[str, Callable[[], Awaitable[tuple[CheckStatus, str]]]] = {
             "ollama": self._ollama,
             "memory": self._memory,

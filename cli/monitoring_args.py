@@ -40,7 +40,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     monitor = sub.add_parser("monitor", help="health score, checks, budgets, agents and alerts of the last monitoring run")
     monitor.add_argument("--run", action="store_true", help="run a monitoring round now and wait for it (needs a worker)")
     monitor.add_argument("--alerts", action="store_true", help="alert history (resolved ones too)")
-    monitor.add_argument("--trends", action="store_true", help="usage over the last 90 minutes")
+    monitor.add_argument("--trends", action="store_true", help="usage over the trend window (DAEMONFLOW_MONITORING_TREND_MINUTES, default 90)")
     monitor.add_argument("--json", action="store_true")
 
     analytics = sub.add_parser("analytics", help="what an agent does, how well, anomalies and suggestions")

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-
-class Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from models.monitoring import Contract
 
 
 class Count(Contract):

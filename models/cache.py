@@ -11,11 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-
-class Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from models.monitoring import Contract
 
 
 class CacheKind(StrEnum):
@@ -48,7 +46,8 @@ class CacheEntryView(Contract):
 
 
 class CleanupInput(Contract):
-    """Input of ``CacheCleanupWorkflow``; unset fields take the settings' values."""
+    """Input of ``CacheCleanupWorkflow``. The schedule and the CLI fill it from the settings; an unset
+    field takes the workflow's default (the same as the settings' defaults)."""
 
     dry_run: bool | None = None
     threshold_mb: float | None = None

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Contract(BaseModel):
+    """Base of the monitoring, cache and analytics contracts: an unknown field is an error, not lost."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -42,7 +44,8 @@ class MonitoringInput(Contract):
     """Input of ``MonitoringWorkflow``; everything has a default so a schedule can start it bare."""
 
     window_minutes: int | None = None
-    """Window of the usage, tool and agent figures; default: setting ``monitoring_window_minutes``."""
+    """Window of the usage, tool and agent figures. The schedule passes setting
+    ``monitoring_window_minutes``; a bare start uses the workflow's 60."""
 
 
 class MetricsRequest(Contract):

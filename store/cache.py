@@ -1,7 +1,7 @@
 """The cache index and the record of every deletion the cache cleanup made.
 
 The index is rebuilt from what exists (files, ``tool_runs`` rows, Docker volumes) on every cleanup
-run, keyed by ``key``; entries that disappeared are marked gone. Deletions are never forgotten:
+run, keyed by ``key``; entries that disappeared are dropped. Deletions are never forgotten:
 each one is a ``cache_deletions`` row (what, whose, how big, why, when, by which run).
 """
 
@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from models.cache import CacheEntryView, CacheKind, DeletionReason, PlannedDeletion
+from models.cache import CacheEntryView, CacheKind, PlannedDeletion
 from store.tables import UTCDateTime, utcnow
 
 
@@ -88,12 +88,10 @@ class CacheStore:
                 session.add(row)
             session.commit()
 
-    def entries(self, kind: CacheKind | None = None) -> list[CacheEntryView]:
-        """The indexed entries, newest use first."""
+    def entries(self) -> list[CacheEntryView]:
+        """The indexed entries, newest use first: ``cache.plan`` keeps the head of this order."""
         with Session(self._engine) as session:
             query = select(CacheEntry).order_by(col(CacheEntry.last_used_at).desc(), col(CacheEntry.key))
-            if kind is not None:
-                query = query.where(CacheEntry.kind == kind.value)
             return [_view(row) for row in session.exec(query)]
 
     def totals(self) -> tuple[int, int, datetime | None]:
@@ -125,4 +123,4 @@ class CacheStore:
             return list(session.exec(select(CacheDeletion).order_by(col(CacheDeletion.id).desc()).limit(limit)))
 
 
-__all__ = ["CacheDeletion", "CacheEntry", "CacheStore", "DeletionReason", "ensure_tables"]
+__all__ = ["CacheDeletion", "CacheEntry", "CacheStore", "ensure_tables"]

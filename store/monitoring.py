@@ -147,14 +147,12 @@ class MonitoringStore:
                 session.add(row)
                 session.commit()
 
-    def alerts(self, active_only: bool = False, limit: int = 100, since: datetime | None = None) -> list[AlertView]:
-        """Alerts, newest first: the open ones only, or the history (``since`` filters on last seen)."""
+    def alerts(self, active_only: bool = False, limit: int = 100) -> list[AlertView]:
+        """Alerts, newest first: the open ones only, or the history."""
         with Session(self._engine) as session:
             query = select(Alert).order_by(col(Alert.last_seen).desc(), col(Alert.id).desc())
             if active_only:
                 query = query.where(col(Alert.open_key).is_not(None))
-            if since is not None:
-                query = query.where(col(Alert.last_seen) >= since)
             return [_view(row) for row in session.exec(query.limit(limit))]
 
     # -- snapshots --
