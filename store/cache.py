@@ -43,15 +43,6 @@ class CacheDeletion(SQLModel, table=True):
     deleted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
-TABLES = [CacheEntry.__table__, CacheDeletion.__table__]
-_READY: set[int] = set()
-
-
-def ensure_tables(engine: Engine) -> None:
-    if id(engine) not in _READY:
-        SQLModel.metadata.create_all(engine, tables=TABLES)
-        _READY.add(id(engine))
-
 
 def _view(row: CacheEntry) -> CacheEntryView:
     return CacheEntryView(
@@ -68,7 +59,6 @@ def _view(row: CacheEntry) -> CacheEntryView:
 
 class CacheStore:
     def __init__(self, engine: Engine) -> None:
-        ensure_tables(engine)
         self._engine = engine
 
     def replace_index(self, entries: list[CacheEntryView], now: datetime) -> None:
@@ -123,4 +113,4 @@ class CacheStore:
             return list(session.exec(select(CacheDeletion).order_by(col(CacheDeletion.id).desc()).limit(limit)))
 
 
-__all__ = ["CacheDeletion", "CacheEntry", "CacheStore", "ensure_tables"]
+__all__ = ["CacheDeletion", "CacheEntry", "CacheStore"]

@@ -65,16 +65,6 @@ class HealthSnapshot(SQLModel, table=True):
     """The whole ``HealthReport``."""
 
 
-TABLES = [Alert.__table__, HealthSnapshot.__table__]
-_READY: set[int] = set()
-
-
-def ensure_tables(engine: Engine) -> None:
-    """Create the monitoring tables if missing (idempotent; ``make_engine`` does it too once imported)."""
-    if id(engine) not in _READY:
-        SQLModel.metadata.create_all(engine, tables=TABLES)
-        _READY.add(id(engine))
-
 
 def _view(row: Alert) -> AlertView:
     return AlertView(
@@ -92,7 +82,6 @@ def _view(row: Alert) -> AlertView:
 
 class MonitoringStore:
     def __init__(self, engine: Engine) -> None:
-        ensure_tables(engine)
         self._engine = engine
 
     # -- alerts --
