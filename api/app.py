@@ -60,7 +60,8 @@ def create_app(settings: Settings, client: Client, keys: KeyRing) -> FastAPI:
         return RedirectResponse("/ui/")
 
     app.mount("/ui", StaticFiles(directory=STATIC_DIR, html=True), name="ui")
-    # Outermost first: metrics see every answer, limits refuse big bodies before anything reads them.
+    # Each middleware added wraps the ones before it, so metrics (last) is outermost and sees every answer;
+    # the body limit refuses big bodies before anything reads them.
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(MetricsMiddleware)

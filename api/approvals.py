@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Response
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from api.auth import Permission, Principal, require
 from api.conversations import ConversationId, Ctx, Reader
@@ -28,7 +29,6 @@ from api.openapi import problems
 from api.schemas import ID_PATTERN, ApprovalItem, DecisionBody, DecisionResult
 from models.conversation import WORKFLOW_ID_PREFIX, Approve, PendingApproval, Status
 from models.events import EventType
-from temporalio.service import RPCError
 from workflows import search_attributes
 from workflows.conversation import ConversationWorkflow
 

@@ -13,13 +13,14 @@ import base64
 import binascii
 import json
 import uuid
+from datetime import timedelta
 from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from temporalio.client import (
     WithStartWorkflowOperation,
-    WorkflowExecutionStatus,
     WorkflowUpdateFailedError,
     WorkflowUpdateHandle,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -31,7 +32,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Permission, Principal, require
 from api.errors import ApiError, temporal_problem
-from api.gateway import ApiContext, conversation_of, ended, execution_name, not_found
+from api.gateway import ApiContext, ended, execution_name
 from api.openapi import problems
 from api.schemas import (
     ID_PATTERN,
@@ -137,28 +138,19 @@ async def create_conversation(
     )
     response.headers["Location"] = f"/conversations/{conversation_id}"
     created = ConversationCreated(conversation_id=conversation_id, workflow_id=workflow_id, agent=body.agent)
+    start_options: dict[str, Any] = {
+        "id": workflow_id,
+        "task_queue": settings.task_queue,
+        "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        "id_conflict_policy": WorkflowIDConflictPolicy.FAIL,
+        "static_summary": f"{body.agent} · started over HTTP by {principal.name}",
+    }
     try:
         if body.message is None:
-            await ctx.client.start_workflow(
-                ConversationWorkflow.run,
-                workflow_input,
-                id=workflow_id,
-                task_queue=settings.task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                static_summary=f"{body.agent} · started over HTTP by {principal.name}",
-            )
+            await ctx.client.start_workflow(ConversationWorkflow.run, workflow_input, **start_options)
             return created
         turn_id = new_turn_id()
-        start = WithStartWorkflowOperation(
-            ConversationWorkflow.run,
-            workflow_input,
-            id=workflow_id,
-            task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            static_summary=f"{body.agent} · started over HTTP by {principal.name}",
-        )
+        start = WithStartWorkflowOperation(ConversationWorkflow.run, workflow_input, **start_options)
         update = await _accepted(
             ctx,
             conversation_id,
@@ -202,7 +194,7 @@ async def list_conversations(
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
     page_token: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> ConversationPage:
-    clauses = [f"WorkflowType = 'ConversationWorkflow'", f"TaskQueue = {_quoted(ctx.settings.task_queue)}"]
+    clauses = ["WorkflowType = 'ConversationWorkflow'", f"TaskQueue = {_quoted(ctx.settings.task_queue)}"]
     if state is not None:
         clauses.append(f"{search_attributes.STATE.name} = '{state.value}'")
     if agent is not None:
@@ -335,7 +327,7 @@ async def send_message(
             return result
     else:
         await _raise_if_rejected(conversation_id, update)
-    return _json(202, TurnAccepted(conversation_id=conversation_id, turn_id=turn_id))
+    return JSONResponse(TurnAccepted(conversation_id=conversation_id, turn_id=turn_id).model_dump(mode="json"), status_code=202)
 
 
 @router.get(
@@ -348,7 +340,7 @@ async def get_turn(conversation_id: ConversationId, turn_id: TurnId, ctx: Ctx, _
     await ctx.describe(conversation_id)
     update = ctx.handle(conversation_id).get_update_handle(turn_id, result_type=TurnResult)
     try:
-        result = await update.result(rpc_timeout=_seconds(TURN_POLL_S))
+        result = await update.result(rpc_timeout=timedelta(seconds=TURN_POLL_S))
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         return TurnStatus(turn_id=turn_id, done=False)
     except WorkflowUpdateFailedError as err:
@@ -364,37 +356,37 @@ async def get_turn(conversation_id: ConversationId, turn_id: TurnId, ctx: Ctx, _
 # --- steer ------------------------------------------------------------------------------------------
 
 
-@router.post("/conversations/{conversation_id}/pause", status_code=202, response_model=SignalSent,
-             responses=problems(400, 401, 403, 404, 409, 413, 422, 503), summary="Pause between steps")  # fmt: skip
+def _steer(route: Any, action: str, summary: str, *, with_body: bool = True) -> Any:
+    """The steering endpoints only deliver a signal, so they answer alike: 202 and ``SignalSent``."""
+    statuses = (400, 401, 403, 404, 409, 413, 422, 503) if with_body else (401, 403, 404, 409, 422, 503)
+    return route(f"/conversations/{{conversation_id}}/{action}", status_code=202, response_model=SignalSent,
+                 responses=problems(*statuses), summary=summary)  # fmt: skip
+
+
+@_steer(router.post, "pause", "Pause between steps")
 async def pause(conversation_id: ConversationId, ctx: Ctx, _: Operator,
                 body: Annotated[Pause | None, Body()] = None) -> SignalSent:  # fmt: skip
     return await _signal(ctx, conversation_id, "pause", ConversationWorkflow.pause, body or Pause())
 
 
-@router.post("/conversations/{conversation_id}/resume", status_code=202, response_model=SignalSent,
-             responses=problems(401, 403, 404, 409, 422, 503), summary="Resume a paused conversation")  # fmt: skip
+@_steer(router.post, "resume", "Resume a paused conversation", with_body=False)
 async def resume(conversation_id: ConversationId, ctx: Ctx, _: Operator) -> SignalSent:
     return await _signal(ctx, conversation_id, "resume", ConversationWorkflow.resume)
 
 
-@router.post("/conversations/{conversation_id}/inject", status_code=202, response_model=SignalSent,
-             responses=problems(400, 401, 403, 404, 409, 413, 422, 503), summary="Add a message without waiting for a turn")  # fmt: skip
+@_steer(router.post, "inject", "Add a message without waiting for a turn")
 async def inject(conversation_id: ConversationId, body: InjectBody, ctx: Ctx, _: Operator) -> SignalSent:
-    if len(body.content) > ctx.settings.max_message_chars:
-        raise ApiError(422, "invalid-request", "Invalid request",
-                       f"content is {len(body.content)} characters; the limit is {ctx.settings.max_message_chars}")  # fmt: skip
+    _check_length("content", body.content, ctx.settings.max_message_chars)
     return await _signal(ctx, conversation_id, "inject", ConversationWorkflow.inject, body)
 
 
-@router.post("/conversations/{conversation_id}/end", status_code=202, response_model=SignalSent,
-             responses=problems(400, 401, 403, 404, 409, 413, 422, 503), summary="End the conversation for good")  # fmt: skip
+@_steer(router.post, "end", "End the conversation for good")
 async def end(conversation_id: ConversationId, ctx: Ctx, _: Operator,
               body: Annotated[End | None, Body()] = None) -> SignalSent:  # fmt: skip
     return await _signal(ctx, conversation_id, "end", ConversationWorkflow.end, body or End())
 
 
-@router.put("/conversations/{conversation_id}/auto-accept", status_code=202, response_model=SignalSent,
-            responses=problems(400, 401, 403, 404, 409, 413, 422, 503), summary="Turn auto-accept on or off")  # fmt: skip
+@_steer(router.put, "auto-accept", "Turn auto-accept on or off")
 async def auto_accept(conversation_id: ConversationId, body: SetAutoAccept, ctx: Ctx, _: Operator) -> SignalSent:
     return await _signal(ctx, conversation_id, "set_auto_accept", ConversationWorkflow.set_auto_accept, body)
 
@@ -416,18 +408,6 @@ def new_turn_id() -> str:
     return f"turn-{uuid.uuid4().hex}"
 
 
-def _seconds(value: float):
-    from datetime import timedelta
-
-    return timedelta(seconds=value)
-
-
-def _json(status: int, model: Any) -> Response:
-    from fastapi.responses import JSONResponse
-
-    return JSONResponse(model.model_dump(mode="json"), status_code=status)
-
-
 def _quoted(value: str) -> str:
     if "'" in value or "\\" in value:
         raise ApiError(500, "internal", "Bad configuration", "the task queue name contains a quote")
@@ -442,8 +422,13 @@ def _taken(conversation_id: str) -> ApiError:
 def _check_message(content: str, limit: int) -> None:
     if not content.strip():
         raise ApiError(422, "invalid-request", "Invalid request", "message is empty")
+    _check_length("message", content, limit)
+
+
+def _check_length(field: str, content: str, limit: int) -> None:
+    """The limit is a setting (``max_message_chars``), so the schema's fixed ``max_length`` cannot carry it."""
     if len(content) > limit:
-        raise ApiError(422, "invalid-request", "Invalid request", f"message is {len(content)} characters; the limit is {limit}")
+        raise ApiError(422, "invalid-request", "Invalid request", f"{field} is {len(content)} characters; the limit is {limit}")
 
 
 async def _check_model(ctx: ApiContext, model: str) -> None:
@@ -498,7 +483,7 @@ async def _turn_result(conversation_id: str, update: WorkflowUpdateHandle[TurnRe
 def _failure(conversation_id: str, err: WorkflowUpdateFailedError) -> ApiError:
     """Rejected by the validator (422, or 409 once ended), ended under it (409), or the model failed (502)."""
     cause = _application_cause(err)
-    reason = _reason(err)
+    reason = cause.message if cause is not None else str(err.cause)
     if cause is not None and cause.type in REJECTION_TYPES:
         if "has ended" in reason:
             return ApiError(409, "conversation-ended", "Conversation is over", reason)
@@ -517,11 +502,6 @@ def _application_cause(err: BaseException) -> ApplicationError | None:
             return cause
         cause = cause.__cause__ if not isinstance(cause, FailureError) else cause.cause
     return None
-
-
-def _reason(err: WorkflowUpdateFailedError) -> str:
-    cause = _application_cause(err)
-    return cause.message if cause is not None else str(err.cause)
 
 
 async def _signal(ctx: ApiContext, conversation_id: str, name: str, signal: Any, *args: Any) -> SignalSent:

@@ -126,13 +126,11 @@ def install(app: FastAPI) -> None:
         detail = str(err.detail) if err.detail and str(err.detail) != title else _default_detail(request, err.status_code)
         return problem_response(request, err.status_code, title, detail, headers=getattr(err, "headers", None))
 
-    @app.exception_handler(RPCError)
-    async def rpc_error(request: Request, err: RPCError) -> JSONResponse:
+    async def temporal_error(request: Request, err: Exception) -> JSONResponse:
         return await api_error(request, temporal_problem(err))
 
-    @app.exception_handler(RPCTimeoutOrCancelledError)
-    async def rpc_timeout(request: Request, err: RPCTimeoutOrCancelledError) -> JSONResponse:
-        return await api_error(request, temporal_problem(err))
+    app.add_exception_handler(RPCError, temporal_error)
+    app.add_exception_handler(RPCTimeoutOrCancelledError, temporal_error)
 
     @app.exception_handler(Exception)
     async def bug(request: Request, err: Exception) -> JSONResponse:

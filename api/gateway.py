@@ -28,7 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.auth import KeyRing
 from api.errors import ApiError, temporal_problem
 from config.settings import Settings
-from models.conversation import conversation_workflow_id
+from models.conversation import WORKFLOW_ID_PREFIX, conversation_workflow_id
 from models.events import ConversationEvent, EventsQuery
 from store.actions import ActionStore
 from store.transcript import TranscriptStore
@@ -104,7 +104,7 @@ class ApiContext:
 
 
 def conversation_of(handle: WorkflowHandle[Any, Any]) -> str:
-    return handle.id.removeprefix("conversation-")
+    return handle.id.removeprefix(WORKFLOW_ID_PREFIX)
 
 
 def not_found(conversation_id: str) -> ApiError:

@@ -12,18 +12,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated
 
 import httpx
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-from api.auth import Permission, Principal, require
-from api.conversations import Ctx
+from api.conversations import Ctx, Reader
 from api.gateway import ApiContext
 from api.openapi import problems
 from api.schemas import ComponentHealth, Health
@@ -35,7 +33,7 @@ CHECK_TIMEOUT_S = 3.0
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health, "description": "Temporal or the store is down"},
             **problems(401, 403)}, summary="Temporal, store, Ollama and worker reachability, with latency")  # fmt: skip
-async def health(ctx: Ctx, _: Annotated[Principal, Depends(require(Permission.READ))]) -> Response:
+async def health(ctx: Ctx, _: Reader) -> Response:
     temporal, store, ollama, workers = await asyncio.gather(
         _timed(lambda: _temporal(ctx)),
         _timed(lambda: _store(ctx)),
@@ -52,7 +50,7 @@ async def health(ctx: Ctx, _: Annotated[Principal, Depends(require(Permission.RE
     return Response(report.model_dump_json(), status_code=503 if status == "down" else 200, media_type="application/json")
 
 
-@router.get("/metrics", tags=["health"], summary="Prometheus metrics (text format; no key needed)",
+@router.get("/metrics", summary="Prometheus metrics (text format; no key needed)",
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})  # fmt: skip
 async def metrics() -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
@@ -78,11 +76,11 @@ async def _temporal(ctx: ApiContext) -> str:
 
 async def _store(ctx: ApiContext) -> str:
     def ping() -> None:
-        with ctx.transcripts.engine.connect() as connection:
+        with ctx.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
-    await asyncio.to_thread(ping)
-    return ctx.transcripts.engine.url.render_as_string(hide_password=True)
+    await ctx.in_thread(ping)
+    return ctx.engine.url.render_as_string(hide_password=True)
 
 
 async def _ollama(ctx: ApiContext) -> str:

@@ -2,9 +2,10 @@
 
 A body announced larger than the limit is refused from its ``Content-Length``; a body without one
 (chunked) is counted as it arrives and refused as soon as it passes the limit. Either way nothing
-over the limit is kept: the rest of the upload is read and dropped so the client gets the 413. The body is then
-handed on unchanged, so handlers and validation see exactly what the client sent. Also: security
-headers on every response (the admin page handles an admin key; no inline script may run there).
+over the limit is kept: the rest of the upload is read and dropped so the client gets the 413. The
+body is then handed on unchanged, so handlers and validation see exactly what the client sent.
+Also: security headers on every response (the admin page handles an admin key; no inline script
+may run there).
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Read-only views of what ``MonitoringWorkflow`` recorded and of the action registry, through the
 same read functions as ``daemonflow monitor`` / ``daemonflow analytics`` (``activities.health``,
 ``activities.analytics``), so the CLI, the API and the admin page's dashboard show the same
-figures (those read functions are plain store reads; no activity runs in the API). Nothing here starts a workflow or probes a dependency: a report is as old as the last
-scheduled run, and says when that was (``at``).
+figures (those read functions are plain store reads; no activity runs in the API). Nothing here
+starts a workflow or probes a dependency: a report is as old as the last scheduled run, and says
+when that was (``at``).
 
 The store calls are synchronous SQLAlchemy and run in a thread. Query parameters carry bounds
 in the schema, and an analytics frame is checked before it reaches the store (ordered, inside
@@ -22,6 +23,7 @@ from sqlmodel import Session, select
 from activities import analytics, health
 from api.conversations import Ctx, Reader
 from api.errors import ApiError
+from api.gateway import ApiContext
 from api.openapi import problems
 from api.schemas import AGENT_PATTERN
 from config.templates import template_names
@@ -125,7 +127,7 @@ def _bad_frame(detail: str) -> ApiError:
     return ApiError(422, "invalid-time-range", "Invalid time range", detail)
 
 
-def _check_agent(ctx: Ctx, agent: str) -> None:
+def _check_agent(ctx: ApiContext, agent: str) -> None:
     """404 unless ``agent`` is a template, or has recorded actions (a removed template keeps its history)."""
     known = template_names(ctx.settings.agents_dir)
     if agent in known:

@@ -7,6 +7,7 @@ FastAPI's default 422 body included. Schemathesis checks responses against this 
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 from typing import Any
 
@@ -47,6 +48,4 @@ def install(app: FastAPI) -> None:
 
 
 def _referenced(document: dict[str, Any], name: str) -> bool:
-    import json
-
     return f'"#/components/schemas/{name}"' in json.dumps(document.get("paths", {}))

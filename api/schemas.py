@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from models.conversation import Contract, Inject, PendingApproval, Status, TurnResult
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
-"""Conversation ids and tool call ids: what may appear in a path and a workflow id."""
+"""Conversation, turn and tool call ids: what may appear in a path and a workflow id."""
 AGENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 HASH_PATTERN = r"^[0-9a-f]{64}$"
 

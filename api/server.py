@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import socket
 from collections.abc import Callable, Iterator
 from types import FrameType
 
+import httpx
 import uvicorn
 from temporalio.client import Client
 
 from api.app import create_app
-from api.auth import ApiKeyError, KeyRing, Principal, Role, generate_key
+from api.auth import ApiKeyError, KeyRing, Principal, Role, digest, generate_key
 from config.settings import Settings
-
-log = logging.getLogger("daemonflow.api")
 
 GRACEFUL_S = 5
 
@@ -48,8 +46,6 @@ def dev_keys(settings: Settings) -> tuple[KeyRing, str | None]:
     if len(keys):
         return keys, None
     key = generate_key()
-    from api.auth import digest
-
     return KeyRing([(Principal("dev-admin", Role.ADMIN), digest(key))]), key
 
 
@@ -133,8 +129,6 @@ async def run_api(settings: Settings, client: Client, keys: KeyRing, say: Callab
 
 async def wait_listening(url: str, timeout_s: float = 10.0) -> None:
     """For callers that must not race the first request (dev banner, tests)."""
-    import httpx
-
     deadline = asyncio.get_running_loop().time() + timeout_s
     async with httpx.AsyncClient() as http:
         while True:
