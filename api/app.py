@@ -60,10 +60,11 @@ def create_app(settings: Settings, client: Client, keys: KeyRing) -> FastAPI:
         return RedirectResponse("/ui/")
 
     app.mount("/ui", StaticFiles(directory=STATIC_DIR, html=True), name="ui")
-    # Each middleware added wraps the ones before it, so metrics (last) is outermost and sees every answer;
-    # the body limit refuses big bodies before anything reads them.
-    app.add_middleware(SecurityHeadersMiddleware)
+    # Each middleware added wraps the ones before it, so metrics (last) is outermost and sees every answer,
+    # security headers cover the body limit's refusals too, and the limit refuses big bodies before
+    # anything reads them.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware)
     if settings.otlp_endpoint:  # a request's trace continues into the workflow (client interceptor)
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor

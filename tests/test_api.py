@@ -236,8 +236,10 @@ async def test_bad_input_is_refused_with_a_useful_problem(api: ApiStack) -> None
     problem(await http.post(f"/conversations/{cid}/inject", json={"content": "x", "role": "root"}), 422)
 
     too_big = "x" * (api.settings.api_max_body_bytes + 1)
-    big = problem(await http.post(f"/conversations/{cid}/messages", json={"content": too_big}), 413, "payload-too-large")
+    refused = await http.post(f"/conversations/{cid}/messages", json={"content": too_big})
+    big = problem(refused, 413, "payload-too-large")
     assert str(api.settings.api_max_body_bytes) in big["detail"]
+    assert refused.headers["x-content-type-options"] == "nosniff"  # refusals carry the security headers too
 
     async def chunked():
         yield b'{"content": "'
