@@ -80,6 +80,9 @@ log = logging.getLogger("daemonflow.sandbox")
 LABEL_CONVERSATION = "daemonflow.conversation"
 LABEL_CREATED_BY = "daemonflow.created-by"
 LABEL_NETWORK = "daemonflow.network"
+LABEL_TASK_QUEUE = "daemonflow.task-queue"
+"""The task queue of the stack whose worker made it: tells apart several stacks (or test sessions)
+sharing one Docker engine."""
 CREATED_BY = "daemonflow"
 SANDBOX_USER = "1000:1000"
 LAST_USE_MARKER = "/tmp/.daemonflow-last-use"
@@ -391,6 +394,7 @@ class SandboxManager:
         self._client = client
         self._api = client.api
         self.image = settings.sandbox_image
+        self.task_queue = settings.task_queue
         self.limits = limits or SandboxLimits()
         self.runtime = runtime if runtime is not None else settings.sandbox_runtime
         self.artifacts_dir = Path(artifacts_dir)
@@ -441,7 +445,7 @@ class SandboxManager:
             )
 
     def _labels(self, conversation_id: str, network: bool | None = None) -> dict[str, str]:
-        labels = {LABEL_CONVERSATION: conversation_id, LABEL_CREATED_BY: CREATED_BY}
+        labels = {LABEL_CONVERSATION: conversation_id, LABEL_CREATED_BY: CREATED_BY, LABEL_TASK_QUEUE: self.task_queue}
         if network is not None:
             labels[LABEL_NETWORK] = "bridge" if network else "none"
         return labels

@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.auth import KeyRing
 from tests.fakes.ollama import FakeOllama
+from tests.fixtures.temporal import SESSION_QUEUE_PREFIX
 from tests.fixtures.api import REPO, clean_env, free_port
 from tests.test_dev_stack import dev_stack, listens
 
@@ -60,7 +61,7 @@ async def test_dev_serves_the_api_with_a_generated_admin_key(
     env = {
         "DAEMONFLOW_VAR_DIR": str(tmp_path / "var"),
         "DAEMONFLOW_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
-        "DAEMONFLOW_TASK_QUEUE": f"test-{uuid.uuid4().hex[:10]}",
+        "DAEMONFLOW_TASK_QUEUE": f"{SESSION_QUEUE_PREFIX}{uuid.uuid4().hex[:10]}",
         "OLLAMA_HOST": fake_ollama.url,
         "DAEMONFLOW_API_PORT": str(api_port),
     }
@@ -99,7 +100,7 @@ async def test_dev_runs_without_the_api_when_its_port_is_taken(
         env = {
             "DAEMONFLOW_VAR_DIR": str(tmp_path / "var"),
             "DAEMONFLOW_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
-            "DAEMONFLOW_TASK_QUEUE": f"test-{uuid.uuid4().hex[:10]}",
+            "DAEMONFLOW_TASK_QUEUE": f"{SESSION_QUEUE_PREFIX}{uuid.uuid4().hex[:10]}",
             "OLLAMA_HOST": fake_ollama.url,
             "DAEMONFLOW_API_PORT": str(port),
         }

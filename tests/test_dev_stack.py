@@ -26,6 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 from config.settings import Settings
 from models.conversation import ConversationInput, HistoryQuery, SendMessage, conversation_workflow_id
 from tests.fakes.ollama import FakeOllama
+from tests.fixtures.temporal import SESSION_QUEUE_PREFIX
 from tests.test_cli import free_port, inherited_env
 from workers import dev
 from workflows.conversation import ConversationWorkflow
@@ -194,7 +195,7 @@ async def test_dev_stack_reuses_a_running_server(temporal_env: WorkflowEnvironme
     env = {
         "DAEMONFLOW_VAR_DIR": str(tmp_path / "var"),
         "DAEMONFLOW_TEMPORAL_ADDRESS": address,
-        "DAEMONFLOW_TASK_QUEUE": f"test-{uuid.uuid4().hex[:10]}",
+        "DAEMONFLOW_TASK_QUEUE": f"{SESSION_QUEUE_PREFIX}{uuid.uuid4().hex[:10]}",
         "OLLAMA_HOST": fake_ollama.url,
     }
     async with dev_stack(env, tmp_path) as stack:
