@@ -325,7 +325,7 @@ class HealthActivities(ScheduledActivities):
                     current_task=rows[-1].tool,
                 )
             )
-        waits = [w for w in (getattr(a, "approval_wait_ms", None) for a in actions) if w is not None]
+        waits = [a.approval_wait_ms for a in actions if a.approval_wait_ms is not None]
         entries, total, indexed_at = self._cache.totals()
         return MetricsSnapshot(
             at=at,

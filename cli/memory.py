@@ -96,6 +96,7 @@ async def _run(request: MemoryAdminRequest, settings: Settings) -> MemoryAdminRe
 
 async def _through_worker(request: MemoryAdminRequest, settings: Settings) -> MemoryAdminResult:
     from temporalio.client import WorkflowFailureError
+    from temporalio.exceptions import TimeoutError as TemporalTimeout
 
     from workflows.memory_admin import MemoryAdminWorkflow
 
@@ -109,14 +110,14 @@ async def _through_worker(request: MemoryAdminRequest, settings: Settings) -> Me
             execution_timeout=THROUGH_WORKER_TIMEOUT,
         )
     except WorkflowFailureError as err:
-        cause = err.cause
-        while getattr(cause, "cause", None) is not None:
-            cause = cause.cause
-        if "timed out" in str(err).lower() or "timeout" in type(cause).__name__.lower():
+        if isinstance(err.cause, TemporalTimeout):  # the execution timeout: nobody picked it up
             raise CliError(
                 f"no worker answered on task queue {settings.task_queue!r} within "
                 f"{THROUGH_WORKER_TIMEOUT.seconds}s: is the worker that holds the memory store running?"
             ) from err
+        cause = err.cause
+        while getattr(cause, "cause", None) is not None:
+            cause = cause.cause
         raise CliError(f"memory {request.action} failed: {getattr(cause, 'message', None) or cause}") from err
 
 

@@ -112,7 +112,7 @@ def _audit(kind: str, args: Sequence[Any], result: Any, outcome: str, seconds: f
     source = str(record.source).split(":", 1)[0]  # rule / approver / timeout / schema / default
     DECISIONS.labels(record.decision, source).inc()
     attributes: Attributes = {"tool.name": record.tool, "approval.decision": record.decision, "approval.source": source}
-    wait_ms = getattr(record, "approval_wait_ms", None)
+    wait_ms = record.approval_wait_ms
     if wait_ms is not None:
         APPROVAL_WAIT.labels(record.decision).observe(wait_ms / 1000)
         attributes["approval.wait_ms"] = float(wait_ms)

@@ -18,7 +18,6 @@ from temporalio.exceptions import ApplicationError
 
 from activities.llm import make_ollama_client
 from activities.memory import (
-    DimensionMismatch,
     EmbeddingError,
     EmbeddingUnavailable,
     MemoryService,
@@ -47,6 +46,14 @@ from store.transcript import TranscriptStore
 log = logging.getLogger(__name__)
 
 MEMORY_TOOL_RECALL_MAX = 20
+
+
+def _activity_error(err: EmbeddingError | MemoryStoreError) -> ApplicationError:
+    """An unreachable Ollama is retried, as for the chat model; any other memory failure is
+    configuration (missing model, mismatched collection) and retrying would not heal it."""
+    if isinstance(err, EmbeddingUnavailable):
+        return ApplicationError(str(err), type="OllamaUnreachable")
+    return ApplicationError(str(err), type="MemoryUnavailable", non_retryable=True)
 
 
 class MemoryActivities:
@@ -85,7 +92,7 @@ class MemoryActivities:
         try:
             found = await self._memory.recall(query)
         except EmbeddingUnavailable as err:
-            raise ApplicationError(str(err), type="OllamaUnreachable") from None
+            raise _activity_error(err) from None
         except (EmbeddingError, MemoryStoreError) as err:
             log.warning("memory recall skipped: %s", err)
             return RecallResult(error=str(err))
@@ -126,10 +133,8 @@ class MemoryActivities:
         ]
         try:
             results = await self._memory.remember_many(memories)
-        except EmbeddingUnavailable as err:
-            raise ApplicationError(str(err), type="OllamaUnreachable") from None
         except (EmbeddingError, MemoryStoreError) as err:
-            raise ApplicationError(str(err), type="MemoryUnavailable", non_retryable=True) from None
+            raise _activity_error(err) from None
         added = sum(1 for _, created in results if created)
         return StoredMemories(added=added, updated=len(results) - added)
 
@@ -143,8 +148,8 @@ class MemoryActivities:
             if call.tool == "memory_recall":
                 return await self._recall_tool(call)
         except EmbeddingUnavailable as err:
-            raise ApplicationError(str(err), type="OllamaUnreachable") from None
-        except (EmbeddingError, MemoryStoreError, DimensionMismatch) as err:
+            raise _activity_error(err) from None
+        except (EmbeddingError, MemoryStoreError) as err:
             return ToolResult(success=False, error=f"memory unavailable: {err}")
         raise ApplicationError(f"{call.tool} is not a memory tool", type="InvalidArguments", non_retryable=True)
 
@@ -176,7 +181,5 @@ class MemoryActivities:
         """``daemonflow memory …`` through the worker, for a store only the worker can open."""
         try:
             return await administer(self._memory, request)
-        except EmbeddingUnavailable as err:
-            raise ApplicationError(str(err), type="OllamaUnreachable") from None
         except (EmbeddingError, MemoryStoreError) as err:
-            raise ApplicationError(str(err), type="MemoryUnavailable", non_retryable=True) from None
+            raise _activity_error(err) from None

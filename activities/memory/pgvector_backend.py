@@ -294,13 +294,6 @@ class PgvectorMemoryStore(MemoryStore):
             )
         self._use(dimension)
 
-    def _check_vector(self, vector: Sequence[float]) -> None:
-        if self._dimension is not None and len(vector) != self._dimension:
-            raise DimensionMismatch(
-                collection=self.collection, backend=self.backend,
-                existing_dimension=self._dimension, dimension=len(vector),
-            )
-
     async def add(self, records: Sequence[MemoryRecord], vectors: Sequence[Sequence[float]]) -> None:
         dimension = batch_dimension(records, vectors)
         if dimension is None:

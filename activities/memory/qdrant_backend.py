@@ -226,11 +226,8 @@ class QdrantMemoryStore(MemoryStore):
         importance: float | None = None,
         last_used_at: datetime | None = None,
     ) -> MemoryRecord | None:
-        if vector is not None and self._dimension is not None and len(vector) != self._dimension:
-            raise DimensionMismatch(
-                collection=self.collection, backend=self.backend,
-                existing_dimension=self._dimension, dimension=len(vector),
-            )
+        if vector is not None:
+            self._check_vector(vector)
         return await self._run(self._update, record_id, text, vector, importance, last_used_at)
 
     def _update(
@@ -286,11 +283,7 @@ class QdrantMemoryStore(MemoryStore):
     ) -> list[tuple[MemoryRecord, float]]:
         if query.scopes is not None and not query.scopes:
             return []
-        if self._dimension is not None and len(query_vector) != self._dimension:
-            raise DimensionMismatch(
-                collection=self.collection, backend=self.backend,
-                existing_dimension=self._dimension, dimension=len(query_vector),
-            )
+        self._check_vector(query_vector)
         return await self._run(self._search, list(map(float, query_vector)), query, limit)
 
     def _search(self, vector: list[float], query: MemoryQuery, limit: int) -> list[tuple[MemoryRecord, float]]:

@@ -109,6 +109,14 @@ class MemoryStore(abc.ABC):
     def dimension(self) -> int | None:
         """The collection's dimension once known (after :meth:`ensure` or a read that found it)."""
 
+    def _check_vector(self, vector: Sequence[float]) -> None:
+        """Refuse a vector of another size than the collection's before any I/O."""
+        if self.dimension is not None and len(vector) != self.dimension:
+            raise DimensionMismatch(
+                collection=self.collection, backend=self.backend,
+                existing_dimension=self.dimension, dimension=len(vector),
+            )
+
     @abc.abstractmethod
     async def add(self, records: Sequence[MemoryRecord], vectors: Sequence[Sequence[float]]) -> None:
         """Insert (or overwrite, by id) records with their vectors; ensures the collection."""
