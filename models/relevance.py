@@ -85,7 +85,7 @@ class Weights(RelevanceModel):
         total = math.fsum(self.of(f) for f in Factor)
         if abs(total - 1.0) > WEIGHT_TOLERANCE:
             terms = " + ".join(f"{f.value} {self.of(f):g}" for f in Factor if self.of(f))
-            raise ValueError(f"weights sum to {total:.6g} ({terms}); they must sum to 1")
+            raise ValueError(f"they sum to {total:.6g} ({terms}); weights must sum to 1")
         return self
 
 
@@ -105,7 +105,7 @@ class Thresholds(RelevanceModel):
     def _ordered(self) -> Thresholds:
         if not self.observe <= self.intervene <= self.high_priority:
             raise ValueError(
-                f"thresholds must satisfy observe <= intervene <= high_priority, got observe {self.observe:g}, "
+                f"observe <= intervene <= high_priority must hold, got observe {self.observe:g}, "
                 f"intervene {self.intervene:g}, high_priority {self.high_priority:g}"
             )
         if self.reflect is not None:
