@@ -10,6 +10,7 @@ new value, not a schema change. Paging is by id (newest first), which new rows n
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -217,52 +218,73 @@ class RelevanceStore:
 
     def analytics(self, since: datetime, until: datetime, channel_id: str | None = None) -> RelevanceAnalytics:
         """Per agent over ``[since, until)``: decisions, intervention rate, mean score, score
-        histogram, outcomes and feedback; plus the histogram of all scores."""
-        window = [col(RelevanceScoreRow.created_at) >= since, col(RelevanceScoreRow.created_at) < until]
+        histogram, outcomes and feedback; plus the histogram of all scores. Four grouped queries,
+        whatever the number of rows."""
+        scores = RelevanceScoreRow
+        window = [col(scores.created_at) >= since, col(scores.created_at) < until]
         if channel_id is not None:
-            window.append(RelevanceScoreRow.channel_id == channel_id)
-        agent = RelevanceScoreRow.agent
+            window.append(scores.channel_id == channel_id)
+        bucketed = select(scores.agent, _bucket().label("bucket")).where(*window).subquery()
+        tally = _Tally()
         with Session(self._engine) as session:
-            decisions = session.exec(select(agent, RelevanceScoreRow.decision, func.count(), func.sum(RelevanceScoreRow.score),
-                                            func.count(RelevanceScoreRow.forced)).where(*window).group_by(agent, RelevanceScoreRow.decision)).all()
-            buckets = session.exec(select(agent, _bucket(), func.count()).where(*window).group_by(agent, _bucket())).all()
-            outcomes = session.exec(select(agent, RelevanceScoreRow.outcome, func.count()).where(
-                *window, col(RelevanceScoreRow.outcome).is_not(None)).group_by(agent, RelevanceScoreRow.outcome)).all()
-            feedback = session.exec(select(agent, RelevanceFeedbackRow.feedback, func.count()).join(
-                RelevanceFeedbackRow, col(RelevanceFeedbackRow.score_id) == col(RelevanceScoreRow.id)).where(
-                *window).group_by(agent, RelevanceFeedbackRow.feedback)).all()
-        return _analytics(since, until, channel_id, decisions, buckets, outcomes, feedback)
-
-
-def _analytics(since, until, channel_id, decisions, buckets, outcomes, feedback) -> RelevanceAnalytics:  # noqa: ANN001 - rows of the queries above
-    stats: dict[str, dict[str, Any]] = defaultdict(lambda: {
-        "decisions": {}, "scored": 0, "forced": 0, "total": 0.0,
-        "histogram": [0] * HISTOGRAM_BUCKETS, "outcomes": {}, "feedback": {},
-    })
-    for agent, decision, count, total, forced in decisions:
-        entry = stats[agent]
-        entry["decisions"][Decision(decision)] = count
-        entry["scored"] += count
-        entry["forced"] += forced
-        entry["total"] += float(total or 0.0)
-    for agent, bucket, count in buckets:
-        stats[agent]["histogram"][int(bucket)] += count
-    for agent, outcome, count in outcomes:
-        stats[agent]["outcomes"][Outcome(outcome)] = count
-    for agent, verdict, count in feedback:
-        stats[agent]["feedback"][Feedback(verdict)] = count
-    agents = [
-        AgentRelevanceStats(
-            agent=name, scored=entry["scored"], decisions=entry["decisions"], forced=entry["forced"],
-            intervention_rate=round(entry["decisions"].get(Decision.INTERVENE, 0) / entry["scored"], 4),
-            mean_score=round(entry["total"] / entry["scored"], 4), histogram=entry["histogram"],
-            outcomes=entry["outcomes"], feedback=entry["feedback"],
+            tally.decisions(session.exec(select(
+                scores.agent, scores.decision, func.count(), func.sum(scores.score), func.count(scores.forced),
+            ).where(*window).group_by(scores.agent, scores.decision)))
+            tally.histograms(session.exec(select(
+                bucketed.c.agent, bucketed.c.bucket, func.count()).group_by(bucketed.c.agent, bucketed.c.bucket)))
+            tally.outcomes(session.exec(select(scores.agent, scores.outcome, func.count()).where(
+                *window, col(scores.outcome).is_not(None)).group_by(scores.agent, scores.outcome)))
+            tally.feedback(session.exec(select(scores.agent, RelevanceFeedbackRow.feedback, func.count()).join(
+                RelevanceFeedbackRow, col(RelevanceFeedbackRow.score_id) == col(scores.id),
+            ).where(*window).group_by(scores.agent, RelevanceFeedbackRow.feedback)))
+        agents = tally.stats()
+        return RelevanceAnalytics(
+            since=since, until=until, channel_id=channel_id, scored=sum(a.scored for a in agents),
+            histogram=[sum(a.histogram[i] for a in agents) for i in range(HISTOGRAM_BUCKETS)], agents=agents,
         )
-        for name, entry in sorted(stats.items())
-    ]
-    histogram = [sum(a.histogram[i] for a in agents) for i in range(HISTOGRAM_BUCKETS)]
-    return RelevanceAnalytics(since=since, until=until, channel_id=channel_id, scored=sum(a.scored for a in agents),
-                              histogram=histogram, agents=agents)
+
+
+class _Tally:
+    """Per-agent counts from the analytics queries' rows."""
+
+    def __init__(self) -> None:
+        self._decisions: dict[str, dict[Decision, int]] = defaultdict(dict)
+        self._forced: dict[str, int] = defaultdict(int)
+        self._totals: dict[str, float] = defaultdict(float)
+        self._histograms: dict[str, list[int]] = defaultdict(lambda: [0] * HISTOGRAM_BUCKETS)
+        self._outcomes: dict[str, dict[Outcome, int]] = defaultdict(dict)
+        self._feedback: dict[str, dict[Feedback, int]] = defaultdict(dict)
+
+    def decisions(self, rows: Iterable[tuple[str, str, int, float | None, int]]) -> None:
+        for agent, decision, count, total, forced in rows:
+            self._decisions[agent][Decision(decision)] = count
+            self._totals[agent] += float(total or 0.0)
+            self._forced[agent] += forced
+
+    def histograms(self, rows: Iterable[tuple[str, int, int]]) -> None:
+        for agent, bucket, count in rows:
+            self._histograms[agent][int(bucket)] += count
+
+    def outcomes(self, rows: Iterable[tuple[str, str, int]]) -> None:
+        for agent, outcome, count in rows:
+            self._outcomes[agent][Outcome(outcome)] = count
+
+    def feedback(self, rows: Iterable[tuple[str, str, int]]) -> None:
+        for agent, verdict, count in rows:
+            self._feedback[agent][Feedback(verdict)] = count
+
+    def stats(self) -> list[AgentRelevanceStats]:
+        stats = []
+        for agent in sorted(self._decisions):
+            decisions = self._decisions[agent]
+            scored = sum(decisions.values())
+            stats.append(AgentRelevanceStats(
+                agent=agent, scored=scored, decisions=decisions, forced=self._forced[agent],
+                intervention_rate=round(decisions.get(Decision.INTERVENE, 0) / scored, 4),
+                mean_score=round(self._totals[agent] / scored, 4), histogram=self._histograms[agent],
+                outcomes=self._outcomes[agent], feedback=self._feedback[agent],
+            ))
+        return stats
 
 
 __all__ = ["RelevanceFeedbackRow", "RelevanceScoreRow", "RelevanceStore", "UnknownScore"]
