@@ -24,7 +24,7 @@ from temporalio.worker import Replayer, Worker
 from activities.memory import MemoryService
 from activities.memory.embeddings import Embedder
 from activities.relevance import EmbeddingCache, RelevanceActivities
-from activities.relevance.cache import vector
+from activities.relevance.cache import cosines, unit
 from config.settings import Settings
 from models.relevance_scoring import (
     AgentProfile,
@@ -116,12 +116,20 @@ async def test_fifty_agents_are_embedded_in_batches_of_the_configured_size(setti
 
 def test_the_cache_is_bounded_least_recently_used_first_and_keyed_by_model():
     cache = EmbeddingCache(max_entries=2)
-    cache.put_many("m", [("a", vector([1.0])), ("b", vector([2.0]))])
+    cache.put_many("m", [("a", unit([1.0, 0.0])), ("b", unit([0.0, 2.0]))])
     assert set(cache.get_many("m", ["a"])) == {"a"}  # a is now the most recently used
-    cache.put_many("m", [("c", vector([3.0]))])
+    cache.put_many("m", [("c", unit([3.0, 4.0]))])
     assert set(cache.get_many("m", ["a", "b", "c"])) == {"a", "c"}
     assert cache.get_many("other-model", ["a"]) == {}
-    assert len(EmbeddingCache(max_entries=0)) == 0
+    nothing_kept = EmbeddingCache(max_entries=0)
+    nothing_kept.put_many("m", [("a", unit([1.0, 0.0]))])
+    assert len(nothing_kept) == 0
+
+
+def test_cosines_are_of_unit_vectors_and_zero_for_an_empty_text():
+    vectors = {"a": unit([3.0, 4.0]), "b": unit([4.0, -3.0]), "c": unit([0.0, 0.0]), "d": unit([6.0, 8.0])}
+    assert cosines(vectors["a"], ["a", "b", "c", "d"], vectors) == pytest.approx({"a": 1.0, "b": 0.0, "c": 0.0, "d": 1.0})
+    assert cosines(None, ["a"], vectors) == {"a": 0.0}
 
 
 async def test_the_result_is_a_few_rounded_floats_per_agent(relevance):

@@ -1,38 +1,40 @@
-"""A bounded in-process cache of embeddings, by (model, text digest).
+"""A bounded in-process cache of embeddings, by (model, text digest), and the cosines over them.
 
 Agents' expertise entries are the same on every post, and a post is embedded once when it arrives
 and then again each time it is a recent message for a later post: with the cache, a post after the
 first costs one ``/api/embed`` call with one text (``bench/relevance.py`` measures it). Keys are
 the model and the SHA-256 of the text, so a changed expertise entry or another model is simply
-another key; the least recently used entries go first once ``max_entries`` is reached. Vectors
-are kept as ``array('d')`` (8 bytes a float; 384-dimensional all-minilm: 3 KiB an entry, 12 MiB
-at the default 4096). One worker's event loop owns it; nothing is shared between processes.
+another key; the least recently used entries go first once ``max_entries`` is reached.
+
+Vectors are kept L2-normalised as numpy ``float64`` arrays (8 bytes a float; 384-dimensional
+all-minilm: 3 KiB an entry, 12 MiB at the default 4096), so a post's cosines against every entry
+of every agent are one matrix product: 50 agents × 7 entries take well under a millisecond, where
+the same sums in Python took ~40 ms of the worker's event loop. One worker's event loop owns the
+cache; nothing is shared between processes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
-from array import array
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
 
 
-class Vector(NamedTuple):
-    values: array
-    norm: float
+def unit(values: Sequence[float]) -> np.ndarray:
+    """``values`` scaled to length 1; a zero vector (a text of punctuation only) stays zero."""
+    array = np.asarray(values, dtype=np.float64)
+    norm = float(np.linalg.norm(array))
+    return array / norm if norm else array
 
 
-def vector(values: Sequence[float]) -> Vector:
-    return Vector(array("d", values), math.sqrt(math.fsum(v * v for v in values)))
-
-
-def cosine(a: Vector, b: Vector) -> float:
-    """Cosine similarity; 0 when either vector is zero (a text of punctuation only)."""
-    if not a.norm or not b.norm or len(a.values) != len(b.values):
-        return 0.0
-    return math.fsum(x * y for x, y in zip(a.values, b.values)) / (a.norm * b.norm)
+def cosines(to: np.ndarray | None, texts: Sequence[str], vectors: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """The cosine of each of ``texts`` with ``to`` (0 for all when ``to`` is missing)."""
+    if to is None or not texts:
+        return {text: 0.0 for text in texts}
+    values = np.stack([vectors[text] for text in texts]) @ to
+    return {text: float(value) for text, value in zip(texts, values, strict=True)}
 
 
 def _key(model: str, text: str) -> tuple[str, str]:
@@ -42,12 +44,12 @@ def _key(model: str, text: str) -> tuple[str, str]:
 class EmbeddingCache:
     def __init__(self, max_entries: int = 4096) -> None:
         self.max_entries = max(0, max_entries)
-        self._entries: OrderedDict[tuple[str, str], Vector] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get_many(self, model: str, texts: Iterable[str]) -> dict[str, Vector]:
+    def get_many(self, model: str, texts: Iterable[str]) -> dict[str, np.ndarray]:
         found = {}
         for text in texts:
             key = _key(model, text)
@@ -57,7 +59,7 @@ class EmbeddingCache:
                 found[text] = hit
         return found
 
-    def put_many(self, model: str, items: Iterable[tuple[str, Vector]]) -> None:
+    def put_many(self, model: str, items: Iterable[tuple[str, np.ndarray]]) -> None:
         if not self.max_entries:
             return
         for text, value in items:

@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
+
+import numpy as np
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.memory.embeddings import EmbeddingError
-from activities.relevance.cache import EmbeddingCache, Vector, cosine, vector
-from activities.relevance.texts import MissingPost, RequestTexts, resolve
+from activities.relevance.cache import EmbeddingCache, cosines, unit
+from activities.relevance.texts import MissingPost, RequestTexts, TemplateExpertise, resolve
 from config.settings import Settings
 from models.relevance_scoring import ExpertiseMatch, Similarities, SimilarityMethod, SimilarityRequest
 from relevance.curves import clamp, rounded
@@ -44,13 +46,13 @@ class TextEmbedder(Protocol):
     async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
 
-def _expertise(texts: RequestTexts, similarity: Callable[[str], float]) -> dict[str, ExpertiseMatch]:
+def _expertise(texts: RequestTexts, similarity: Mapping[str, float]) -> dict[str, ExpertiseMatch]:
     """Each agent's closest entry (the first one on a tie; none named when nothing is close)."""
     matches = {}
     for agent, entries in texts.entries.items():
         if not entries:
             continue
-        scored = [(rounded(clamp(similarity(entry), -1.0, 1.0)), entry) for entry in entries]
+        scored = [(rounded(clamp(similarity[entry], -1.0, 1.0)), entry) for entry in entries]
         best = max(scored, key=lambda item: item[0])
         matches[agent] = ExpertiseMatch(similarity=best[0], matched=best[1][:MATCHED_CHARS] if best[0] > 0 else "")
     return matches
@@ -58,12 +60,12 @@ def _expertise(texts: RequestTexts, similarity: Callable[[str], float]) -> dict[
 
 def keyword_similarities(texts: RequestTexts, reason: str) -> Similarities:
     post = content_words(texts.post)
-    words = {text: content_words(text) for text in texts.all()}
+    similarity = {text: keyword_similarity(post, content_words(text)) for text in texts.all()}
     return Similarities(
         method=SimilarityMethod.KEYWORDS,
         degraded_reason=reason,
-        expertise=_expertise(texts, lambda entry: keyword_similarity(post, words[entry])),
-        recent={mid: rounded(keyword_similarity(post, words[text])) for mid, text in texts.recent.items()},
+        expertise=_expertise(texts, similarity),
+        recent={mid: rounded(similarity[text]) for mid, text in texts.recent.items()},
     )
 
 
@@ -77,8 +79,8 @@ class RelevanceActivities:
     ) -> None:
         self._embedder = embedder
         self._store = store
-        self._settings = settings
         self.cache = cache if cache is not None else EmbeddingCache(settings.relevance_cache_size)
+        self._templates = TemplateExpertise(settings.agents_dir)
 
     def all(self) -> list:
         return [self.similarities]
@@ -86,7 +88,7 @@ class RelevanceActivities:
     @activity.defn(name="relevance.similarities")
     async def similarities(self, request: SimilarityRequest) -> Similarities:
         try:
-            texts = await asyncio.to_thread(resolve, request, self._store, self._settings.agents_dir)
+            texts = await asyncio.to_thread(resolve, request, self._store, self._templates)
         except MissingPost as err:
             raise ApplicationError(str(err), type="MessageNotFound", non_retryable=True) from None
         try:
@@ -98,23 +100,23 @@ class RelevanceActivities:
             return keyword_similarities(texts, str(err))
 
     async def _by_embedding(self, texts: RequestTexts) -> Similarities:
-        vectors = await self._vectors(texts.all())
-        empty = vector([])
-        post = vectors.get(texts.post, empty)
+        wanted = texts.all()
+        vectors = await self._vectors(wanted)
+        similarity = cosines(vectors.get(texts.post), wanted, vectors)
         return Similarities(
             method=SimilarityMethod.EMBEDDING,
             model=self._embedder.model,
-            expertise=_expertise(texts, lambda entry: cosine(post, vectors[entry])),
-            recent={mid: rounded(cosine(post, vectors[text])) for mid, text in texts.recent.items()},
+            expertise=_expertise(texts, similarity),
+            recent={mid: rounded(similarity[text]) for mid, text in texts.recent.items()},
         )
 
-    async def _vectors(self, texts: list[str]) -> dict[str, Vector]:
+    async def _vectors(self, texts: list[str]) -> dict[str, np.ndarray]:
         """Cached vectors, and one ``embed()`` call for the rest."""
         model = self._embedder.model
         found = self.cache.get_many(model, texts)
         missing = [text for text in texts if text not in found]
         if missing:
-            fresh = [vector(values) for values in await self._embedder.embed(missing)]
+            fresh = [unit(values) for values in await self._embedder.embed(missing)]
             self.cache.put_many(model, zip(missing, fresh, strict=True))
             found.update(zip(missing, fresh, strict=True))
         return found
