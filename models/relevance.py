@@ -231,6 +231,7 @@ def _optional(model: type[BaseModel]) -> type[BaseModel]:
     )
 
 
-RelevanceOverrides: type[BaseModel] = _optional(RelevanceConfig)
-"""A channel's partial ``RelevanceConfig``: e.g. ``{"thresholds": {"intervene": 0.6}}``. Unknown
-fields are refused; ``null`` keeps the default."""
+class RelevanceOverrides(_optional(RelevanceConfig)):  # type: ignore[misc]  # a model built from RelevanceConfig
+    """A channel's partial ``RelevanceConfig``, e.g. ``{"thresholds": {"intervene": 0.6}}``: the
+    fields given replace the defaults, ``null`` keeps them, unknown fields are refused. Usable as a
+    field type (a channel's input) and in the API's schema."""

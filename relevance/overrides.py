@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from models.relevance import RelevanceConfig, RelevanceOverrides
 
@@ -40,8 +40,8 @@ def validated(data: Any, source: str) -> RelevanceConfig:
         raise RelevanceConfigError(f"{source}: {describe(err)}") from None
 
 
-def parse_overrides(data: Any, source: str) -> BaseModel:
-    """A :data:`RelevanceOverrides` from parsed data (unknown fields refused)."""
+def parse_overrides(data: Any, source: str) -> RelevanceOverrides:
+    """A :class:`RelevanceOverrides` from parsed data (unknown fields refused)."""
     try:
         return RelevanceOverrides.model_validate(data or {})
     except ValidationError as err:
@@ -60,12 +60,14 @@ def _merge(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def apply_overrides(base: RelevanceConfig, overrides: BaseModel | Mapping[str, Any] | None, source: str) -> RelevanceConfig:
+def apply_overrides(
+    base: RelevanceConfig, overrides: RelevanceOverrides | Mapping[str, Any] | None, source: str
+) -> RelevanceConfig:
     """``base`` with ``overrides`` merged in, validated whole; ``overrides`` may be a
-    :data:`RelevanceOverrides` or its JSON form."""
+    :class:`RelevanceOverrides` or its JSON form."""
     if overrides is None:
         return base
-    if not isinstance(overrides, BaseModel):
+    if not isinstance(overrides, RelevanceOverrides):
         overrides = parse_overrides(overrides, source)
     changes = overrides.model_dump(exclude_unset=True)
     return validated(_merge(base.model_dump(), changes), source)
