@@ -25,6 +25,7 @@ from activities.memory import MemoryService
 from activities.memory.embeddings import Embedder
 from activities.relevance import EmbeddingCache, RelevanceActivities
 from activities.relevance.cache import cosines, unit
+from activities.relevance.texts import TemplateExpertise
 from config.settings import Settings
 from models.relevance_scoring import (
     AgentProfile,
@@ -177,6 +178,17 @@ async def test_a_channel_may_give_an_agent_its_own_expertise(relevance):
     result = await run(relevance, SimilarityRequest(post=TextRef(text=DATA), agents=[
         AgentProfile(agent="developer", expertise=["monthly sales charts"], description="")]))
     assert result.expertise["developer"].matched == "monthly sales charts"
+
+
+def test_templates_are_read_again_after_their_ttl(tmp_path):
+    (tmp_path / "scout.yaml").write_text("expertise: [maps]\nsystem_prompt: x\n", encoding="utf-8")
+    kept, fresh = TemplateExpertise(tmp_path), TemplateExpertise(tmp_path, ttl_s=0)
+    assert kept.of("scout") == fresh.of("scout") == (["maps"], "")
+    (tmp_path / "scout.yaml").write_text("expertise: [tides]\ndescription: Sailor.\nsystem_prompt: x\n", encoding="utf-8")
+    assert kept.of("scout") == (["maps"], "")
+    assert fresh.of("scout") == (["tides"], "Sailor.")
+    assert fresh.entries(AgentProfile(agent="scout", expertise=["own entry", " "])) == ["own entry", "Sailor."]
+    assert fresh.of("nobody") == ([], "")
 
 
 def test_a_text_is_either_a_stored_message_or_inline():

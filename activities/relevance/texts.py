@@ -70,11 +70,12 @@ class TemplateExpertise:
             return known[1], known[2]
         try:
             template = load_template(agent, self._agents_dir)
-        except (UnknownAgentError, InvalidAgentError) as err:
+            expertise, description = template.expertise, template.description
+        except (UnknownAgentError, InvalidAgentError) as err:  # said once per TTL, not on every post
             log.warning("relevance: no expertise for agent %r: %s", agent, err)
-            return [], ""
-        self._known[agent] = (now, template.expertise, template.description)
-        return template.expertise, template.description
+            expertise, description = [], ""
+        self._known[agent] = (now, expertise, description)
+        return expertise, description
 
     def entries(self, profile: AgentProfile) -> list[str]:
         """The profile's entries and description (its own, else its template's), cleaned."""
