@@ -5,6 +5,8 @@ No I/O here: similarities are given as the activity would return them."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -319,14 +321,10 @@ def test_the_same_inputs_give_the_same_floats_in_every_process():
         env = {**os.environ, "PYTHONPATH": str(root), "PYTHONHASHSEED": seed}
         outputs.add(subprocess.run([sys.executable, "-c", SCENARIO], env=env, cwd=root, capture_output=True,
                                    text=True, check=True).stdout)
-    namespace: dict = {}
-    local = __import__("io").StringIO()
-    real_stdout, sys.stdout = sys.stdout, local
-    try:
-        exec(SCENARIO, namespace)  # noqa: S102 - the same scenario in this process
-    finally:
-        sys.stdout = real_stdout
-    outputs.add(local.getvalue())
+    here = io.StringIO()
+    with contextlib.redirect_stdout(here):
+        exec(SCENARIO, {})  # noqa: S102 - the same scenario in this process
+    outputs.add(here.getvalue())
     assert len(outputs) == 1
     result = json.loads(outputs.pop())
     assert result["speakers"][0] == "agent-7"  # mentioned: first
