@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     policy_file: Path | None = None
     """Auto-accept rules; empty means the defaults in ``config/policy.yaml``."""
 
+    relevance_file: Path | None = None
+    """Relevance engine weights, thresholds and curves; empty means ``config/relevance.yaml``."""
+    relevance_cache_size: int = Field(default=4096, ge=0)
+    """Embeddings of agents' expertise entries (and recent posts) kept in memory per worker, by
+    model and text digest; 0 keeps none."""
+
     sandbox_image: str = "daemonflow-sandbox:latest"
     sandbox_idle_s: int = 900
     """A sandbox container unused this long is removed by the worker (its workspace volume stays)."""

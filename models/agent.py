@@ -20,3 +20,7 @@ class AgentTemplate(BaseModel):
     system_prompt: str
     memory: bool = True
     """Whether memories are recalled and extracted for this agent."""
+    expertise: list[str] = Field(default_factory=list)
+    """What the agent is for, as short topics (``pytest tests, test failures``) or example messages
+    (``this is rude``): in a channel the relevance engine compares each post with every entry (and
+    with ``description``) by embeddings, and the closest one is its expertise match."""

@@ -19,6 +19,7 @@ from activities.audit import AuditActivities
 from activities.llm import LlmActivities
 from activities.memory import MemoryService
 from activities.memory.activities import MemoryActivities
+from activities.relevance import RelevanceActivities, RelevanceRecordActivities
 from activities.sandbox import SandboxManager, connect_docker
 from activities.tools.runner import ToolActivities
 from activities.transcript import TranscriptActivities
@@ -26,6 +27,7 @@ from config.policy import load_policy
 from config.settings import Settings
 from store.actions import ActionStore
 from store.engine import make_engine
+from store.relevance import RelevanceStore
 from store.transcript import TranscriptStore
 from workers import queues, schedules
 from workers.client import connect, ensure_search_attributes
@@ -64,8 +66,12 @@ def build_activities(
         "main": [
             *transcript.all(), AuditActivities(actions).record,
             *schedules.activities(settings, engine, sandbox.client if sandbox else None),
+            *RelevanceRecordActivities(RelevanceStore(engine)).all(),
         ],
-        "llm": [llm.chat, *MemoryActivities(memory, store, settings).all()],
+        "llm": [
+            llm.chat, *MemoryActivities(memory, store, settings).all(),
+            *RelevanceActivities(memory.embedder, store, settings).all(),
+        ],
         "sandbox": [tools.run],
     }
 

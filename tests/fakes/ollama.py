@@ -42,6 +42,7 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "ToolCall",
+    "content_word_embedding",
     "echo_responder",
     "hashed_embedding",
 ]
@@ -142,6 +143,31 @@ def hashed_embedding(text: str, dim: int = DEFAULT_EMBED_DIM) -> list[float]:
         padded = f"#{word}#"
         for i in range(len(padded) - 2):
             _add_feature(vec, "t:" + padded[i : i + 3], 0.25)
+    return _normalise(vec)
+
+
+_FUNCTION_WORDS = frozenset(
+    "a an and are as at be but by can do does for from has have how i in is it its my of on or our so"
+    " than that the their them then there these they this those to was we were what when where which who"
+    " why will with would you your".split()
+)
+
+
+def content_word_embedding(text: str, dim: int = DEFAULT_EMBED_DIM) -> list[float]:
+    """A sharper deterministic embedding for routing tests: content words only.
+
+    Like :func:`hashed_embedding` but without character trigrams and without English function
+    words, and with a plural ``s`` folded (``tests`` is ``test``): two texts are close only when
+    they share content words, and a pasta recipe is near-orthogonal to "pytest tests", as a
+    sentence model would have it (hashed_embedding puts them at 0.2 through shared trigrams and
+    words like "this"). Set ``fake.embedder = content_word_embedding`` to use it.
+    """
+    vec = [0.0] * dim
+    for word in _WORD.findall(text.lower()):
+        if len(word) < 2 or word in _FUNCTION_WORDS:
+            continue
+        stem = word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+        _add_feature(vec, "w:" + stem, 1.0)
     return _normalise(vec)
 
 
