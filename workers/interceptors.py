@@ -157,7 +157,7 @@ class ActivityObserver(ActivityInboundInterceptor):
             raise
         finally:
             attributes = metrics.observe_activity(
-                info.activity_type, input.args, result, outcome, time.monotonic() - started
+                input.fn, info.activity_type, input.args, result, outcome, time.monotonic() - started
             )
             for key, value in attributes.items():
                 span.set_attribute(key, value)
