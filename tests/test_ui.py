@@ -88,6 +88,9 @@ async def test_an_approver_approves_from_the_page_and_sees_the_result(api: ApiSt
     await page.locator("#chat-state", has_text="awaiting_approval").wait_for()
 
     await card.get_by_role("button", name="Approve", exact=True).click()
+    # The page is told what the workflow applied (the decide update), not that something was sent.
+    await page.locator("#notice", has_text="approve applied to run_command").wait_for()
+    assert command in await page.locator("#notice").inner_text()
     result = page.locator("#messages li.tool", has_text=command.removeprefix("echo "))
     await result.wait_for()
     await page.locator("#messages li.assistant", has_text="The command ran.").wait_for()
@@ -98,6 +101,42 @@ async def test_an_approver_approves_from_the_page_and_sees_the_result(api: ApiSt
     # Reloading keeps the key for this tab (sessionStorage), so it is typed once.
     await page.reload()
     await page.locator("#app").wait_for(state="visible")
+    await context.close()
+
+
+async def test_an_injected_note_shows_at_once_as_pending(api: ApiStack, browser) -> None:
+    """An operator injects a note into an idle conversation: the chat shows it at once, marked
+    pending; the next turn writes it to the transcript, before that turn's message."""
+    cid = f"ui-note-{uuid.uuid4().hex[:8]}"
+    created = await api.http("operator").post("/conversations", json={"conversation_id": cid, "message": "hello"})
+    assert created.status_code == 201, created.text
+
+    context = await browser.new_context()
+    page = await context.new_page()
+    page.set_default_timeout(STEP_TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    await page.goto(f"{api.url}/ui/")
+    await page.fill("#api-key", api.keys["operator"])
+    await page.click("#key-form button[type=submit]")
+    await page.locator(f"#conversations li[data-conversation='{cid}']").click()
+    await page.locator("#messages li.assistant", has_text="echo: hello").wait_for()
+
+    await page.select_option("#send-mode", "inject-system")
+    await page.fill("#send-text", "answer in French")
+    await page.click("#send-form button[type=submit]")
+    pending = page.locator("#messages li.pending", has_text="answer in French")
+    await pending.wait_for()
+    assert await pending.locator(".role").text_content() == "system · pending"
+
+    await page.select_option("#send-mode", "message")
+    await page.fill("#send-text", "bonjour")
+    await page.click("#send-form button[type=submit]")
+    await page.locator("#messages li.assistant", has_text="echo: bonjour").wait_for()
+    await pending.wait_for(state="detached")
+    stored = await page.eval_on_selector_all("#messages li[data-seq]", "items => items.map(i => i.lastChild.textContent)")
+    assert stored == ["hello", "echo: hello", "answer in French", "bonjour", "echo: bonjour"]
+    assert not errors, errors
     await context.close()
 
 
