@@ -18,6 +18,7 @@ from typing import Any
 
 from temporalio.client import (
     Client,
+    RPCTimeoutOrCancelledError,
     WorkflowExecutionStatus,
     WorkflowUpdateFailedError,
     WorkflowUpdateHandle,
@@ -26,7 +27,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from control.errors import ConversationEnded, ConversationNotFound, NoWorker, TurnNotFound
+from control.errors import ConversationEnded, ConversationNotFound, NoWorker, TemporalUnavailable, TurnNotFound
 from control.failures import answered, decision_failure, rpc_failure, turn_failure
 from control.turns import Outcome, turn_outcome
 from control.visibility import execution_name
@@ -96,11 +97,13 @@ class Conversation:
 
     async def describe(self) -> Execution:
         try:
-            description = await answered(
-                self._handle.describe(rpc_timeout=self._timeout), "describing the conversation"
-            )
-        except ConversationEnded:  # describe's NOT_FOUND: there is no such workflow at all
-            raise ConversationNotFound(self.id, [self.workflow_id]) from None
+            description = await self._handle.describe(rpc_timeout=self._timeout)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise ConversationNotFound(self.id, [self.workflow_id]) from None
+            raise rpc_failure(err, "describing the conversation", needs_worker=False) from err
+        except RPCTimeoutOrCancelledError:
+            raise TemporalUnavailable("describing the conversation: Temporal did not answer in time") from None
         self.execution = Execution(description.id, description.workflow_type, description.status)
         return self.execution
 

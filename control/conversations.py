@@ -142,7 +142,7 @@ class Conversations:
 
     async def _unless_taken(self, conversation_id: str, call: Awaitable[object]) -> object:
         try:
-            return await answered(call, "starting the conversation")
+            return await answered(call, "starting the conversation", needs_worker=False)
         except WorkflowAlreadyStartedError:
             raise ConversationExists(conversation_id) from None
         except ControlError as err:
@@ -159,7 +159,7 @@ class Conversations:
         pages = self._client.list_workflows(
             self._scoped(matching).query(), page_size=page_size, next_page_token=page_token, rpc_timeout=self._timeout
         )
-        await answered(pages.fetch_next_page(), "listing conversations")
+        await answered(pages.fetch_next_page(), "listing conversations", needs_worker=False)
         return [ConversationItem.of(e) for e in pages.current_page or []], pages.next_page_token
 
     async def matching(self, matching: ConversationFilter, limit: int) -> list[ConversationItem]:
@@ -169,7 +169,7 @@ class Conversations:
         async def collect() -> list[ConversationItem]:
             return [ConversationItem.of(e) async for e in pages]
 
-        return await answered(collect(), "listing conversations")
+        return await answered(collect(), "listing conversations", needs_worker=False)
 
     async def awaiting_approval(self, limit: int = 500) -> list[AwaitingApproval]:
         """Every running conversation waiting for a person, with what waits in it (asked
@@ -191,7 +191,8 @@ class Conversations:
 
     async def check_temporal(self) -> None:
         """``TemporalUnavailable`` unless the frontend says its workflow service is serving."""
-        if not await answered(self._client.service_client.check_health(timeout=self._timeout), "Temporal health"):
+        serving = self._client.service_client.check_health(timeout=self._timeout)
+        if not await answered(serving, "Temporal health", needs_worker=False):
             raise TemporalUnavailable("Temporal answers but reports the workflow service is not serving")
 
     async def workflow_pollers(self) -> int:
@@ -201,9 +202,8 @@ class Conversations:
             task_queue=TaskQueue(name=self._task_queue),
             task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
         )
-        described = await answered(
-            self._client.workflow_service.describe_task_queue(request, timeout=self._timeout), "describing the task queue"
-        )
+        describing = self._client.workflow_service.describe_task_queue(request, timeout=self._timeout)
+        described = await answered(describing, "describing the task queue", needs_worker=False)
         return len(described.pollers)
 
     def _scoped(self, matching: ConversationFilter) -> ConversationFilter:

@@ -43,21 +43,31 @@ REJECTIONS = {"MessageRejected", "ValueError", "TypeError"}
 """``send_message`` validator rejections (``ValueError``: workers from before the typed rejections)."""
 
 
-async def answered(call: Awaitable[T], what: str) -> T:
-    """Await one Temporal call; whatever fails comes out as a ``ControlError`` saying ``what`` failed."""
+async def answered(call: Awaitable[T], what: str, needs_worker: bool = True) -> T:
+    """Await one Temporal call; whatever fails comes out as a ``ControlError`` saying ``what`` failed.
+
+    ``needs_worker``: a query, signal or update waits for a worker, so running out of time means
+    none answered (``NoWorker``); a describe or a listing only needs Temporal (``TemporalUnavailable``).
+    """
     try:
         return await call
     except (RPCTimeoutOrCancelledError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        raise NoWorker(f"{what}: no worker answered in time; {NO_WORKER_HINT}") from None
+        raise _out_of_time(what, needs_worker) from None
     except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as err:
         raise QueryFailed(f"{what} failed: {err}") from err
     except RPCError as err:
-        raise rpc_failure(err, what) from err
+        raise rpc_failure(err, what, needs_worker) from err
 
 
-def rpc_failure(err: RPCError, what: str) -> ControlError:
+def _out_of_time(what: str, needs_worker: bool) -> ControlError:
+    if needs_worker:
+        return NoWorker(f"{what}: no worker answered in time; {NO_WORKER_HINT}")
+    return TemporalUnavailable(f"{what}: Temporal did not answer in time")
+
+
+def rpc_failure(err: RPCError, what: str, needs_worker: bool = True) -> ControlError:
     if err.status == RPCStatusCode.DEADLINE_EXCEEDED:
-        return NoWorker(f"{what}: the call timed out; {NO_WORKER_HINT}")
+        return _out_of_time(what, needs_worker)
     if err.status == RPCStatusCode.NOT_FOUND:
         return ConversationEnded(f"{what}: the conversation is not running any more ({err.message})")
     if err.status == RPCStatusCode.INVALID_ARGUMENT:

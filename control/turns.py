@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, computed_field
+from temporalio.service import RPCError
 from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -26,7 +27,7 @@ from temporalio.client import (
 )
 
 from control.errors import ControlError
-from control.failures import answered, turn_failure
+from control.failures import answered, rpc_failure, turn_failure
 from models.conversation import ConversationState, PendingApproval, Status, TurnProgress, TurnResult, WatchTurn
 from workflows.conversation import ConversationWorkflow
 
@@ -123,6 +124,8 @@ async def _rejected_at_once(update: WorkflowUpdateHandle[TurnResult]) -> None:
         return
     except WorkflowUpdateFailedError as err:
         raise turn_failure(err) from err
+    except RPCError as err:
+        raise rpc_failure(err, "reading the turn") from err
 
 
 def _progress(watch: asyncio.Future[TurnProgress]) -> TurnProgress | None:
