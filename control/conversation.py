@@ -119,8 +119,9 @@ class Conversation:
 
     async def history(self, limit: int, timeout: timedelta | None = None) -> list[MessageView]:
         """Recent messages, then those the model has not seen yet (``pending``), oldest first."""
-        query = HistoryQuery(limit=limit)
-        return await self._query(self._handle.query(ConversationWorkflow.history, query, rpc_timeout=timeout or self._timeout))
+        asking = self._handle.query(ConversationWorkflow.history, HistoryQuery(limit=limit),
+                                    rpc_timeout=timeout or self._timeout)  # fmt: skip
+        return await self._query(asking)
 
     async def pending_messages(self, timeout: timedelta | None = None) -> list[MessageView]:
         """Injected notes and queued messages the model has not seen yet, in transcript order."""

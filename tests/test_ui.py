@@ -54,6 +54,21 @@ async def browser() -> AsyncIterator[object]:
             await chromium.close()
 
 
+async def signed_in(browser, api: ApiStack, role: str) -> tuple[object, object, list[str]]:
+    """A fresh browser context on /ui with the key of ``role`` typed once; its page errors and
+    strict-CSP violations (which only show in the console) are collected."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    page.set_default_timeout(STEP_TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.on("console", lambda message: errors.append(message.text) if "Content Security Policy" in message.text else None)
+    await page.goto(f"{api.url}/ui/")
+    await page.fill("#api-key", api.keys[role])
+    await page.click("#key-form button[type=submit]")
+    return context, page, errors
+
+
 @pytest.mark.usefixtures("docker_client")
 async def test_an_approver_approves_from_the_page_and_sees_the_result(api: ApiStack, browser) -> None:
     command = f"echo hello from the browser test {uuid.uuid4().hex[:6]}"
@@ -65,15 +80,7 @@ async def test_an_approver_approves_from_the_page_and_sees_the_result(api: ApiSt
     )
     assert started.status_code == 202, started.text
 
-    context = await browser.new_context()
-    page = await context.new_page()
-    page.set_default_timeout(STEP_TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
-    await page.goto(f"{api.url}/ui/")
-
-    await page.fill("#api-key", api.keys["approver"])
-    await page.click("#key-form button[type=submit]")
+    context, page, errors = await signed_in(browser, api, "approver")
     await page.locator("#app").wait_for(state="visible")
     assert await page.locator("#dashboard").count() == 1
 
@@ -111,14 +118,7 @@ async def test_an_injected_note_shows_at_once_as_pending(api: ApiStack, browser)
     created = await api.http("operator").post("/conversations", json={"conversation_id": cid, "message": "hello"})
     assert created.status_code == 201, created.text
 
-    context = await browser.new_context()
-    page = await context.new_page()
-    page.set_default_timeout(STEP_TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
-    await page.goto(f"{api.url}/ui/")
-    await page.fill("#api-key", api.keys["operator"])
-    await page.click("#key-form button[type=submit]")
+    context, page, errors = await signed_in(browser, api, "operator")
     await page.locator(f"#conversations li[data-conversation='{cid}']").click()
     await page.locator("#messages li.assistant", has_text="echo: hello").wait_for()
 
@@ -146,16 +146,7 @@ async def test_the_dashboard_shows_the_last_monitoring_run(api: ApiStack, browse
     report = (await api.http("viewer").get("/monitoring/report")).json()
     buckets = len((await api.http("viewer").get("/monitoring/trends")).json()["buckets"])
 
-    context = await browser.new_context()
-    page = await context.new_page()
-    page.set_default_timeout(STEP_TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
-    # The chart is drawn under the page's strict CSP: a violation would only show in the console.
-    page.on("console", lambda message: errors.append(message.text) if "Content Security Policy" in message.text else None)
-    await page.goto(f"{api.url}/ui/")
-    await page.fill("#api-key", api.keys["viewer"])
-    await page.click("#key-form button[type=submit]")
+    context, page, errors = await signed_in(browser, api, "viewer")
 
     await page.locator("#dash-score", has_text=str(report["score"])).wait_for()
     assert await page.locator("#dash-score").inner_text() == str(report["score"])
