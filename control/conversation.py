@@ -78,14 +78,12 @@ class Execution:
 
 
 class Conversation:
-    def __init__(
-        self, client: Client, workflow_id: str, timeout: timedelta, task_queue: str, execution: Execution | None = None
-    ) -> None:
+    def __init__(self, client: Client, workflow_id: str, timeout: timedelta, task_queue: str) -> None:
         self._handle = client.get_workflow_handle_for(ConversationWorkflow.run, workflow_id)
         self._timeout = timeout
         self._task_queue = task_queue
-        self.execution = execution
-        """As described by ``Conversations.find``; None when built from a listing."""
+        self.execution: Execution | None = None
+        """Set by ``describe`` (``Conversations.find`` calls it); None for one built from a listing."""
 
     @property
     def id(self) -> str:
@@ -107,10 +105,10 @@ class Conversation:
         self.execution = Execution(description.id, description.workflow_type, description.status)
         return self.execution
 
-    def ensure_running(self) -> None:
+    def ensure_running(self, advice: str = "start a new one") -> None:
         """``ConversationEnded`` when the workflow is known not to run any more."""
         if self.execution is not None and not self.execution.running:
-            raise ConversationEnded(f"conversation {self.id!r} is {self.execution.name}; start a new one")
+            raise ConversationEnded(f"conversation {self.id!r} is {self.execution.name}; {advice}")
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -212,10 +210,7 @@ class Conversation:
 
     async def decide(self, decision: Approve) -> DecisionApplied:
         """The ``decide`` update: the decision as the workflow applied it, or ``DecisionRejected``."""
-        if self.execution is not None and not self.execution.running:
-            raise ConversationEnded(
-                f"conversation {self.id!r} is {self.execution.name}; nothing in it waits for a decision"
-            )
+        self.ensure_running("nothing in it waits for a decision")
         try:
             return await answered(
                 self._handle.execute_update(ConversationWorkflow.decide, decision, rpc_timeout=self._timeout),

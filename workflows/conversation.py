@@ -109,7 +109,6 @@ class ConversationWorkflow:
         self._ended = False
         self._end_reason = ""
         self._turns_this_run = 0
-        self._in_turn = False
         self._answering: QueuedMessage | None = None
         """The message whose turn runs; ``_unwritten`` too until it is in the transcript."""
         self._unwritten: QueuedMessage | None = None
@@ -214,7 +213,6 @@ class ConversationWorkflow:
         self._carried.turn += 1
         self._turns_this_run += 1
         result: TurnResult | ApplicationError
-        self._in_turn = True
         self._answering = self._unwritten = item
         first_seq = self._carried.next_seq
         try:
@@ -228,7 +226,6 @@ class ConversationWorkflow:
         except ApplicationError as err:
             self._carried.last_error = err.message
             result = err
-        self._in_turn = False
         self._answering = self._unwritten = None
         self._set_state(self._resting_state())
         if item.has_caller:
@@ -735,7 +732,7 @@ class ConversationWorkflow:
     def resume(self) -> None:
         self._carried.paused = False
         self._carried.pause_reason = None
-        if self._state == ConversationState.PAUSED and not self._in_turn:
+        if self._state == ConversationState.PAUSED and self._answering is None:
             self._set_state(ConversationState.IDLE)
 
     @workflow.signal
