@@ -62,7 +62,8 @@ async def test_a_message_to_a_paused_conversation_answers_at_once_and_after_resu
 
 
 async def test_a_slow_turn_answers_when_the_budget_runs_out(daemon, fake_ollama):
-    fake_ollama.script(Reply(content="slow answer", delay_s=5))
+    """The model takes far longer than the caller's budget (20×), so the budget runs out first."""
+    fake_ollama.script(Reply(content="slow answer", delay_s=10))
     handle = await daemon.start()
     conversation = await control(daemon).find(handle.id)
     waiting = await conversation.send("take your time", wait_s=0.5)
