@@ -81,15 +81,16 @@ async def test_decide_applies_a_decision_and_refuses_void_ones_with_a_typed_reas
 
 
 async def test_the_signal_follows_the_same_rules_and_a_timed_out_call_stays_decided(daemon, fake_ollama):
-    handle, turn, pending = await waiting_call(daemon, fake_ollama, approval_timeout_s=2)
-    assert (await turn).tool_calls[0].decision == "timeout"
+    fake_ollama.script(command("echo too late"), Reply(content="done"))
+    handle = await daemon.start(agent="developer", approval_timeout_s=1)
+    [call] = (await daemon.send(handle, "please work")).tool_calls
+    assert call.decision == "timeout"
     conversation = await control(daemon).find(handle.id)
-    late = await rejection_of(conversation, Approve(tool_call_id=pending.tool_call_id, decision="approve"))
+    late = await rejection_of(conversation, Approve(tool_call_id=call.id, decision="approve"))
     assert late.reason == RejectionReason.ALREADY_DECIDED and late.decided.decision == "timeout"
-    await handle.signal(ConversationWorkflow.approve, Approve(tool_call_id=pending.tool_call_id, decision="deny",
-                                                              approver="dave"))  # fmt: skip
+    await handle.signal(ConversationWorkflow.approve, Approve(tool_call_id=call.id, decision="deny", approver="dave"))
     status = await wait_for(lambda: _status_if(handle, lambda s: s.ignored_approvals))
-    assert status.ignored_approvals == [f"{pending.tool_call_id} (deny by dave): {late.detail}"]
+    assert status.ignored_approvals == [f"{call.id} (deny by dave): {late.detail}"]
 
 
 async def test_a_decision_on_an_ended_conversation_is_refused_before_anything_is_sent(daemon, fake_ollama):
