@@ -34,10 +34,11 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, col, delete, select
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
 from config.settings import Settings
+from control.conversations import Conversations
+from control.errors import ControlError
 from models.cache import (
     CacheEntryView,
     CacheKind,
@@ -49,7 +50,6 @@ from models.cache import (
     PlannedDeletion,
     PlanRequest,
 )
-from models.conversation import conversation_workflow_id
 from store.cache import CacheStore
 from store.tables import Conversation, ToolRun
 
@@ -101,13 +101,10 @@ class CacheActivities(ScheduledActivities):
     async def is_running(self, conversation_id: str) -> bool:
         """True when the conversation's workflow runs, or when Temporal cannot say (fail safe)."""
         try:
-            description = await self._client.get_workflow_handle(conversation_workflow_id(conversation_id)).describe()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return False
+            return await Conversations(self._client, self._settings.task_queue).is_running(conversation_id)
+        except ControlError as err:
             log.warning("cannot tell whether %s runs (%s): keeping its cache", conversation_id, err)
             return True
-        return description.status == WorkflowExecutionStatus.RUNNING
 
     async def _running(self, conversation_ids: set[str]) -> set[str]:
         ids = sorted(conversation_ids)

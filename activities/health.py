@@ -36,7 +36,11 @@ from temporalio.client import Client
 from activities import health_score, monitoring_metrics
 from activities.analytics import DENIED
 from activities.cache import ScheduledActivities
+from activities.model_probe import ollama_base_url, probe_ollama
 from config.settings import Settings
+from control.conversations import Conversations
+from control.errors import ControlError
+from control.visibility import ConversationFilter, ConversationItem
 from models.monitoring import (
     AgentSummary,
     AlertView,
@@ -58,12 +62,13 @@ from models.monitoring import (
 )
 from store.monitoring import MonitoringStore, usage_trends
 from store.tables import Action, ModelUsage
-from workflows import search_attributes
 
 log = logging.getLogger("daemonflow.monitoring")
 
 MAX_APPROVAL_QUERIES = 10
 """Awaiting conversations asked for their oldest pending approval per run (the rest are counted)."""
+MAX_LISTED_CONVERSATIONS = 2000
+APPROVAL_QUERY_TIMEOUT_S = 3.0
 
 
 def thresholds_from(settings: Settings) -> HealthThresholds:
@@ -86,21 +91,6 @@ def budget_level(left_pct: float, thresholds: HealthThresholds) -> BudgetLevel:
     if left_pct <= thresholds.budget_warning_pct:
         return BudgetLevel.WARNING
     return BudgetLevel.OK
-
-
-def ollama_base_url(host: str) -> str:
-    """``OLLAMA_HOST`` as Ollama's clients read it: a scheme and port are optional."""
-    host = host.strip().rstrip("/") or "http://localhost:11434"
-    if "://" not in host:
-        host = f"http://{host}"
-    scheme, _, rest = host.partition("://")
-    if ":" not in rest.split("/")[0]:
-        rest = rest.replace(rest.split("/")[0], rest.split("/")[0] + ":11434", 1)
-    return f"{scheme}://{rest}"
-
-
-def _canonical(model: str) -> str:
-    return model if ":" in model else f"{model}:latest"
 
 
 # --- read side (CLI, API) -----------------------------------------------------------------------
@@ -162,15 +152,13 @@ class HealthActivities(ScheduledActivities):
         return DependencyCheck(name=name, status=status, latency_ms=latency, detail=detail)
 
     async def _ollama(self) -> tuple[CheckStatus, str]:
-        base = ollama_base_url(self._settings.ollama_host)
-        async with httpx.AsyncClient(base_url=base, timeout=self._settings.health_check_timeout_s) as http:
-            version = (await http.get("/api/version")).raise_for_status().json().get("version", "?")
-            tags = (await http.get("/api/tags")).raise_for_status().json().get("models", [])
-        names = {_canonical(m.get("name") or m.get("model") or "") for m in tags}
-        wanted = _canonical(self._settings.model)
-        if wanted not in names:
-            return CheckStatus.DEGRADED, f"Ollama {version} at {base} answers but has no {self._settings.model} (`ollama pull {self._settings.model}`)"
-        return CheckStatus.OK, f"Ollama {version} at {base}, {len(names)} models"
+        probe = await probe_ollama(ollama_base_url(self._settings.ollama_host), self._settings.health_check_timeout_s)
+        model, where = self._settings.model, f"Ollama {probe.version or '?'} at {probe.base_url}"
+        if not probe.reachable:
+            return CheckStatus.DOWN, f"Ollama at {probe.base_url}: {probe.error}"
+        if not probe.has_model(model):
+            return CheckStatus.DEGRADED, f"{where} answers but has no {model} (`ollama pull {model}`)"
+        return CheckStatus.OK, f"{where}, {len(probe.models)} models"
 
     async def _memory(self) -> tuple[CheckStatus, str]:
         settings = self._settings
@@ -263,10 +251,12 @@ class HealthActivities(ScheduledActivities):
         for agent, conversations in running.items():
             summary = agents.setdefault(agent, AgentSummary(agent=agent))
             summary.running_conversations = len(conversations)
-            summary.states = dict(Counter(state for _, state, _ in conversations))
-            _, state, workflow_id = max(conversations)
+            summary.states = dict(Counter(c.state or "unknown" for c in conversations))
+            latest = max(conversations, key=lambda c: (c.started_at is not None, c.started_at, c.workflow_id))
             last_tool = summary.current_task
-            summary.current_task = f"{state} in {workflow_id}" + (f" (last tool: {last_tool})" if last_tool else "")
+            summary.current_task = f"{latest.state or 'unknown'} in {latest.workflow_id}" + (
+                f" (last tool: {last_tool})" if last_tool else ""
+            )
         snapshot.agents = sorted(agents.values(), key=lambda a: a.agent)
         snapshot.approvals.pending = approvals.pending
         snapshot.approvals.oldest_wait_s = approvals.oldest_wait_s
@@ -343,36 +333,24 @@ class HealthActivities(ScheduledActivities):
             ),
         )
 
-    async def _visibility(self) -> tuple[dict[str, list[tuple[datetime, str, str]]], ApprovalStats]:
+    async def _visibility(self) -> tuple[dict[str, list[ConversationItem]], ApprovalStats]:
         """Running conversations of this task queue per agent, and the approvals waiting in them."""
-        query = (
-            f"WorkflowType = 'ConversationWorkflow' AND ExecutionStatus = 'Running' "
-            f"AND TaskQueue = '{self._settings.task_queue}'"
-        )
-        running: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
-        awaiting: list[str] = []
-        async for execution in self._client.list_workflows(query, limit=2000):
-            attrs = execution.typed_search_attributes
-            agent = attrs.get(search_attributes.AGENT) or "unknown"
-            running[agent].append((execution.start_time, attrs.get(search_attributes.STATE) or "unknown", execution.id))
-            if attrs.get(search_attributes.AWAITING_APPROVAL):
-                awaiting.append(execution.id)
-        oldest: float | None = None
-        now = time.time()
-        for workflow_id in awaiting[:MAX_APPROVAL_QUERIES]:
+        conversations = Conversations(self._client, self._settings.task_queue, APPROVAL_QUERY_TIMEOUT_S)
+        listed = await conversations.matching(ConversationFilter(running=True), MAX_LISTED_CONVERSATIONS)
+        running: dict[str, list[ConversationItem]] = defaultdict(list)
+        for item in listed:
+            running[item.agent or "unknown"].append(item)
+        awaiting = [item for item in listed if item.awaiting_approval]
+        requested: list[datetime] = []
+        for item in awaiting[:MAX_APPROVAL_QUERIES]:
             try:
-                status = await self._client.get_workflow_handle(workflow_id).query(
-                    "status", rpc_timeout=timedelta(seconds=3)
-                )
-            except Exception as err:  # noqa: BLE001 - a conversation that cannot answer is still counted
-                log.info("could not ask %s for its pending approvals: %s", workflow_id, err)
+                pending = await conversations.of_workflow(item.workflow_id).pending_approvals()
+            except ControlError as err:  # a conversation that cannot answer is still counted
+                log.info("could not ask %s for its pending approvals: %s", item.workflow_id, err)
                 continue
-            for pending in (status or {}).get("pending_approvals", []) if isinstance(status, dict) else []:
-                requested = pending.get("requested_at")
-                if requested:
-                    waited = now - datetime.fromisoformat(str(requested).replace("Z", "+00:00")).timestamp()
-                    oldest = waited if oldest is None else max(oldest, waited)
-        return running, ApprovalStats(pending=len(awaiting), oldest_wait_s=None if oldest is None else round(oldest, 1))
+            requested += [p.requested_at for p in pending if p.requested_at]
+        oldest = round(time.time() - min(requested).timestamp(), 1) if requested else None
+        return running, ApprovalStats(pending=len(awaiting), oldest_wait_s=oldest)
 
     # -- health.record --
 

@@ -15,11 +15,11 @@ from temporalio.client import Client
 
 from api import approvals, conversations, errors, events, health, monitoring, openapi
 from api.auth import KeyRing
-from api.gateway import ApiContext
+from api.context import ApiContext
 from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from api.metrics import MetricsMiddleware
 from config.settings import Settings
-from store.actions import ActionStore
+from control.conversations import Conversations
 from store.engine import make_engine
 from store.transcript import TranscriptStore
 
@@ -38,10 +38,9 @@ def create_app(settings: Settings, client: Client, keys: KeyRing) -> FastAPI:
     app = FastAPI(title="Daemonflow", version="0.1.0", description=DESCRIPTION)
     app.state.daemonflow = ApiContext(
         settings=settings,
-        client=client,
+        conversations=Conversations(client, settings.task_queue, settings.api_query_timeout_s),
         keys=keys,
         transcripts=TranscriptStore(engine),
-        actions=ActionStore(engine),
     )
     errors.install(app)
     openapi.install(app)

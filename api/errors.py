@@ -2,8 +2,10 @@
 
 ``type`` is ``urn:daemonflow:problem:<slug>`` for our own problems (the slug is stable and
 documented in docs/ARCHITECTURE.md) and ``about:blank`` for plain HTTP ones (unknown route, wrong
-method). Temporal failures that reach a handler unexplained become 503s that say what to check,
-never a bare 500; a real bug is a 500 whose detail names an error id found in the server log.
+method). The ``control`` client's domain errors map to problems here (``CONTROL_PROBLEMS``), one
+table for every endpoint; a Temporal failure that still reaches a handler unexplained becomes the
+same problem through ``control.failures``, never a bare 500; a real bug is a 500 whose detail
+names an error id found in the server log.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import RPCTimeoutOrCancelledError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
+
+from control import errors as control
+from control.failures import rpc_failure
+from models.conversation import RejectionReason
 
 log = logging.getLogger("daemonflow.api")
 
@@ -82,23 +88,38 @@ def problem_response(
     )
 
 
-def temporal_problem(err: Exception, what: str = "Temporal") -> ApiError:
-    """A Temporal failure no handler explained, as a 404/422/503 that says what to check."""
-    if isinstance(err, RPCTimeoutOrCancelledError):
-        return ApiError(503, "no-worker", "No worker answered",
-                        f"{what}: no worker answered in time; is `daemonflow worker` (or `daemonflow dev`) running "
-                        "on this task queue?")  # fmt: skip
-    if isinstance(err, RPCError):
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return ApiError(404, "not-found", "Not found", f"{what}: {err.message}")
-        if err.status == RPCStatusCode.INVALID_ARGUMENT:
-            return ApiError(422, "invalid-request", "Invalid request", f"{what}: {err.message}")
-        if err.status == RPCStatusCode.DEADLINE_EXCEEDED:
-            return ApiError(503, "no-worker", "No worker answered",
-                            f"{what}: the call timed out; is a worker running on this task queue?")  # fmt: skip
-        return ApiError(503, "temporal-unavailable", "Temporal unavailable",
-                        f"{what}: Temporal answered {err.status.name if err.status else 'an error'}: {err.message}")  # fmt: skip
-    return ApiError(503, "temporal-unavailable", "Temporal unavailable", f"{what}: {err}")
+CONTROL_PROBLEMS: dict[type[control.ControlError], tuple[int, str, str]] = {
+    control.ConversationNotFound: (404, "conversation-not-found", "Unknown conversation"),
+    control.TurnNotFound: (404, "turn-not-found", "Unknown turn"),
+    control.ConversationEnded: (409, "conversation-ended", "Conversation is over"),
+    control.ConversationExists: (409, "conversation-exists", "Conversation id in use"),
+    control.InvalidRequest: (422, "invalid-request", "Invalid request"),
+    control.MessageRejected: (422, "message-rejected", "Message rejected"),
+    control.ModelFailed: (502, "model-error", "The model failed"),
+    control.TurnFailed: (502, "turn-failed", "The turn failed"),
+    control.NoWorker: (503, "no-worker", "No worker answered"),
+    control.QueryFailed: (503, "query-failed", "The workflow could not answer"),
+    control.TemporalUnavailable: (503, "temporal-unavailable", "Temporal unavailable"),
+    control.ControlError: (503, "temporal-unavailable", "Temporal unavailable"),
+}
+"""Each domain error of the control client as (status, problem slug, title); the most specific class wins."""
+
+REJECTION_PROBLEMS: dict[RejectionReason, tuple[int, str, str]] = {
+    RejectionReason.UNKNOWN_CALL: (404, "tool-call-not-pending", "No such waiting tool call"),
+    RejectionReason.ALREADY_DECIDED: (409, "already-decided", "Already decided"),
+    RejectionReason.ARGUMENTS_CHANGED: (409, "arguments-changed", "Arguments differ from what you saw"),
+    RejectionReason.EDIT_WITHOUT_ARGUMENTS: (422, "invalid-decision", "Invalid decision"),
+    RejectionReason.ARGUMENTS_NOT_SHOWN: (422, "invalid-decision", "Invalid decision"),
+}
+"""A decision the workflow refused, by its typed reason."""
+
+
+def control_problem(err: control.ControlError) -> ApiError:
+    if isinstance(err, control.DecisionRejected):
+        status, slug, title = REJECTION_PROBLEMS[err.rejection.reason]
+    else:
+        status, slug, title = next(CONTROL_PROBLEMS[k] for k in type(err).__mro__ if k in CONTROL_PROBLEMS)
+    return ApiError(status, slug, title, str(err))
 
 
 def _validation_errors(err: RequestValidationError) -> list[dict[str, Any]]:
@@ -126,8 +147,15 @@ def install(app: FastAPI) -> None:
         detail = str(err.detail) if err.detail and str(err.detail) != title else _default_detail(request, err.status_code)
         return problem_response(request, err.status_code, title, detail, headers=getattr(err, "headers", None))
 
+    @app.exception_handler(control.ControlError)
+    async def domain_error(request: Request, err: control.ControlError) -> JSONResponse:
+        return await api_error(request, control_problem(err))
+
     async def temporal_error(request: Request, err: Exception) -> JSONResponse:
-        return await api_error(request, temporal_problem(err))
+        unexplained = rpc_failure(err, "Temporal") if isinstance(err, RPCError) else control.NoWorker(
+            "Temporal: no worker answered in time; is `daemonflow worker` (or `daemonflow dev`) running?"
+        )
+        return await domain_error(request, unexplained)
 
     app.add_exception_handler(RPCError, temporal_error)
     app.add_exception_handler(RPCTimeoutOrCancelledError, temporal_error)

@@ -21,13 +21,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
-from temporalio.client import WorkflowExecutionStatus
 
+from api.context import ApiContext
 from api.conversations import MAX_INT64, ConversationId, Ctx, Reader
-from api.errors import ApiError
-from api.gateway import ApiContext
+from api.errors import ApiError, control_problem
 from api.metrics import EVENT_STREAMS
 from api.openapi import problems
+from control.conversation import Conversation
+from control.errors import ControlError
 from models.events import ConversationEvent, EventType
 
 router = APIRouter(tags=["events"])
@@ -59,12 +60,11 @@ async def stream_events(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> StreamingResponse:
     start = _resume_point(after, last_event_id)
-    description = await ctx.describe(conversation_id)
-    handle = ctx.handle(conversation_id)
-    first = await ctx.events(handle, after=start)  # fails here (503) rather than inside a 200 stream
-    running = description.status == WorkflowExecutionStatus.RUNNING
+    conversation = await ctx.conversations.find(conversation_id)
+    first = await conversation.events(after=start)  # fails here (503) rather than inside a 200 stream
+    running = conversation.execution is not None and conversation.execution.running
     return StreamingResponse(
-        _stream(ctx, request, conversation_id, start, first, running),
+        _stream(ctx, request, conversation, start, first, running),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -98,12 +98,11 @@ def is_end(event: ConversationEvent) -> bool:
 
 
 async def _stream(
-    ctx: ApiContext, request: Request, conversation_id: str, after: int, first: list[ConversationEvent], running: bool
+    ctx: ApiContext, request: Request, conversation: Conversation, after: int, first: list[ConversationEvent], running: bool
 ) -> AsyncIterator[bytes]:
     EVENT_STREAMS.inc()
     try:
         yield f"retry: {RETRY_MS}\n\n".encode()
-        handle = ctx.handle(conversation_id)
         last = after
         batch = first
         polls = 0
@@ -131,19 +130,20 @@ async def _stream(
             polls += 1
             if polls % LIVENESS_EVERY == 0:
                 try:
-                    running = (await ctx.describe(conversation_id)).status == WorkflowExecutionStatus.RUNNING
-                except ApiError:
+                    running = (await conversation.describe()).running
+                except ControlError:
                     running = False
             try:
-                batch = await ctx.events(handle, after=last)
+                batch = await conversation.events(after=last)
                 if failing:
                     failing = False
                     yield named("recovered", {"detail": "events flow again"})
-            except ApiError as err:
+            except ControlError as err:
                 batch = []
                 if not failing:  # say it once, keep trying: a worker restart is not the end of the stream
                     failing = True
-                    yield named("error", {"status": err.status, "detail": err.detail})
+                    problem = control_problem(err)
+                    yield named("error", {"status": problem.status, "detail": problem.detail})
     finally:
         EVENT_STREAMS.dec()
 

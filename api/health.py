@@ -13,16 +13,13 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-import httpx
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
+from activities.model_probe import ollama_base_url, probe_ollama
+from api.context import ApiContext
 from api.conversations import Ctx, Reader
-from api.gateway import ApiContext
 from api.openapi import problems
 from api.schemas import ComponentHealth, Health
 
@@ -69,8 +66,7 @@ async def _timed(check: Callable[[], Awaitable[str]]) -> ComponentHealth:
 
 
 async def _temporal(ctx: ApiContext) -> str:
-    if not await ctx.client.service_client.check_health():
-        raise RuntimeError("Temporal reports it is not serving")
+    await ctx.conversations.check_temporal()
     return f"{ctx.settings.temporal_address} namespace {ctx.settings.namespace}"
 
 
@@ -84,21 +80,14 @@ async def _store(ctx: ApiContext) -> str:
 
 
 async def _ollama(ctx: ApiContext) -> str:
-    async with httpx.AsyncClient(base_url=ctx.settings.ollama_host, timeout=CHECK_TIMEOUT_S) as http:
-        answer = await http.get("/api/version")
-        answer.raise_for_status()
-        return f"{ctx.settings.ollama_host} version {answer.json().get('version', '?')}"
+    probe = await probe_ollama(ollama_base_url(ctx.settings.ollama_host), CHECK_TIMEOUT_S)
+    if not probe.reachable:
+        raise RuntimeError(f"Ollama at {probe.base_url}: {probe.error}")
+    return f"{probe.base_url} version {probe.version or '?'}, {len(probe.models)} models"
 
 
 async def _workers(ctx: ApiContext) -> str:
-    described = await ctx.client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=ctx.settings.namespace,
-            task_queue=TaskQueue(name=ctx.settings.task_queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        )
-    )
-    pollers = len(described.pollers)
+    pollers = await ctx.conversations.workflow_pollers()
     if pollers == 0:
         raise RuntimeError(f"no worker polls task queue {ctx.settings.task_queue!r} (start `daemonflow worker`)")
     return f"{pollers} worker poller(s) on task queue {ctx.settings.task_queue!r}"

@@ -27,7 +27,7 @@ IN_FLIGHT = Gauge("daemonflow_api_requests_in_flight", "Requests being answered 
 EVENT_STREAMS = Gauge("daemonflow_api_event_streams", "Live event streams (SSE) open right now.")
 DECISIONS = Counter(
     "daemonflow_api_approval_decisions_total",
-    "Approval decisions sent through the API, by decision and outcome (applied, conflict, pending).",
+    "Approval decisions sent through the API, by decision and outcome (applied, or the rejection reason).",
     ["decision", "outcome"],
 )
 

@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 from activities import analytics, health
 from api.conversations import Ctx, Reader
 from api.errors import ApiError
-from api.gateway import ApiContext
+from api.context import ApiContext
 from api.openapi import problems
 from api.schemas import AGENT_PATTERN
 from config.templates import template_names

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from control.turns import TurnWaiting
+from control.visibility import ConversationItem
 from models.conversation import Contract, Inject, PendingApproval, Status, TurnResult
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
@@ -47,18 +49,8 @@ class ConversationCreated(BaseModel):
     """The first message's turn, when a message was sent and ``wait`` was true."""
     turn_id: str | None = None
     """The first message's turn id, when a message was sent; poll ``/turns/{turn_id}``."""
-
-
-class ConversationItem(BaseModel):
-    conversation_id: str
-    workflow_id: str
-    execution: str
-    """Temporal's execution status: running, completed, failed, terminated, …"""
-    state: str | None = None
-    agent: str | None = None
-    awaiting_approval: bool = False
-    started_at: datetime | None = None
-    closed_at: datetime | None = None
+    waiting: TurnWaiting | None = None
+    """With ``202``: why the first turn is not answered yet (a person, a pause, the wait budget)."""
 
 
 class ConversationPage(BaseModel):
@@ -73,12 +65,17 @@ class ConversationDetail(BaseModel):
 
 
 class MessageItem(BaseModel):
-    seq: int
+    seq: int | None
+    """None while ``pending``."""
     role: str
     content: str
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
-    created_at: datetime
+    created_at: datetime | None
+    """None while ``pending``."""
+    pending: bool = False
+    """Not in the transcript yet (the model has not seen it): an injected note or a queued message,
+    after the last stored one, in the order they will be written; from the workflow, on the last page."""
 
 
 class MessagePage(BaseModel):
@@ -87,10 +84,11 @@ class MessagePage(BaseModel):
     """Pass as ``after`` for the next page; null when this page was the last."""
 
 
-class TurnAccepted(BaseModel):
+class TurnAccepted(TurnWaiting):
+    """A message accepted and not answered yet, and why. Poll ``GET /conversations/{id}/turns/{turn_id}``
+    for its result, or watch the events."""
+
     conversation_id: str
-    turn_id: str
-    """Poll ``GET /conversations/{id}/turns/{turn_id}``, or watch the events."""
 
 
 class TurnStatus(BaseModel):
@@ -141,8 +139,8 @@ class DecisionResult(BaseModel):
     """What runs: the arguments shown (approve), the edited ones (edit), nothing (deny)."""
     args_hash: str
     """The hash of the arguments that were waiting, which the decision is bound to."""
-    applied: bool
-    """True once the workflow took the decision; false if it was delivered but not yet applied."""
+    applied: bool = True
+    """Always true: the answer comes from the workflow, once it has applied the decision."""
 
 
 class ComponentHealth(BaseModel):

@@ -1,11 +1,14 @@
 """``daemonflow chat``: talk to an agent from the terminal.
 
 The REPL itself is synchronous (``input()`` on the main thread, so Ctrl-C and Ctrl-D behave as in
-any shell) and runs each Temporal call on one ``asyncio.Runner``. Ctrl-C while a turn runs only
-stops waiting: the conversation is a workflow and answers anyway.
+any shell) and runs each call on one ``asyncio.Runner``. Ctrl-C while a turn runs only stops
+waiting: the conversation is a workflow and answers anyway.
 
 A new conversation exists only once its first message is sent, by update-with-start; an existing
-one (``--conversation``) is continued with plain updates.
+one (``--conversation``) is continued with plain updates. Everything goes through the ``control``
+client: a turn that waits for a person comes back at once as ``TurnWaiting`` with the calls to
+decide, the chat asks right here and sends each decision with the ``decide`` update, then follows
+the turn again — no polling.
 """
 
 from __future__ import annotations
@@ -18,54 +21,19 @@ import json
 import sys
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
-from temporalio.client import (
-    Client,
-    RPCTimeoutOrCancelledError,
-    WithStartWorkflowOperation,
-    WorkflowExecutionStatus,
-    WorkflowHandle,
-    WorkflowUpdateFailedError,
-)
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
-
+from cli.common import EXIT_ERROR, EXIT_USAGE, CliError, conversations, format_message, format_status
 from config.settings import Settings
 from config.templates import InvalidAgentError, UnknownAgentError, load_template
-from models.conversation import (
-    Approve,
-    ConversationInput,
-    ConversationState,
-    End,
-    Pause,
-    PendingApproval,
-    SendMessage,
-    TurnResult,
-    conversation_workflow_id,
-)
-from workflows.conversation import ConversationWorkflow
-
-from cli.common import (
-    EXIT_ERROR,
-    EXIT_USAGE,
-    CliError,
-    connect_or_explain,
-    conversation_id_of,
-    find_conversation,
-    format_message,
-    format_status,
-    query_history,
-    query_status,
-    send_signal,
-    update_failure_reason,
-)
+from control.conversation import Conversation
+from control.conversations import Conversations
+from control.errors import ControlError, ConversationExists, DecisionRejected
+from control.turns import Outcome, TurnWaiting, WaitReason
+from models.conversation import Approve, ConversationInput, ConversationState, PendingApproval, TurnResult
 
 DEFAULT_AGENT = "assistant"
 RECENT_ON_RESUME = 10
 SUMMARY_CHARS = 80
-APPROVAL_POLL_S = 0.5
 APPROVAL_PROMPT = "approve? [y]es / [a]lways / [e]dit {json args} / anything else denies: "
 
 HELP = """\
@@ -86,58 +54,46 @@ conversation, e {"command": "..."} runs edited arguments, anything else denies."
 class ChatSession:
     """One conversation as seen from the terminal."""
 
-    client: Client
+    conversations: Conversations
     settings: Settings
-    workflow_id: str
+    conversation: Conversation
     agent: str
     model: str | None = None
     user: str | None = None
     started: bool = False
+    paused_turn: str | None = None
+    """A turn that was paused while the chat waited for it: shown after ``/resume``."""
 
     @property
     def conversation_id(self) -> str:
-        return conversation_id_of(self.handle)
-
-    @property
-    def handle(self) -> WorkflowHandle[Any, Any]:
-        # No run id: the handle follows the conversation across continue-as-new.
-        return self.client.get_workflow_handle(self.workflow_id)
+        return self.conversation.id
 
     async def send(self, text: str) -> None:
-        if self.started:
-            status = await query_status(self.handle)
-            if status.paused:
-                reason = f" ({status.pause_reason})" if status.pause_reason else ""
-                print(f"the conversation is paused{reason}; /resume first", file=sys.stderr)
-                return
-        turn = asyncio.ensure_future(self._send_later(text) if self.started else self._send_first(text))
         try:
-            result = await self._answer_approvals_until_done(turn)
-        except WorkflowAlreadyStartedError:
+            if self.started:
+                status = await self.conversation.status()
+                if status.paused:
+                    reason = f" ({status.pause_reason})" if status.pause_reason else ""
+                    print(f"the conversation is paused{reason}; /resume first", file=sys.stderr)
+                    return
+            outcome = await (self._send_later(text) if self.started else self._send_first(text))
+            await self._see_through(outcome)
+        except ConversationExists:
             print("error: this conversation id was used by a conversation that has ended", file=sys.stderr)
-            return
-        except (WorkflowUpdateFailedError, RPCError) as err:
-            print(f"error: {update_failure_reason(err)}", file=sys.stderr)
-            return
-        print(format_turn(self.agent, result))
+        except ControlError as err:
+            print(f"error: {err}", file=sys.stderr)
 
-    async def _answer_approvals_until_done(self, turn: asyncio.Future) -> TurnResult:
-        """While the turn runs, offer each tool call that waits for a person, right here."""
-        asked: set[str] = set()
-        try:
-            while not turn.done():
-                await asyncio.wait([turn], timeout=APPROVAL_POLL_S)
-                if turn.done() or not self.started and not await self._exists():
-                    continue
-                self.started = True
-                for pending in (await query_status(self.handle)).pending_approvals:
-                    if pending.tool_call_id not in asked:
-                        asked.add(pending.tool_call_id)
-                        await self._ask_approval(pending)
-        except BaseException:
-            turn.cancel()
-            raise
-        return turn.result()
+    async def _see_through(self, outcome: Outcome) -> None:
+        """Until the turn is answered: ask for each call that waits for a person, right here."""
+        while isinstance(outcome, TurnWaiting):
+            if outcome.reason != WaitReason.AWAITING_APPROVAL:
+                self.paused_turn = outcome.turn_id
+                print(f"({outcome.detail}; /resume to go on)", flush=True)
+                return
+            for pending in outcome.pending_approvals:
+                await self._ask_approval(pending)
+            outcome = await self.conversation.follow(outcome.turn_id, wait_s=None)
+        print(format_turn(self.agent, outcome))
 
     async def _ask_approval(self, pending: PendingApproval) -> None:
         print(f"approval needed: {pending.tool} {json.dumps(pending.arguments, ensure_ascii=False)}"
@@ -153,53 +109,43 @@ class ChatSession:
                 decision = "deny"
             if not isinstance(arguments, dict):
                 decision, arguments = "deny", None
-        await send_signal(self.handle, ConversationWorkflow.approve, Approve(
-            tool_call_id=pending.tool_call_id, decision=decision, arguments=arguments,
-            arguments_hash=pending.args_hash, approver=self.user or getpass.getuser(),
-            reason=None if decision != "deny" else "denied from daemonflow chat",
-        ))
-        print(f"  → {decision}", flush=True)
+        try:
+            applied = await self.conversation.decide(Approve(
+                tool_call_id=pending.tool_call_id, decision=decision, arguments=arguments,
+                arguments_hash=pending.args_hash, approver=self.user or getpass.getuser(),
+                reason=None if decision != "deny" else "denied from daemonflow chat",
+            ))  # fmt: skip
+        except DecisionRejected as err:
+            print(f"  decision refused: {err.rejection.detail}", file=sys.stderr, flush=True)
+            return
+        print(f"  → {applied.decision}", flush=True)
 
-    async def _send_first(self, text: str) -> TurnResult:
-        start = WithStartWorkflowOperation(
-            ConversationWorkflow.run,
-            ConversationInput(
-                conversation_id=self.conversation_id,
-                agent=self.agent,
-                model=self.model,
-                user_id=self.user,
-                max_message_chars=self.settings.max_message_chars,
-                turns_per_run=self.settings.turns_per_run,
-            ),
-            id=self.workflow_id,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            # Never revive a conversation that was ended meanwhile under the same id.
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            task_queue=self.settings.task_queue,
-            static_summary=summary(self.agent, self.user, text),
+    async def _send_first(self, text: str) -> Outcome:
+        request = ConversationInput(
+            conversation_id=self.conversation_id,
+            agent=self.agent,
+            model=self.model,
+            user_id=self.user,
+            max_message_chars=self.settings.max_message_chars,
+            turns_per_run=self.settings.turns_per_run,
         )
         try:
-            result = await self.client.execute_update_with_start_workflow(
-                ConversationWorkflow.send_message, SendMessage(content=text), start_workflow_operation=start
-            )
+            started = await self.conversations.start(request, summary(self.agent, self.user, text), text, wait_s=None)
         except (Exception, asyncio.CancelledError):
-            # The start may have happened even though the update failed or was cancelled.
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await start.workflow_handle()  # collects its error, else asyncio warns it was never retrieved
-            self.started = await self._exists()
+            self.started = await self._exists()  # the start may have happened though the turn failed
             raise
         self.started = True
-        return result
+        assert started.outcome is not None
+        return started.outcome
 
-    async def _send_later(self, text: str) -> TurnResult:
-        return await self.handle.execute_update(ConversationWorkflow.send_message, SendMessage(content=text))
+    async def _send_later(self, text: str) -> Outcome:
+        return await self.conversation.send(text, wait_s=None)
 
     async def _exists(self) -> bool:
-        try:
-            await self.handle.describe()
-        except RPCError:
-            return False
-        return True
+        with contextlib.suppress(ControlError, asyncio.CancelledError):
+            await self.conversation.describe()
+            return True
+        return False
 
     async def command(self, line: str) -> bool:
         """Run a ``/command``; ``False`` means leave the REPL."""
@@ -216,19 +162,29 @@ class ChatSession:
         if not self.started:
             print("the conversation starts with your first message; send one first", file=sys.stderr)
             return True
+        try:
+            return await self._run(name, rest)
+        except ControlError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return True
+
+    async def _run(self, name: str, rest: str) -> bool:
         if name == "pause":
-            await send_signal(self.handle, ConversationWorkflow.pause, Pause(reason=rest))
+            await self.conversation.pause(rest)
             print("paused")
         elif name == "resume":
-            await send_signal(self.handle, ConversationWorkflow.resume)
+            await self.conversation.resume()
             print("resumed")
+            if self.paused_turn:
+                turn, self.paused_turn = self.paused_turn, None
+                await self._see_through(await self.conversation.follow(turn, wait_s=None))
         elif name == "status":
-            print(format_status(await query_status(self.handle)))
+            print(format_status(await self.conversation.status()))
         elif name == "history":
             limit = int(rest) if rest.isdigit() and 1 <= int(rest) <= 200 else RECENT_ON_RESUME
-            print("\n".join(map(format_message, await query_history(self.handle, limit))) or "(no messages yet)")
+            print("\n".join(map(format_message, await self.conversation.history(limit))) or "(no messages yet)")
         elif name == "end":
-            await send_signal(self.handle, ConversationWorkflow.end, End(reason=rest))
+            await self.conversation.end(rest)
             print(f"conversation {self.conversation_id} ended")
             return False
         return True
@@ -270,26 +226,25 @@ async def open_session(args: argparse.Namespace, settings: Settings) -> ChatSess
     if args.conversation is None:
         agent = args.agent or DEFAULT_AGENT
         check_agent(agent, settings)
-        client = await connect_or_explain(settings)
-        session = ChatSession(
-            client, settings, conversation_workflow_id(uuid.uuid4().hex[:12]), agent, args.model, args.user
-        )
+        client = await conversations(settings)
+        conversation = client.get(uuid.uuid4().hex[:12])
+        session = ChatSession(client, settings, conversation, agent, args.model, args.user)
         print(f"conversation {session.conversation_id} · agent {agent} (starts with your first message)")
         return session
 
-    client = await connect_or_explain(settings)
-    handle, execution = await find_conversation(client, args.conversation)
+    client = await conversations(settings)
+    conversation = await client.find(args.conversation)
     if args.agent or args.model:
         print("note: --agent and --model only apply to new conversations; ignored", file=sys.stderr)
-    status = await query_status(handle)
-    print(format_status(status, execution))
-    recent = await query_history(handle, RECENT_ON_RESUME)
+    status = await conversation.status()
+    print(format_status(status, conversation.execution))
+    recent = await conversation.history(RECENT_ON_RESUME)
     if recent:
         print("recent messages:")
         print("\n".join(map(format_message, recent)))
-    if execution != WorkflowExecutionStatus.RUNNING or status.state == ConversationState.ENDED:
+    if not (conversation.execution and conversation.execution.running) or status.state == ConversationState.ENDED:
         raise CliError("this conversation has ended; start a new one with `daemonflow chat`")
-    return ChatSession(client, settings, handle.id, status.agent, user=args.user, started=True)
+    return ChatSession(client, settings, conversation, status.agent, user=args.user, started=True)
 
 
 def read_line(prompt: str) -> str | None:
@@ -326,8 +281,7 @@ def run_chat(args: argparse.Namespace, settings: Settings) -> int:
                         return 0 if line.startswith("/end") else _leave(session)
                 else:
                     runner.run(session.send(line))
-            except (KeyboardInterrupt, RPCTimeoutOrCancelledError):
-                # Ctrl-C cancels the call; the client reports a cancelled update as its own error.
+            except KeyboardInterrupt:  # Ctrl-C cancels the call; the conversation goes on
                 print("\n(stopped waiting; the conversation still answers: /status, /history)", file=sys.stderr)
             except CliError as err:
                 print(f"error: {err}", file=sys.stderr)

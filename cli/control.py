@@ -1,7 +1,8 @@
-"""One-shot operator commands on a running conversation: status, pause, resume, inject, end, history.
+"""One-shot operator commands on a conversation: status, history, pause, resume, inject, end, approve, deny.
 
-Signals carry the same pydantic models the workflow declares, so what the CLI sends is exactly what
-`temporal workflow signal --input` or the API would send.
+Each goes through the ``control`` client, so what the CLI sends is exactly what the API would
+send, and ``approve``/``deny`` print the decision as the workflow applied it (the ``decide``
+update) — or why it was refused, with exit code 1.
 """
 
 from __future__ import annotations
@@ -10,70 +11,57 @@ import argparse
 import getpass
 import json
 
+from cli.common import EXIT_USAGE, CliError, conversations, format_message, format_status
 from config.settings import Settings
-from models.conversation import Approve, End, Inject, Pause
-from workflows.conversation import ConversationWorkflow
-
-from cli.common import (
-    CliError,
-    EXIT_USAGE,
-    connect_or_explain,
-    conversation_id_of,
-    find_conversation,
-    format_message,
-    format_status,
-    query_history,
-    query_status,
-    send_signal,
-)
+from control.conversation import Conversation
+from models.conversation import Approve, Inject
 
 
-async def _conversation(args: argparse.Namespace, settings: Settings):
-    return await find_conversation(await connect_or_explain(settings), args.conversation)
+async def _conversation(args: argparse.Namespace, settings: Settings) -> Conversation:
+    return await (await conversations(settings)).find(args.conversation)
 
 
 async def status(args: argparse.Namespace, settings: Settings) -> int:
-    handle, execution = await _conversation(args, settings)
-    result = await query_status(handle)
+    conversation = await _conversation(args, settings)
+    result = await conversation.status()
     if args.json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
     else:
-        print(format_status(result, execution))
+        print(format_status(result, conversation.execution))
     return 0
 
 
 async def pause(args: argparse.Namespace, settings: Settings) -> int:
-    handle, _ = await _conversation(args, settings)
-    await send_signal(handle, ConversationWorkflow.pause, Pause(reason=args.reason or ""))
-    print(f"paused conversation {conversation_id_of(handle)}")
+    conversation = await _conversation(args, settings)
+    await conversation.pause(args.reason or "")
+    print(f"paused conversation {conversation.id}")
     return 0
 
 
 async def resume(args: argparse.Namespace, settings: Settings) -> int:
-    handle, _ = await _conversation(args, settings)
-    await send_signal(handle, ConversationWorkflow.resume)
-    print(f"resumed conversation {conversation_id_of(handle)}")
+    conversation = await _conversation(args, settings)
+    await conversation.resume()
+    print(f"resumed conversation {conversation.id}")
     return 0
 
 
 async def inject(args: argparse.Namespace, settings: Settings) -> int:
-    handle, _ = await _conversation(args, settings)
-    message = Inject(content=args.text, role=args.role, priority=args.priority)
-    await send_signal(handle, ConversationWorkflow.inject, message)
-    print(f"injected a {args.role} message ({args.priority}) into conversation {conversation_id_of(handle)}")
+    conversation = await _conversation(args, settings)
+    await conversation.inject(Inject(content=args.text, role=args.role, priority=args.priority))
+    print(f"injected a {args.role} message ({args.priority}) into conversation {conversation.id}")
     return 0
 
 
 async def end(args: argparse.Namespace, settings: Settings) -> int:
-    handle, _ = await _conversation(args, settings)
-    await send_signal(handle, ConversationWorkflow.end, End(reason=args.reason or ""))
-    print(f"ended conversation {conversation_id_of(handle)}")
+    conversation = await _conversation(args, settings)
+    await conversation.end(args.reason or "")
+    print(f"ended conversation {conversation.id}")
     return 0
 
 
 async def history(args: argparse.Namespace, settings: Settings) -> int:
-    handle, _ = await _conversation(args, settings)
-    messages = await query_history(handle, args.limit)
+    conversation = await _conversation(args, settings)
+    messages = await conversation.history(args.limit)
     if args.json:
         print(json.dumps([m.model_dump(mode="json") for m in messages], indent=2))
     else:
@@ -99,19 +87,13 @@ async def deny(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _decide(args: argparse.Namespace, settings: Settings, decision: str, arguments: dict | None) -> int:
-    handle, _ = await _conversation(args, settings)
-    pending = {p.tool_call_id: p for p in (await query_status(handle)).pending_approvals}
-    if args.call not in pending:
-        waiting = ", ".join(pending) or "none"
-        raise CliError(f"no tool call {args.call!r} waits for approval (waiting: {waiting})")
-    signal = Approve(
-        tool_call_id=args.call,
-        decision=decision,
-        arguments=arguments,
-        arguments_hash=pending[args.call].args_hash,
-        reason=args.reason,
+    conversation = await _conversation(args, settings)
+    applied = await conversation.decide(Approve(
+        tool_call_id=args.call, decision=decision, arguments=arguments, reason=args.reason,
         approver=args.approver or getpass.getuser(),
-    )
-    await send_signal(handle, ConversationWorkflow.approve, signal)
-    print(f"{decision}: {pending[args.call].tool} (call {args.call}) in conversation {conversation_id_of(handle)}")
+    ))  # fmt: skip
+    runs = "" if applied.arguments is None else f" {json.dumps(applied.arguments, ensure_ascii=False)}"
+    judged = " (judged again by the policy before it runs)" if applied.decision == "edit" else ""
+    print(f"{applied.decision} applied: {applied.tool}{runs} (call {applied.tool_call_id}) "
+          f"in conversation {conversation.id}{judged}")  # fmt: skip
     return 0

@@ -2,7 +2,8 @@
 
 Each subcommand lives in a small module and is imported when used, so ``daemonflow status`` does
 not pay for loading the worker's activities. Errors the user can fix are ``CliError``s, printed as
-one clear message (exit code 1, or 2 for bad usage) instead of a traceback.
+one clear message (exit code 1, or 2 for bad usage) instead of a traceback; so are the control
+client's domain errors (unknown or ended conversation, a refused decision, no worker…).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from typing import NoReturn
 from pydantic import ValidationError
 
 from cli import memory, monitoring_args
-from cli.common import EXIT_USAGE, CliError
+from cli.common import EXIT_ERROR, EXIT_USAGE, CliError
 from config.settings import Settings
+from control.errors import ControlError
 
 
 def limit(text: str) -> int:
@@ -178,6 +180,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except CliError as err:
         print(f"daemonflow {args.command}: {err}", file=sys.stderr)
         return err.code
+    except ControlError as err:  # the conversation said no, or nothing answered: the message says which
+        print(f"daemonflow {args.command}: {err}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
 

@@ -98,6 +98,7 @@ async def _through_worker(request: MemoryAdminRequest, settings: Settings) -> Me
     from temporalio.client import WorkflowFailureError
     from temporalio.exceptions import TimeoutError as TemporalTimeout
 
+    from workflows.failures import failure_message
     from workflows.memory_admin import MemoryAdminWorkflow
 
     client = await connect_or_explain(settings)
@@ -115,10 +116,7 @@ async def _through_worker(request: MemoryAdminRequest, settings: Settings) -> Me
                 f"no worker answered on task queue {settings.task_queue!r} within "
                 f"{THROUGH_WORKER_TIMEOUT.seconds}s: is the worker that holds the memory store running?"
             ) from err
-        cause = err.cause
-        while getattr(cause, "cause", None) is not None:
-            cause = cause.cause
-        raise CliError(f"memory {request.action} failed: {getattr(cause, 'message', None) or cause}") from err
+        raise CliError(f"memory {request.action} failed: {failure_message(err.cause)}") from err
 
 
 def _render(request: MemoryAdminRequest, result: MemoryAdminResult) -> str:

@@ -93,11 +93,10 @@ class Settings(BaseSettings):
     api_events_poll_s: float = Field(default=0.5, gt=0)
     """How often a live event stream asks the workflow for new events."""
     api_query_timeout_s: float = Field(default=10.0, gt=0)
-    """How long the API waits for a worker to answer a query or accept an update (then 503)."""
-    api_decision_confirm_s: float = Field(default=10.0, ge=0)
-    """How long a decision waits to see the workflow apply it (then 202 instead of 200)."""
+    """How long the API waits for a worker to answer a query, accept a message or apply a decision (then 503)."""
     api_turn_wait_s: float = Field(default=300.0, gt=0)
-    """How long ``POST …/messages`` holds the request for the turn's result (then 202 + turn id)."""
+    """How long ``POST …/messages`` holds the request for the turn's result (then 202 + turn id); a
+    turn that waits for a person or a resume answers 202 at once."""
 
     max_message_chars: int = 100_000
     """Largest user message accepted by ``send_message``; larger ones are rejected, not cut."""

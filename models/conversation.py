@@ -119,6 +119,8 @@ class Inject(Contract):
 
 
 class Approve(Contract):
+    """A person's decision on a waiting tool call: the ``approve`` signal and the ``decide`` update."""
+
     tool_call_id: str
     decision: Literal["approve", "approve_always", "deny", "edit"]
     arguments: dict | None = None
@@ -127,6 +129,74 @@ class Approve(Contract):
     """Optional: the ``args_hash`` the approver was shown; a mismatch makes the decision void."""
     reason: str | None = None
     approver: str | None = None
+
+
+# --- updates that answer a person -------------------------------------------------------------
+
+
+class DecidedCall(Contract):
+    """A tool call that no longer waits: who decided what (``timeout`` when nobody did), and when."""
+
+    tool_call_id: str
+    decision: str
+    approver: str | None = None
+    at: datetime
+
+
+class DecisionApplied(Contract):
+    """What the ``decide`` update answers: the decision the workflow took, and what will run."""
+
+    tool_call_id: str
+    tool: str
+    decision: str
+    approver: str | None = None
+    arguments: dict | None = None
+    """What runs: the arguments shown (approve), the edited ones (edit, judged again by the policy
+    before they run), nothing (deny)."""
+    args_hash: str
+    """The hash of the arguments that were waiting, which the decision is bound to."""
+
+
+class RejectionReason(StrEnum):
+    UNKNOWN_CALL = "unknown_call"
+    """No tool call waits under this id (and none was decided under it recently)."""
+    ALREADY_DECIDED = "already_decided"
+    ARGUMENTS_CHANGED = "arguments_changed"
+    """The ``arguments_hash`` the person saw is not the hash of the arguments that wait."""
+    EDIT_WITHOUT_ARGUMENTS = "edit_without_arguments"
+    ARGUMENTS_NOT_SHOWN = "arguments_not_shown"
+    """``approve`` / ``approve_always`` carried arguments other than the ones shown."""
+
+
+class DecisionRejection(Contract):
+    """Why a decision was void; the ``details`` of the ``DecisionRejected`` error ``decide`` raises."""
+
+    tool_call_id: str
+    reason: RejectionReason
+    detail: str
+    """The reason in words, as ``status.ignored_approvals`` lists it for the signal."""
+    decided: DecidedCall | None = None
+    """With ``already_decided``: the decision that was taken."""
+    args_hash: str | None = None
+    """With ``arguments_changed``: the hash of the arguments that wait."""
+    waiting: list[str] = Field(default_factory=list)
+    """The tool call ids that wait for a decision now."""
+
+
+class WatchTurn(Contract):
+    turn_id: str
+    """The ``send_message`` update id of the turn to watch."""
+
+
+class TurnProgress(Contract):
+    """What the ``watch_turn`` update answers as soon as the turn no longer just runs."""
+
+    turn_id: str
+    answered: bool
+    """The turn is over (its ``send_message`` update has its result), or no such turn waits."""
+    state: ConversationState
+    pending_approvals: list[PendingApproval] = Field(default_factory=list)
+    pause_reason: str | None = None
 
 
 class SetAutoAccept(Contract):
@@ -169,17 +239,24 @@ class Status(Contract):
     """Recent approval signals that were void (unknown call, already decided, hash mismatch), why."""
 
 
+HISTORY_LIMIT_MAX = 200
+
+
 class HistoryQuery(Contract):
-    limit: int = Field(default=20, ge=1, le=200)
+    limit: int = Field(default=20, ge=1, le=HISTORY_LIMIT_MAX)
 
 
 class MessageView(Contract):
     """A recent message as the workflow saw it; bodies are cut, the store has them whole."""
 
-    seq: int
+    seq: int | None
+    """None while ``pending``: the message has no place in the transcript yet."""
     role: str
     content: str
     truncated: bool = False
+    pending: bool = False
+    """Not seen by the model yet: an injected note waiting for the model's next step, or a queued
+    message waiting for its turn (listed in the order they will enter the transcript)."""
 
 
 class ConversationSummary(Contract):
@@ -199,15 +276,26 @@ class QueuedMessage(Contract):
     role: Literal["user", "system"] = "user"
     has_caller: bool = False
     """An update handler waits for this message's TurnResult (never carried across runs)."""
+    update_id: str | None = None
+    """The ``send_message`` update that brought it (its turn id), for ``watch_turn``."""
+
+
+DECIDED_CALLS_KEPT = 50
 
 
 class CarriedState(Contract):
-    """Everything a new run needs to continue a conversation exactly where the last one stopped."""
+    """The conversation's state: the workflow holds one and hands it whole to the next run.
+
+    What is not in here lives for one run only (calls waiting for a person, update results,
+    the state shown to operators): continue-as-new happens between turns, when none of it is set.
+    Histories recorded before this model held everything (``template`` required) still start.
+    """
 
     conversation_id: str
-    template: AgentTemplate
-    next_seq: int
-    turn: int
+    template: AgentTemplate | None = None
+    """Set by ``transcript.open`` in the first run."""
+    next_seq: int = 1
+    turn: int = 0
     queue: list[QueuedMessage] = Field(default_factory=list)
     injected: list[Inject] = Field(default_factory=list)
     paused: bool = False
@@ -224,6 +312,9 @@ class CarriedState(Contract):
     """The sandbox host queue this conversation's tool calls go to (see ``ToolResult.host_queue``)."""
     events: list[ConversationEvent] = Field(default_factory=list)
     next_event_id: int = 1
+    decided: list[DecidedCall] = Field(default_factory=list)
+    """The latest ``DECIDED_CALLS_KEPT`` decisions, so a late one is told who decided what."""
 
 
 ConversationInput.model_rebuild()
+TurnProgress.model_rebuild()

@@ -139,6 +139,8 @@ async def test_a_message_to_a_paused_conversation_is_accepted_and_answered_after
     await until(lambda: _status_if(http, cid, lambda s: s["paused"]))
     accepted = await http.post(f"/conversations/{cid}/messages", json={"content": "later"})
     assert accepted.status_code == 202, accepted.text
+    assert {"reason": "paused", "state": "paused", "pending_approvals": []}.items() <= accepted.json().items()
+    assert "answers after resume" in accepted.json()["detail"]
     turn = f"/conversations/{cid}/turns/{accepted.json()['turn_id']}"
     assert (await http.get(turn)).json() == {"turn_id": accepted.json()["turn_id"], "done": False, "result": None}
     assert (await http.post(f"/conversations/{cid}/resume")).status_code == 202
@@ -304,7 +306,7 @@ async def test_approvals_are_listed_and_decided_by_an_approver(api: ApiStack) ->
         "arguments": {"command": "echo approved over http"}, "args_hash": item["args_hash"], "applied": True,
     }  # fmt: skip
     again = problem(await approver.post(url, json={"decision": "deny"}), 409, "already-decided")
-    assert call in again["detail"]
+    assert call in again["detail"] and "already decided: approve by approver-key" in again["detail"]
 
     async def tool_message():
         page = (await viewer.get(f"/conversations/{cid}/messages")).json()["messages"]
@@ -342,6 +344,56 @@ async def test_edit_and_deny_from_the_api(api: ApiStack) -> None:
     tools = [m["content"] for m in page if m["role"] == "tool"]
     assert "edited" in tools[0] and "original" not in tools[0]
     assert tools[1] == "error: not run: denied by a person: no"
+
+
+async def test_a_turn_that_waits_for_a_person_is_a_prompt_202_not_an_error(api: ApiStack) -> None:
+    """No Docker needed: the call is denied, so nothing runs."""
+    operator, approver = api.http("operator"), api.http("approver")
+    api.ollama.script(run_command("echo wait for me"), Reply(content="understood"))
+    cid = new_id("waits")
+    created = await operator.post("/conversations", json={"conversation_id": cid, "agent": "developer", "message": "go"})
+    assert created.status_code == 202, created.text
+    body = created.json()
+    assert body["turn"] is None and body["turn_id"]
+    waiting = body["waiting"]
+    assert (waiting["reason"], waiting["state"]) == ("awaiting_approval", "awaiting_approval")
+    [pending] = waiting["pending_approvals"]
+    assert (pending["tool"], pending["arguments"]) == ("run_command", {"command": "echo wait for me"})
+
+    turn = f"/conversations/{cid}/turns/{body['turn_id']}"
+    assert (await operator.get(turn)).json()["done"] is False
+    decided = await approver.post(f"/approvals/{cid}/{pending['tool_call_id']}",
+                                  json={"decision": "deny", "arguments_hash": pending["args_hash"]})  # fmt: skip
+    assert decided.status_code == 200, decided.text
+
+    async def answered():
+        answer = (await operator.get(turn)).json()
+        return answer["result"] if answer["done"] else None
+
+    assert (await until(answered))["reply"] == "understood"
+
+
+async def test_an_injected_note_is_listed_at_once_as_pending(api: ApiStack) -> None:
+    http = api.http("operator")
+    cid = new_id("note")
+    assert (await http.post("/conversations", json={"conversation_id": cid, "message": "hi"})).status_code == 201
+    assert (await http.post(f"/conversations/{cid}/inject", json={"content": "a note", "role": "system"})).status_code == 202
+
+    async def listed():
+        page = (await http.get(f"/conversations/{cid}/messages")).json()
+        return page if page["messages"][-1]["pending"] else None
+
+    page = await until(listed)
+    assert [(m["seq"], m["content"], m["pending"]) for m in page["messages"]] == [
+        (1, "hi", False), (2, "echo: hi", False), (None, "a note", True)]  # fmt: skip
+    assert page["messages"][-1]["created_at"] is None and page["next_after"] is None
+    # Not on an earlier page: pending entries follow the last stored message only.
+    first = (await http.get(f"/conversations/{cid}/messages", params={"limit": 1})).json()
+    assert [m["content"] for m in first["messages"]] == ["hi"] and first["next_after"] == 1
+
+    assert (await http.post(f"/conversations/{cid}/messages", json={"content": "next"})).status_code == 200
+    stored = (await http.get(f"/conversations/{cid}/messages")).json()["messages"]
+    assert [(m["content"], m["pending"]) for m in stored][2:] == [("a note", False), ("next", False), ("echo: next", False)]
 
 
 async def _next_pending(http: httpx.AsyncClient, cid: str, not_this: str) -> dict | None:

@@ -213,6 +213,8 @@ async def test_daemonflow_approve_and_deny_from_the_command_line(daemon, fake_ol
     edited = await daemonflow(daemon.env(), tmp_path, "approve", conversation_id, pending.tool_call_id,
                               "--edit", '{"command": "echo edited via cli"}', "--approver", "eve")
     assert edited.code == 0, edited.err
+    assert edited.out.strip() == (f'edit applied: run_command {{"command": "echo edited via cli"}} (call {pending.tool_call_id}) '
+                                  f"in conversation {conversation_id} (judged again by the policy before it runs)")
     result = await turn
     assert result.tool_calls[0].decision == "edit" and "edited via cli" in tool_messages(daemon, handle)[0]
     assert actions(daemon, handle)[0].source == "approver:eve"
@@ -220,9 +222,13 @@ async def test_daemonflow_approve_and_deny_from_the_command_line(daemon, fake_ol
     fake_ollama.script(command("echo second"), Reply(content="ok"))
     second = asyncio.create_task(daemon.send(handle, "again"))
     pending = await wait_for(lambda: pending_of(handle))
-    denied = await daemonflow(daemon.env(), tmp_path, "deny", conversation_id, pending.tool_call_id, "--reason", "no")
+    denied = await daemonflow(daemon.env(), tmp_path, "deny", conversation_id, pending.tool_call_id, "--reason", "no",
+                              "--approver", "frank")  # fmt: skip
     assert denied.code == 0, denied.err
+    assert denied.out.startswith(f"deny applied: run_command (call {pending.tool_call_id})")
     assert (await second).tool_calls[0].decision == "deny"
+    again = await daemonflow(daemon.env(), tmp_path, "approve", conversation_id, pending.tool_call_id)
+    assert again.code == 1 and "already decided: deny by frank" in again.err and "Traceback" not in again.err
 
 
 async def test_approve_with_the_plain_temporal_cli(daemon, fake_ollama):
@@ -249,3 +255,11 @@ async def test_daemonflow_chat_asks_for_approval_inline(daemon, fake_ollama, tmp
     assert 'approval needed: run_command {"command": "echo from chat"}' in run.out
     assert "→ approve" in run.out and "developer> the command ran" in run.out
     assert "tool run_command: approve ok" in run.out
+    # The chat asked through the decide update (it heard back), never the fire-and-forget signal.
+    conversation_id = run.out.split("conversation ", 1)[1].split(" ", 1)[0]
+    history = await daemon.client.get_workflow_handle(f"conversation-{conversation_id}").fetch_history()
+    updates = [e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name for e in history.events
+               if e.HasField("workflow_execution_update_accepted_event_attributes")]  # fmt: skip
+    signals = [e.workflow_execution_signaled_event_attributes.signal_name for e in history.events
+               if e.HasField("workflow_execution_signaled_event_attributes")]  # fmt: skip
+    assert "decide" in updates and "approve" not in signals

@@ -179,3 +179,15 @@ async def test_clear_errors(daemon: Daemon, tmp_path: Path) -> None:
 
     assert bad_limit.code == 2
     assert "must be between 1 and 200" in bad_limit.err
+
+
+async def test_history_shows_at_once_what_the_model_has_not_seen(daemon: Daemon, tmp_path: Path) -> None:
+    """An injected note is listed as ``[pending]`` right away, before any turn writes it."""
+    handle = await daemon.start()
+    await daemon.send(handle, "hello")
+    conversation_id = handle.id.removeprefix("conversation-")
+    injected = await daemonflow(daemon.env(), tmp_path, "inject", conversation_id, "answer in French", "--role", "system")
+    assert injected.code == 0, injected.err
+    run = await daemonflow(daemon.env(), tmp_path, "history", conversation_id, "--limit", "3")
+    assert run.code == 0, run.err
+    assert run.out.splitlines() == ["[1] user: hello", "[2] assistant: echo: hello", "[pending] system: answer in French"]

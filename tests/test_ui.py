@@ -54,6 +54,21 @@ async def browser() -> AsyncIterator[object]:
             await chromium.close()
 
 
+async def signed_in(browser, api: ApiStack, role: str) -> tuple[object, object, list[str]]:
+    """A fresh browser context on /ui with the key of ``role`` typed once; its page errors and
+    strict-CSP violations (which only show in the console) are collected."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    page.set_default_timeout(STEP_TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.on("console", lambda message: errors.append(message.text) if "Content Security Policy" in message.text else None)
+    await page.goto(f"{api.url}/ui/")
+    await page.fill("#api-key", api.keys[role])
+    await page.click("#key-form button[type=submit]")
+    return context, page, errors
+
+
 @pytest.mark.usefixtures("docker_client")
 async def test_an_approver_approves_from_the_page_and_sees_the_result(api: ApiStack, browser) -> None:
     command = f"echo hello from the browser test {uuid.uuid4().hex[:6]}"
@@ -65,15 +80,7 @@ async def test_an_approver_approves_from_the_page_and_sees_the_result(api: ApiSt
     )
     assert started.status_code == 202, started.text
 
-    context = await browser.new_context()
-    page = await context.new_page()
-    page.set_default_timeout(STEP_TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
-    await page.goto(f"{api.url}/ui/")
-
-    await page.fill("#api-key", api.keys["approver"])
-    await page.click("#key-form button[type=submit]")
+    context, page, errors = await signed_in(browser, api, "approver")
     await page.locator("#app").wait_for(state="visible")
     assert await page.locator("#dashboard").count() == 1
 
@@ -88,6 +95,9 @@ async def test_an_approver_approves_from_the_page_and_sees_the_result(api: ApiSt
     await page.locator("#chat-state", has_text="awaiting_approval").wait_for()
 
     await card.get_by_role("button", name="Approve", exact=True).click()
+    # The page is told what the workflow applied (the decide update), not that something was sent.
+    await page.locator("#notice", has_text="approve applied to run_command").wait_for()
+    assert command in await page.locator("#notice").inner_text()
     result = page.locator("#messages li.tool", has_text=command.removeprefix("echo "))
     await result.wait_for()
     await page.locator("#messages li.assistant", has_text="The command ran.").wait_for()
@@ -101,22 +111,42 @@ async def test_an_approver_approves_from_the_page_and_sees_the_result(api: ApiSt
     await context.close()
 
 
+async def test_an_injected_note_shows_at_once_as_pending(api: ApiStack, browser) -> None:
+    """An operator injects a note into an idle conversation: the chat shows it at once, marked
+    pending; the next turn writes it to the transcript, before that turn's message."""
+    cid = f"ui-note-{uuid.uuid4().hex[:8]}"
+    created = await api.http("operator").post("/conversations", json={"conversation_id": cid, "message": "hello"})
+    assert created.status_code == 201, created.text
+
+    context, page, errors = await signed_in(browser, api, "operator")
+    await page.locator(f"#conversations li[data-conversation='{cid}']").click()
+    await page.locator("#messages li.assistant", has_text="echo: hello").wait_for()
+
+    await page.select_option("#send-mode", "inject-system")
+    await page.fill("#send-text", "answer in French")
+    await page.click("#send-form button[type=submit]")
+    pending = page.locator("#messages li.pending", has_text="answer in French")
+    await pending.wait_for()
+    assert await pending.locator(".role").text_content() == "system · pending"
+
+    await page.select_option("#send-mode", "message")
+    await page.fill("#send-text", "bonjour")
+    await page.click("#send-form button[type=submit]")
+    await page.locator("#messages li.assistant", has_text="echo: bonjour").wait_for()
+    await pending.wait_for(state="detached")
+    stored = await page.eval_on_selector_all("#messages li[data-seq]", "items => items.map(i => i.lastChild.textContent)")
+    assert stored == ["hello", "echo: hello", "answer in French", "bonjour", "echo: bonjour"]
+    assert not errors, errors
+    await context.close()
+
+
 async def test_the_dashboard_shows_the_last_monitoring_run(api: ApiStack, browser) -> None:
     """A viewer opens /ui after a monitoring run and sees its score, alerts and usage chart."""
     await monitoring_round(api.client, api.settings)
     report = (await api.http("viewer").get("/monitoring/report")).json()
     buckets = len((await api.http("viewer").get("/monitoring/trends")).json()["buckets"])
 
-    context = await browser.new_context()
-    page = await context.new_page()
-    page.set_default_timeout(STEP_TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
-    # The chart is drawn under the page's strict CSP: a violation would only show in the console.
-    page.on("console", lambda message: errors.append(message.text) if "Content Security Policy" in message.text else None)
-    await page.goto(f"{api.url}/ui/")
-    await page.fill("#api-key", api.keys["viewer"])
-    await page.click("#key-form button[type=submit]")
+    context, page, errors = await signed_in(browser, api, "viewer")
 
     await page.locator("#dash-score", has_text=str(report["score"])).wait_for()
     assert await page.locator("#dash-score").inner_text() == str(report["score"])

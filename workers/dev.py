@@ -21,10 +21,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
-import ollama
 from temporalio.common import SearchAttributeIndexedValueType
 
+from activities.model_probe import ollama_base_url, probe_ollama
 from config.settings import Settings
 
 if TYPE_CHECKING:
@@ -208,32 +207,24 @@ async def temporal_server(settings: Settings, stop: asyncio.Event, say: Say = sa
 # --- Ollama -------------------------------------------------------------------------------------
 
 
-def _canonical(model: str) -> str:
-    return model if ":" in model else f"{model}:latest"
-
-
 async def check_ollama(settings: Settings, say: Say = say) -> bool:
     """Tell the user whether Ollama answers and has the models; never fatal.
 
     Conversations wait and retry while the model is away, so the stack runs either way.
     """
-    client = ollama.AsyncClient(host=settings.ollama_host, timeout=OLLAMA_CHECK_TIMEOUT_S)
-    try:
-        listing = await client.list()
-    except (httpx.HTTPError, ConnectionError, ollama.ResponseError) as err:
-        why = "" if isinstance(err, ConnectionError) else f" ({type(err).__name__}: {err})"
-        say(f"Ollama: NOT reachable at {settings.ollama_host}{why}")
+    probe = await probe_ollama(ollama_base_url(settings.ollama_host), OLLAMA_CHECK_TIMEOUT_S)
+    if not probe.reachable:
+        say(f"Ollama: NOT reachable at {probe.base_url} ({probe.error})")
         say("  conversations will wait and retry until it answers. To fix it:")
         say("  - install Ollama from https://ollama.com/download")
         say("  - start it: `ollama serve`")
         say(f"  - fetch the models: `ollama pull {settings.model}` and `ollama pull {settings.embed_model}`")
         say("  - or set OLLAMA_HOST to where Ollama runs (e.g. OLLAMA_HOST=http://gpu-box:11434)")
         return False
-    names = sorted(m.model for m in listing.models if m.model)
-    installed = {_canonical(n) for n in names}
-    say(f"Ollama: {settings.ollama_host} has {len(names)} model(s): {', '.join(names) or 'none'}")
+    names = probe.models
+    say(f"Ollama {probe.version or '?'}: {probe.base_url} has {len(names)} model(s): {', '.join(names) or 'none'}")
     for role, model in (("default model", settings.model), ("embed model", settings.embed_model)):
-        if _canonical(model) in installed:
+        if probe.has_model(model):
             say(f"  {role} {model}: present")
         else:
             say(f"  {role} {model}: MISSING — run `ollama pull {model}`")

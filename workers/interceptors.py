@@ -44,6 +44,9 @@ from temporalio.worker import (
 from workers import logs, metrics, telemetry
 
 TRACE_HEADER = "_tracer-data"  # TracingInterceptor's header key
+TURN_UPDATE = "send_message"
+"""The update a turn answers (public contract); ``decide`` and ``watch_turn`` run no activities of
+their own and a watch spans the turns queued ahead of its own, so they never parent a turn's spans."""
 
 # Load OpenTelemetry's context implementation now: the workflow sandbox forbids the file access
 # its lazy loading does (TracingInterceptor does the same at import).
@@ -79,7 +82,7 @@ class TurnContextInterceptor(WorkflowInboundInterceptor):
         super().init(_TurnContextOutbound(outbound, self))
 
     async def handle_update_handler(self, input: HandleUpdateInput) -> Any:
-        context = _context_from_headers(input.headers)
+        context = _context_from_headers(input.headers) if input.update == TURN_UPDATE else None
         if context is None:
             return await super().handle_update_handler(input)
         self.in_flight[input.id] = context
@@ -157,7 +160,7 @@ class ActivityObserver(ActivityInboundInterceptor):
             raise
         finally:
             attributes = metrics.observe_activity(
-                info.activity_type, input.args, result, outcome, time.monotonic() - started
+                input.fn, info.activity_type, input.args, result, outcome, time.monotonic() - started
             )
             for key, value in attributes.items():
                 span.set_attribute(key, value)

@@ -13,13 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from activities.audit import AuditActivities
+from activities.llm import LlmActivities
+from activities.memory.activities import MemoryActivities
+from activities.tools.runner import ToolActivities
+from activities.transcript import TranscriptActivities
+from control.visibility import ConversationFilter
+from models.conversation import ConversationState
 from workers import telemetry
 
 log = logging.getLogger("daemonflow.metrics")
@@ -51,9 +59,12 @@ ACTIVITY_ERRORS = Counter("daemonflow_activity_errors", "Activity attempts that 
 Attributes = dict[str, str | int | float | bool]
 
 
-def observe_activity(activity_type: str, args: Sequence[Any], result: Any, outcome: str, seconds: float) -> Attributes:
-    """Record one activity attempt; returns the span attributes it is worth (no content)."""
-    observer = _OBSERVERS.get(activity_type) or (_memory if activity_type.startswith("memory.") else None)
+def observe_activity(
+    fn: Callable[..., Any], activity_type: str, args: Sequence[Any], result: Any, outcome: str, seconds: float
+) -> Attributes:
+    """Record one attempt of activity ``fn`` (as registered: a bound method); returns the span
+    attributes it is worth (no content). Observers are found by the activity itself, not its name."""
+    observer = _OBSERVERS.get(fn.__func__ if inspect.ismethod(fn) else fn)
     if observer is None:
         return {}
     try:
@@ -120,7 +131,7 @@ def _audit(kind: str, args: Sequence[Any], result: Any, outcome: str, seconds: f
 
 
 def _memory(kind: str, args: Sequence[Any], result: Any, outcome: str, seconds: float) -> Attributes:
-    operation = kind.removeprefix("memory.")
+    operation = kind.rpartition(".")[2]  # memory.recall → recall
     if result is not None and getattr(result, "error", None):
         outcome = "error"
     MEMORY_OPS.labels(operation, outcome).inc()
@@ -146,12 +157,13 @@ def _closed(kind: str, args: Sequence[Any], result: Any, outcome: str, seconds: 
     return {}
 
 
-_OBSERVERS = {
-    "llm.chat": _llm,
-    "tools.run": _tool,
-    "audit.record": _audit,
-    "transcript.open": _opened,
-    "transcript.close": _closed,
+_OBSERVERS: dict[Callable[..., Any], Callable[..., Attributes]] = {
+    LlmActivities.chat: _llm,
+    ToolActivities.run: _tool,
+    AuditActivities.record: _audit,
+    TranscriptActivities.open: _opened,
+    TranscriptActivities.close: _closed,
+    **{fn: _memory for fn in (MemoryActivities.recall, MemoryActivities.store_turn, MemoryActivities.tool, MemoryActivities.admin)},
 }
 
 
@@ -193,7 +205,7 @@ class SandboxObserver:
 
 # --- conversations by state ----------------------------------------------------------------------
 
-STATES = ("idle", "thinking", "awaiting_approval", "running_tool", "paused")
+STATES = [state for state in ConversationState if state != ConversationState.ENDED]
 
 
 async def track_conversation_states(client, interval_s: float, stop: asyncio.Event) -> None:
@@ -204,16 +216,13 @@ async def track_conversation_states(client, interval_s: float, stop: asyncio.Eve
     """
     while not stop.is_set():
         for state in STATES:
-            query = (
-                'WorkflowType = "ConversationWorkflow" AND ExecutionStatus = "Running" '
-                f'AND DaemonflowState = "{state}"'
-            )
+            query = ConversationFilter(state=state, running=True).query()
             try:
                 count = await client.count_workflows(query)
             except Exception as err:  # noqa: BLE001 - visibility hiccups must not stop the worker
-                log.debug("counting %s conversations failed: %s", state, err)
+                log.debug("counting %s conversations failed: %s", state.value, err)
                 break
-            CONVERSATIONS.labels(state).set(count.count)
+            CONVERSATIONS.labels(state.value).set(count.count)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval_s)
 

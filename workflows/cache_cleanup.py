@@ -11,27 +11,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.cache import CacheActivities
     from models.cache import (
         CleanupInput,
-        CleanupPlan,
         CleanupResult,
         DeleteRequest,
-        DeletionOutcome,
-        IndexSummary,
         PlanRequest,
     )
+    from workflows.activity_config import CLEANUP_STEP
 
 DEFAULT_THRESHOLD_MB = 500.0
 DEFAULT_KEEP_NEWEST = 5
 DEFAULT_MAX_AGE_DAYS = 30.0
-
-STEP = dict(
-    start_to_close_timeout=timedelta(minutes=5),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=3),
-)
 
 
 @workflow.defn(name="CacheCleanupWorkflow")
@@ -42,9 +35,9 @@ class CacheCleanupWorkflow:
         at = workflow.now()
         dry_run = bool(request.dry_run)
         workflow.set_current_details("indexing the cache")
-        index = await workflow.execute_activity("cache.index", at, result_type=IndexSummary, summary="index", **STEP)
-        plan = await workflow.execute_activity(
-            "cache.plan",
+        index = await workflow.execute_activity_method(CacheActivities.index, at, summary="index", **CLEANUP_STEP)
+        plan = await workflow.execute_activity_method(
+            CacheActivities.plan,
             PlanRequest(
                 at=at,
                 dry_run=dry_run,
@@ -52,9 +45,8 @@ class CacheCleanupWorkflow:
                 keep_newest=request.keep_newest if request.keep_newest is not None else DEFAULT_KEEP_NEWEST,
                 max_age_days=request.max_age_days or DEFAULT_MAX_AGE_DAYS,
             ),
-            result_type=CleanupPlan,
             summary="plan" + (" (dry run)" if dry_run else ""),
-            **STEP,
+            **CLEANUP_STEP,
         )
         result = CleanupResult(at=at, dry_run=dry_run, index=index, planned=plan.deletions, protected=plan.protected)
         if dry_run:
@@ -63,24 +55,22 @@ class CacheCleanupWorkflow:
         run_id = workflow.info().run_id
         if plan.deletions:
             workflow.set_current_details(f"deleting {len(plan.deletions)} entries")
-            outcomes = await workflow.execute_activity(
-                "cache.delete",
+            outcomes = await workflow.execute_activity_method(
+                CacheActivities.delete,
                 DeleteRequest(at=at, run_id=run_id, deletions=plan.deletions),
-                result_type=list[DeletionOutcome],
                 summary=f"delete {len(plan.deletions)}",
                 heartbeat_timeout=timedelta(seconds=60),
-                **STEP,
+                **CLEANUP_STEP,
             )
             deleted = {o.key for o in outcomes if o.deleted}
             result.deleted = [d.key for d in plan.deletions if d.key in deleted]
             result.failed = [o for o in outcomes if not o.deleted]
             result.freed_bytes = sum(d.size_bytes for d in plan.deletions if d.key in deleted)
-        result.containers_removed = await workflow.execute_activity(
-            "cache.reap_containers",
+        result.containers_removed = await workflow.execute_activity_method(
+            CacheActivities.reap_containers,
             DeleteRequest(at=at, run_id=run_id, deletions=[]),
-            result_type=list[str],
             summary="containers of ended conversations",
-            **STEP,
+            **CLEANUP_STEP,
         )
         workflow.set_current_details(
             f"deleted {len(result.deleted)} entries ({result.freed_bytes / 1e6:.1f} MB), "

@@ -1,10 +1,19 @@
 """ConversationWorkflow: one durable conversation with an agent.
 
-The workflow decides and waits; every side effect is an activity. Message bodies live in the store
-and activities pass only sequence numbers and small results, so history grows by a bounded number
-of small events per turn. Messages arrive through the ``send_message`` update (or ``inject``), wait
-in a queue and are answered one turn at a time; pause, resume, inject and end are honoured between
-the steps of a turn.
+The workflow decides and waits; every side effect is an activity, called by reference with its
+kind's typed config (``workflows/activity_config.py``). Message bodies live in the store and
+activities pass only sequence numbers and small results, so history grows by a bounded number of
+small events per turn. Messages arrive through the ``send_message`` update (or ``inject``), wait in
+a queue and are answered one turn at a time; pause, resume, inject and end are honoured between the
+steps of a turn.
+
+State: everything that outlives a run is one ``CarriedState`` (``self._carried``), handed whole to
+the next run by continue-as-new; the other attributes live for one run (calls waiting for a person,
+update results, what operators see).
+
+Who talks to it: the ``control`` package (API, CLI), the plain `temporal` CLI, and tests. Updates
+answer the caller (``send_message`` → the turn, ``decide`` → the applied decision or a typed
+rejection, ``watch_turn`` → as soon as a turn waits for a person); signals only deliver.
 """
 
 from __future__ import annotations
@@ -15,21 +24,27 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
-from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    from activities.audit import AuditActivities
+    from activities.llm import LlmActivities
+    from activities.memory.activities import MemoryActivities
+    from activities.transcript import TranscriptActivities
     from models.agent import AgentTemplate
     from models.conversation import (
+        DECIDED_CALLS_KEPT,
         WORKFLOW_ID_PREFIX,
         Approve,
         CarriedState,
         ConversationInput,
         ConversationState,
         ConversationSummary,
+        DecidedCall,
+        DecisionApplied,
+        DecisionRejection,
         End,
         HistoryQuery,
         Inject,
@@ -41,43 +56,30 @@ with workflow.unsafe.imports_passed_through():
         SetAutoAccept,
         Status,
         ToolCallOutcome,
+        TurnProgress,
         TurnResult,
         Usage,
+        WatchTurn,
     )
     from models.events import EVENT_PREVIEW_CHARS, EVENTS_KEPT, ConversationEvent, EventsQuery, EventType
     from models.llm import ChatRequest, ChatResult, ToolCallRequest
     from models.memory import MemoryToolCall, RecallRequest, RecallResult, StoredMemories, StoreTurnMemories
-    from models.policy import Decision, PolicyRule, PolicySet, ToolCallContext, Verdict
+    from models.policy import Decision, ToolCallContext, Verdict
     from models.tools import ActionRecord, RunsOn, ToolCallInput, ToolResult, ToolSpec
-    from models.transcript import AppendMessage, CloseConversation, OpenConversation, OpenedConversation, Routing
+    from models.transcript import AppendMessage, CloseConversation, OpenConversation
     from workflows import search_attributes
+    from workflows.activity_config import MEMORY_CALL, MODEL_CALL, STORE_CALL, memory_tool_call
     from workflows.arguments import argument_errors
+    from workflows.decisions import ignored_line, rejection
+    from workflows.failures import failure_message
     from workflows.policy import evaluate, rule_for_approve_always
     from workflows.tool_execution import ToolExecutionWorkflow, tool_workflow_id
 
 RECENT_MESSAGES_KEPT = 50
 IGNORED_APPROVALS_KEPT = 20
 RECENT_MESSAGE_CHARS = 2_000
-
-STORE_CALL = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=10)),
-)
-MODEL_CALL = dict(
-    start_to_close_timeout=timedelta(minutes=15),
-    heartbeat_timeout=timedelta(seconds=10),
-    retry_policy=RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_attempts=3,
-    ),
-)
 MODEL_RETRY_FIRST_DELAY_S = 2
 MODEL_RETRY_MAX_DELAY_S = 60
-MEMORY_CALL = dict(
-    start_to_close_timeout=timedelta(minutes=5),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3),
-)
 MEMORY_PATCH = "memory-v1"
 """Recall before and extraction after each turn; histories recorded before it replay without."""
 
@@ -96,30 +98,7 @@ class ConversationWorkflow:
         except ValidationError as err:
             self._input = ConversationInput()
             self._invalid_input = f"invalid ConversationInput: {err}"
-        info = workflow.info()
-        carried = self._input.carried
-        self._conversation_id = (
-            carried.conversation_id
-            if carried
-            else self._input.conversation_id or info.workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
-        )
-        self._template: AgentTemplate | None = carried.template if carried else None
-        self._next_seq = carried.next_seq if carried else 1
-        self._turn = carried.turn if carried else 0
-        self._queue: list[QueuedMessage] = list(carried.queue) if carried else []
-        self._injected: list[Inject] = list(carried.injected) if carried else []
-        self._paused = carried.paused if carried else False
-        self._pause_reason = carried.pause_reason if carried else None
-        self._auto_accept = carried.auto_accept if carried else self._input.auto_accept
-        self._last_error = carried.last_error if carried else None
-        self._recent: list[MessageView] = list(carried.recent) if carried else []
-        self._tools: dict[str, ToolSpec] = {t.name: t for t in carried.tools} if carried else {}
-        self._policy: PolicySet | None = carried.policy if carried else None
-        self._overrides: list[PolicyRule] = list(carried.overrides) if carried else []
-        self._routing = carried.routing if carried else Routing()
-        self._host_queue = carried.host_queue if carried else None
-        self._events: list[ConversationEvent] = list(carried.events) if carried else []
-        self._next_event_id = carried.next_event_id if carried else 1
+        self._carried: CarriedState = self._input.carried or self._first_state()
         self._memory_ids: list[str] = []
         self._pending: dict[str, PendingApproval] = {}
         self._decisions: dict[str, Approve] = {}
@@ -130,10 +109,23 @@ class ConversationWorkflow:
         self._ended = False
         self._end_reason = ""
         self._turns_this_run = 0
-        self._in_turn = False
+        self._answering: QueuedMessage | None = None
+        """The message whose turn runs; ``_unwritten`` too until it is in the transcript."""
+        self._unwritten: QueuedMessage | None = None
         self._results: dict[str, TurnResult | ApplicationError] = {}
-        if not carried and self._input.initial_message:
-            self._queue.append(QueuedMessage(id="initial", content=self._input.initial_message))
+
+    def _first_state(self) -> CarriedState:
+        conversation_id = self._input.conversation_id or workflow.info().workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
+        state = CarriedState(conversation_id=conversation_id, auto_accept=self._input.auto_accept)
+        if self._input.initial_message:
+            state.queue.append(QueuedMessage(id="initial", content=self._input.initial_message))
+        return state
+
+    @property
+    def _template(self) -> AgentTemplate:
+        """Set by ``transcript.open`` before the first turn, and carried ever after."""
+        assert self._carried.template is not None
+        return self._carried.template
 
     # --- main loop --------------------------------------------------------------------------
 
@@ -141,8 +133,8 @@ class ConversationWorkflow:
     async def run(self, input: dict[str, Any] | None = None) -> ConversationSummary:
         if self._invalid_input:
             raise ApplicationError(self._invalid_input, type="InvalidInput", non_retryable=True)
-        if self._template is None:
-            self._template = await self._open()
+        if self._carried.template is None:
+            await self._open()
         workflow.upsert_search_attributes([search_attributes.AGENT.value_set(self._template.name)])
         self._set_state(self._resting_state())
 
@@ -153,111 +145,88 @@ class ConversationWorkflow:
             if self._ended:
                 break
             if not self._should_continue_as_new():
-                await self._answer(self._queue.pop(0))
+                await self._answer(self._carried.queue.pop(0))
                 continue
             await workflow.wait_condition(workflow.all_handlers_finished)
             if self._ended or not self._should_continue_as_new():
                 continue
-            workflow.continue_as_new(ConversationInput(**self._input.model_dump(exclude={"carried"}), carried=self._carry()))
+            workflow.continue_as_new(ConversationInput(**self._input.model_dump(exclude={"carried"}), carried=self._carried))
 
         return await self._finish()
 
     def _has_work(self) -> bool:
-        return not self._paused and bool(self._queue)
+        return not self._carried.paused and bool(self._carried.queue)
 
     def _should_continue_as_new(self) -> bool:
         """Only between turns, and never while a caller waits for an answer from this run."""
         due = self._turns_this_run >= self._input.turns_per_run or workflow.info().is_continue_as_new_suggested()
-        return due and not any(item.has_caller for item in self._queue)
+        return due and not any(item.has_caller for item in self._carried.queue)
 
-    def _carry(self) -> CarriedState:
-        assert self._template is not None
-        return CarriedState(
-            conversation_id=self._conversation_id,
-            template=self._template,
-            next_seq=self._next_seq,
-            turn=self._turn,
-            queue=self._queue,
-            injected=self._injected,
-            paused=self._paused,
-            pause_reason=self._pause_reason,
-            auto_accept=self._auto_accept,
-            last_error=self._last_error,
-            recent=self._recent,
-            tools=list(self._tools.values()),
-            policy=self._policy,
-            overrides=self._overrides,
-            routing=self._routing,
-            host_queue=self._host_queue,
-            events=self._events,
-            next_event_id=self._next_event_id,
-        )
-
-    async def _open(self) -> AgentTemplate:
+    async def _open(self) -> None:
         try:
-            opened: OpenedConversation = await workflow.execute_activity(
-                "transcript.open",
+            opened = await workflow.execute_activity_method(
+                TranscriptActivities.open,
                 OpenConversation(
-                    conversation_id=self._conversation_id,
+                    conversation_id=self._carried.conversation_id,
                     agent=self._input.agent,
                     model=self._input.model,
                     system_prompt=self._input.system_prompt,
                     user_id=self._input.user_id,
                     policy=self._input.policy,
                 ),
-                result_type=OpenedConversation,
                 summary=f"open conversation with agent {self._input.agent}",
                 **STORE_CALL,
             )
         except ActivityError as err:
-            raise ApplicationError(_cause_message(err), type="OpenFailed", non_retryable=True) from err
-        self._next_seq = opened.next_seq
-        self._tools = {t.name: t for t in opened.tools}
-        self._policy = opened.policy
-        self._overrides = list(opened.overrides)
-        self._routing = opened.routing
-        return opened.template
+            message = failure_message(err, "opening the conversation")
+            raise ApplicationError(message, type="OpenFailed", non_retryable=True) from err
+        self._carried.template = opened.template
+        self._carried.next_seq = opened.next_seq
+        self._carried.tools = list(opened.tools)
+        self._carried.policy = opened.policy
+        self._carried.overrides = list(opened.overrides)
+        self._carried.routing = opened.routing
 
     async def _finish(self) -> ConversationSummary:
-        for item in self._queue:
+        for item in self._carried.queue:
             if item.has_caller:
                 self._results[item.id] = ApplicationError(
                     f"conversation ended before this message was answered: {self._end_reason}",
                     type="ConversationEnded",
                 )
-        self._queue.clear()
+        self._carried.queue.clear()
         self._set_state(ConversationState.ENDED)
         await workflow.wait_condition(workflow.all_handlers_finished)
-        await workflow.execute_activity(
-            "transcript.close",
-            CloseConversation(conversation_id=self._conversation_id, reason=self._end_reason),
+        await workflow.execute_activity_method(
+            TranscriptActivities.close,
+            CloseConversation(conversation_id=self._carried.conversation_id, reason=self._end_reason),
             summary="close conversation",
             **STORE_CALL,
         )
         return ConversationSummary(
-            conversation_id=self._conversation_id, turns=self._turn, ended_reason=self._end_reason
+            conversation_id=self._carried.conversation_id, turns=self._carried.turn, ended_reason=self._end_reason
         )
 
     # --- one turn ---------------------------------------------------------------------------
 
     async def _answer(self, item: QueuedMessage) -> None:
-        self._turn += 1
+        self._carried.turn += 1
         self._turns_this_run += 1
         result: TurnResult | ApplicationError
-        self._in_turn = True
-        first_seq = self._next_seq
+        self._answering = self._unwritten = item
+        first_seq = self._carried.next_seq
         try:
             result = await self._run_turn(item)
-            self._last_error = None
+            self._carried.last_error = None
             self._emit(EventType.TURN_COMPLETED, result.model_dump(mode="json", exclude={"reply"}))
         except _Ended:
             result = ApplicationError(
                 f"conversation ended during this turn: {self._end_reason}", type="ConversationEnded"
             )
         except ApplicationError as err:
-            self._last_error = err.message
+            self._carried.last_error = err.message
             result = err
-        self._in_turn = False
+        self._answering = self._unwritten = None
         self._set_state(self._resting_state())
         if item.has_caller:
             self._results[item.id] = result
@@ -265,13 +234,13 @@ class ConversationWorkflow:
             await self._store_memories(result.turn, first_seq)
 
     async def _run_turn(self, item: QueuedMessage) -> TurnResult:
-        assert self._template is not None
-        turn = self._turn
+        turn = self._carried.turn
         self._consecutive_auto = 0
         self._set_state(ConversationState.THINKING)
         await self._flush_injected()
         await self._append(item.role, item.content)
-        self._memory_ids = await self._recall(self._next_seq - 1, turn) if self._memory_on() else []
+        self._unwritten = None
+        self._memory_ids = await self._recall(self._carried.next_seq - 1, turn) if self._memory_on() else []
         usage = Usage()
         outcomes: list[ToolCallOutcome] = []
         chat = ChatResult(reply="")
@@ -296,30 +265,33 @@ class ConversationWorkflow:
 
     async def _checkpoint(self) -> None:
         """Between steps: wait while paused, stop if the conversation was ended."""
-        if self._paused and not self._ended:
+        if self._carried.paused and not self._ended:
             self._set_state(ConversationState.PAUSED)
-            await workflow.wait_condition(lambda: not self._paused or self._ended)
+            await workflow.wait_condition(lambda: not self._carried.paused or self._ended)
             self._set_state(ConversationState.THINKING)
         if self._ended:
             raise _Ended()
 
     async def _flush_injected(self) -> None:
-        """Injected ``next`` messages enter the transcript before the model's next step."""
-        while self._injected:
-            injected = self._injected.pop(0)
+        """Injected ``next`` messages enter the transcript before the model's next step; each stays
+        in the list (shown as pending by ``history``) until it is written."""
+        while self._carried.injected:
+            injected = self._carried.injected[0]
             await self._append(injected.role, injected.content)
+            self._carried.injected.pop(0)
 
     async def _append(self, role: str, content: str, tool_call_id: str | None = None) -> None:
-        seq = self._next_seq
-        await workflow.execute_activity(
-            "transcript.append",
+        seq = self._carried.next_seq
+        await workflow.execute_activity_method(
+            TranscriptActivities.append,
             AppendMessage(
-                conversation_id=self._conversation_id, seq=seq, role=role, content=content, tool_call_id=tool_call_id
-            ),
+                conversation_id=self._carried.conversation_id, seq=seq, role=role, content=content,
+                tool_call_id=tool_call_id,
+            ),  # fmt: skip
             summary=f"store {role} message #{seq}",
             **STORE_CALL,
         )
-        self._next_seq = seq + 1
+        self._carried.next_seq = seq + 1
         self._remember(seq, role, content)
 
     async def _ask_model(self, turn: int) -> ChatResult:
@@ -328,32 +300,21 @@ class ConversationWorkflow:
         The activity retries a few times by itself; past that the workflow records the error in
         ``status.last_error`` and tries again later, so an operator can see why a turn waits.
         """
-        assert self._template is not None
         deadline = workflow.now() + timedelta(seconds=self._input.model_retry_timeout_s)
         delay = MODEL_RETRY_FIRST_DELAY_S
         while True:
-            request = ChatRequest(
-                conversation_id=self._conversation_id,
-                turn=turn,
-                reply_seq=self._next_seq,
-                upto_seq=self._next_seq - 1,
-                template=self._template,
-                now=workflow.now(),
-                tools=[spec.ollama_definition() for spec in self._tools.values()],
-                memory_ids=self._memory_ids,
-            )
+            request = self._chat_request(turn)
             try:
-                result: ChatResult = await workflow.execute_activity(
-                    "llm.chat",
+                result = await workflow.execute_activity_method(
+                    LlmActivities.chat,
                     request,
-                    result_type=ChatResult,
                     summary=f"{self._template.model} · turn {turn}",
-                    task_queue=self._routing.llm_queue,
+                    task_queue=self._carried.routing.llm_queue,
                     **MODEL_CALL,
                 )
             except ActivityError as err:
-                message = _cause_message(err)
-                self._last_error = message
+                message = failure_message(err, "model call")
+                self._carried.last_error = message
                 if _non_retryable(err):
                     raise ApplicationError(message, type="ModelError", non_retryable=True) from err
                 if workflow.now() + timedelta(seconds=delay) > deadline:
@@ -369,52 +330,62 @@ class ConversationWorkflow:
                 delay = min(delay * 2, MODEL_RETRY_MAX_DELAY_S)
                 await self._checkpoint()
                 continue
-            self._next_seq += 1
+            self._carried.next_seq += 1
             self._remember(request.reply_seq, "assistant", result.reply)
             return result
+
+    def _chat_request(self, turn: int) -> ChatRequest:
+        return ChatRequest(
+            conversation_id=self._carried.conversation_id,
+            turn=turn,
+            reply_seq=self._carried.next_seq,
+            upto_seq=self._carried.next_seq - 1,
+            template=self._template,
+            now=workflow.now(),
+            tools=[spec.ollama_definition() for spec in self._carried.tools],
+            memory_ids=self._memory_ids,
+        )
 
     # --- memory -----------------------------------------------------------------------------
 
     def _memory_on(self) -> bool:
-        return bool(self._template and self._template.memory) and workflow.patched(MEMORY_PATCH)
+        template = self._carried.template
+        return bool(template and template.memory) and workflow.patched(MEMORY_PATCH)
 
-    def _memory_call(self) -> dict[str, Any]:
-        return dict(task_queue=self._routing.llm_queue, **MEMORY_CALL)
+    def _memory_call(self) -> workflow.ActivityConfig:
+        return workflow.ActivityConfig(task_queue=self._carried.routing.llm_queue, **MEMORY_CALL)
 
     async def _recall(self, seq: int, turn: int) -> list[str]:
         """Ids of the memories for message ``seq``; memory trouble never stops the turn."""
-        assert self._template is not None
         try:
-            recalled: RecallResult = await workflow.execute_activity(
-                "memory.recall",
-                RecallRequest(conversation_id=self._conversation_id, seq=seq, agent=self._template.name,
-                              user_id=self._input.user_id),
-                result_type=RecallResult,
+            recalled = await workflow.execute_activity_method(
+                MemoryActivities.recall,
+                RecallRequest(conversation_id=self._carried.conversation_id, seq=seq, agent=self._template.name,
+                              user_id=self._input.user_id),  # fmt: skip
                 summary=f"recall memories · turn {turn}",
                 **self._memory_call(),
             )
         except ActivityError as err:
-            recalled = RecallResult(error=_cause_message(err))
+            recalled = RecallResult(error=failure_message(err, "memory recall"))
         if recalled.error:
             workflow.logger.warning("turn %s answers without memories: %s", turn, recalled.error)
-        self._emit(EventType.MEMORY_RECALLED, {"turn": turn, "count": len(recalled.memory_ids), "error": recalled.error})
+        self._emit(EventType.MEMORY_RECALLED,
+                   {"turn": turn, "count": len(recalled.memory_ids), "error": recalled.error})  # fmt: skip
         return recalled.memory_ids
 
     async def _store_memories(self, turn: int, first_seq: int) -> None:
         """After the caller has its answer: extract what the turn taught and remember it."""
-        assert self._template is not None
         try:
-            stored: StoredMemories = await workflow.execute_activity(
-                "memory.store",
-                StoreTurnMemories(conversation_id=self._conversation_id, turn=turn, from_seq=first_seq,
-                                  upto_seq=self._next_seq - 1, agent=self._template.name,
-                                  user_id=self._input.user_id, model=self._template.model),
-                result_type=StoredMemories,
+            stored = await workflow.execute_activity_method(
+                MemoryActivities.store_turn,
+                StoreTurnMemories(conversation_id=self._carried.conversation_id, turn=turn, from_seq=first_seq,
+                                  upto_seq=self._carried.next_seq - 1, agent=self._template.name,
+                                  user_id=self._input.user_id, model=self._template.model),  # fmt: skip
                 summary=f"extract memories · turn {turn}",
                 **self._memory_call(),
             )
         except ActivityError as err:
-            stored = StoredMemories(skipped=f"extraction failed: {_cause_message(err)}")
+            stored = StoredMemories(skipped=f"extraction failed: {failure_message(err, 'memory extraction')}")
             workflow.logger.warning("turn %s: %s", turn, stored.skipped)
         self._emit(EventType.MEMORY_STORED, {"turn": turn, **stored.model_dump()})
 
@@ -422,7 +393,7 @@ class ConversationWorkflow:
 
     async def _run_tool(self, call: ToolCallRequest, turn: int) -> ToolCallOutcome:
         """Judge one tool call, wait for a person if the policy asks, run it, record everything."""
-        spec = self._tools.get(call.name)
+        spec = next((t for t in self._carried.tools if t.name == call.name), None)
         if spec is None:
             await self._append("tool", f"error: there is no tool named {call.name!r}; answer without it")
             return ToolCallOutcome(id=call.id, tool=call.name, decision="deny", success=False)
@@ -466,7 +437,7 @@ class ConversationWorkflow:
                                                 error=f"not run: the edited call is not allowed ({why})",
                                                 waited_ms=waited_ms)
             if answer.decision == "approve_always":
-                self._overrides.append(rule_for_approve_always(self._context(spec, arguments)))
+                self._carried.overrides.append(rule_for_approve_always(self._context(spec, arguments)))
         elif decision == Decision.DENY:
             return await self._conclude(call, spec, turn, arguments, "deny", source,
                                         error=f"not run: denied by policy ({verdict.reason})")
@@ -482,34 +453,29 @@ class ConversationWorkflow:
                                          "source": source})
 
     async def _memory_tool(self, call: ToolCallRequest, spec: ToolSpec, turn: int) -> ToolResult:
-        assert self._template is not None
         try:
-            return await workflow.execute_activity(
-                "memory.tool",
-                MemoryToolCall(conversation_id=self._conversation_id, turn=turn, tool=spec.name,
+            return await workflow.execute_activity_method(
+                MemoryActivities.tool,
+                MemoryToolCall(conversation_id=self._carried.conversation_id, turn=turn, tool=spec.name,
                                arguments=call.arguments, agent=self._template.name, user_id=self._input.user_id),
-                result_type=ToolResult,
                 summary=f"{spec.name} {_display(spec.name, call.arguments)}"[:200],
-                task_queue=self._routing.llm_queue,
-                start_to_close_timeout=timedelta(seconds=spec.timeout_s),
-                retry_policy=RetryPolicy(maximum_attempts=spec.max_attempts,
-                                         non_retryable_error_types=["InvalidArguments"]),
+                **memory_tool_call(spec, self._carried.routing.llm_queue),
             )
         except ActivityError as err:
-            return ToolResult(success=False, error=f"memory unavailable: {_cause_message(err)}")
+            return ToolResult(success=False, error=f"memory unavailable: {failure_message(err, 'memory call')}")
 
     def _context(self, spec: ToolSpec, arguments: dict) -> ToolCallContext:
         return ToolCallContext(
             tool=spec.name,
             action_type=spec.action_type,
             arguments=arguments,
-            auto_accept=self._auto_accept,
+            auto_accept=self._carried.auto_accept,
             consecutive_auto=self._consecutive_auto,
         )
 
     def _judge(self, spec: ToolSpec, arguments: dict) -> Verdict:
-        assert self._policy is not None
-        return evaluate(self._policy, self._context(spec, arguments), self._overrides)
+        assert self._carried.policy is not None
+        return evaluate(self._carried.policy, self._context(spec, arguments), self._carried.overrides)
 
     async def _await_approval(self, call: ToolCallRequest, spec: ToolSpec, verdict: Verdict) -> Approve | None:
         """Wait on a durable timer for a person's decision; ``None`` when it times out."""
@@ -537,35 +503,37 @@ class ConversationWorkflow:
             self._set_state(ConversationState.THINKING)
         if self._ended:
             raise _Ended()
+        if call.id not in self._decisions:
+            self._record_decided(call.id, "timeout", None)
         return self._decisions.get(call.id)
 
     async def _execute(self, call: ToolCallRequest, spec: ToolSpec, arguments: dict) -> ToolResult:
         self._running = f"{spec.name} {_display(spec.name, arguments)}"
         self._set_state(ConversationState.RUNNING_TOOL)
         try:
-            result: ToolResult = await workflow.execute_child_workflow(
+            result = await workflow.execute_child_workflow(
                 ToolExecutionWorkflow.run,
                 args=[
                     spec,
                     ToolCallInput(
-                        conversation_id=self._conversation_id,
+                        conversation_id=self._carried.conversation_id,
                         tool_call_id=call.id,
                         tool=spec.name,
                         arguments=arguments,
-                        agent=self._template.name if self._template else "",
+                        agent=self._template.name,
                         network=spec.needs_egress,
-                        task_queue=(self._host_queue if spec.runs_on == RunsOn.SANDBOX else None)
-                        or self._routing.sandbox_queue,
+                        task_queue=(self._carried.host_queue if spec.runs_on == RunsOn.SANDBOX else None)
+                        or self._carried.routing.sandbox_queue,
                     ),
                 ],
-                id=tool_workflow_id(self._conversation_id, call.id),
+                id=tool_workflow_id(self._carried.conversation_id, call.id),
                 static_summary=f"{spec.name} {_display(spec.name, arguments)}"[:200],
             )
         except ChildWorkflowError as err:  # terminated or timed out by an operator
             return ToolResult(success=False, error=f"the tool run was stopped: {err.cause or err}")
         else:
             if result.host_queue and spec.runs_on == RunsOn.SANDBOX:
-                self._host_queue = result.host_queue
+                self._carried.host_queue = result.host_queue
             return result
         finally:
             self._running = None
@@ -584,19 +552,19 @@ class ConversationWorkflow:
         waited_ms: float | None = None,
     ) -> ToolCallOutcome:
         """Audit the call, then tell the model what happened."""
-        await workflow.execute_activity(
-            "audit.record",
+        await workflow.execute_activity_method(
+            AuditActivities.record,
             ActionRecord(
-                conversation_id=self._conversation_id,
+                conversation_id=self._carried.conversation_id,
                 tool_call_id=call.id,
                 turn=turn,
-                agent=self._template.name if self._template else "",
+                agent=self._template.name,
                 tool=spec.name,
                 action_type=spec.action_type.value,
                 args_hash=args_hash(arguments),
                 decision=decision,
                 source=source,
-                policy_version=self._policy.version if self._policy else "",
+                policy_version=self._carried.policy.version if self._carried.policy else "",
                 success=result.success if result else None,
                 exit_code=result.exit_code if result else None,
                 duration_ms=result.duration_ms if result else None,
@@ -611,14 +579,37 @@ class ConversationWorkflow:
             "success": result.success if result else False, "exit_code": result.exit_code if result else None,
             "duration_ms": result.duration_ms if result else None, "error": result.error if result else error})
         await self._append("tool", _tool_message(result, error), tool_call_id=call.id)
-        return ToolCallOutcome(id=call.id, tool=spec.name, decision=decision, success=result.success if result else False)
+        success = result.success if result else False
+        return ToolCallOutcome(id=call.id, tool=spec.name, decision=decision, success=success)
+
+    # --- decisions --------------------------------------------------------------------------
+
+    def _apply(self, decision: Approve) -> DecisionApplied:
+        """Hand a valid decision to the call waiting for it (``_await_approval`` wakes up)."""
+        waiting = self._pending[decision.tool_call_id]
+        self._decisions[decision.tool_call_id] = decision
+        self._record_decided(decision.tool_call_id, decision.decision, decision.approver)
+        runs = {"deny": None, "edit": decision.arguments}.get(decision.decision, waiting.arguments)
+        return DecisionApplied(
+            tool_call_id=decision.tool_call_id, tool=waiting.tool, decision=decision.decision,
+            approver=decision.approver, arguments=runs, args_hash=waiting.args_hash,
+        )  # fmt: skip
+
+    def _record_decided(self, tool_call_id: str, decision: str, approver: str | None) -> None:
+        self._carried.decided.append(
+            DecidedCall(tool_call_id=tool_call_id, decision=decision, approver=approver, at=workflow.now())
+        )
+        del self._carried.decided[:-DECIDED_CALLS_KEPT]
+
+    def _rejection(self, decision: Approve) -> DecisionRejection | None:
+        return rejection(decision, self._pending, self._carried.decided)
 
     # --- state shown to operators -----------------------------------------------------------
 
     def _resting_state(self) -> ConversationState:
         if self._ended:
             return ConversationState.ENDED
-        return ConversationState.PAUSED if self._paused else ConversationState.IDLE
+        return ConversationState.PAUSED if self._carried.paused else ConversationState.IDLE
 
     def _set_state(self, state: ConversationState) -> None:
         if state != self._state:
@@ -632,49 +623,56 @@ class ConversationWorkflow:
         self._set_details(self._describe())
 
     def _describe(self) -> str:
-        model = self._template.model if self._template else "?"
+        model = self._carried.template.model if self._carried.template else "?"
         if self._state == ConversationState.THINKING:
-            return f"thinking · turn {self._turn} · {model}"
+            return f"thinking · turn {self._carried.turn} · {model}"
         if self._state == ConversationState.AWAITING_APPROVAL and self._pending:
             waiting = "; ".join(f"{p.tool} {_display(p.tool, p.arguments)}" for p in self._pending.values())
             return f"awaiting approval: {waiting}"
         if self._state == ConversationState.RUNNING_TOOL and self._running:
             return f"running {self._running}"
         if self._state == ConversationState.PAUSED:
-            return f"paused: {self._pause_reason}" if self._pause_reason else "paused"
+            reason = self._carried.pause_reason
+            return f"paused: {reason}" if reason else "paused"
         if self._state == ConversationState.ENDED:
             return f"ended: {self._end_reason}" if self._end_reason else "ended"
-        queued = f" · {len(self._queue)} queued" if self._queue else ""
-        return f"idle · {self._turn} turns · {model}{queued}"
+        queued = f" · {len(self._carried.queue)} queued" if self._carried.queue else ""
+        return f"idle · {self._carried.turn} turns · {model}{queued}"
 
     def _set_details(self, details: str) -> None:
         workflow.set_current_details(details)
 
     def _remember(self, seq: int, role: str, content: str) -> None:
-        self._recent.append(
-            MessageView(
-                seq=seq,
-                role=role,
-                content=content[:RECENT_MESSAGE_CHARS],
-                truncated=len(content) > RECENT_MESSAGE_CHARS,
-            )
-        )
-        del self._recent[:-RECENT_MESSAGES_KEPT]
+        self._carried.recent.append(_view(role, content, seq))
+        del self._carried.recent[:-RECENT_MESSAGES_KEPT]
         self._emit(EventType.MESSAGE, {"seq": seq, "role": role, "content": content[:EVENT_PREVIEW_CHARS],
                                        "truncated": len(content) > EVENT_PREVIEW_CHARS})
 
     def _emit(self, type: EventType, data: dict[str, Any]) -> None:
         """Events are workflow state only (no commands), so adding them never breaks replay."""
-        self._events.append(ConversationEvent(id=self._next_event_id, type=type, at=workflow.now(), data=data))
-        self._next_event_id += 1
-        del self._events[:-EVENTS_KEPT]
+        event = ConversationEvent(id=self._carried.next_event_id, type=type, at=workflow.now(), data=data)
+        self._carried.events.append(event)
+        self._carried.next_event_id += 1
+        del self._carried.events[:-EVENTS_KEPT]
 
-    # --- update -----------------------------------------------------------------------------
+    def _not_yet_seen(self) -> list[MessageView]:
+        """What will enter the transcript, in that order: injected notes (before the model's next
+        step), the message whose turn just began, then the queue."""
+        waiting = [*self._carried.injected, *([self._unwritten] if self._unwritten else []), *self._carried.queue]
+        return [_view(item.role, item.content) for item in waiting]
+
+    def _turn_over(self, turn_id: str) -> bool:
+        answering = self._answering is not None and self._answering.update_id == turn_id
+        return not answering and not any(item.update_id == turn_id for item in self._carried.queue)
+
+    # --- updates ----------------------------------------------------------------------------
 
     @workflow.update
     async def send_message(self, message: SendMessage) -> TurnResult:
-        item = QueuedMessage(id=str(workflow.uuid4()), content=message.content, has_caller=True)
-        self._queue.append(item)
+        update = workflow.current_update_info()
+        item = QueuedMessage(id=str(workflow.uuid4()), content=message.content, has_caller=True,
+                             update_id=update.id if update else None)  # fmt: skip
+        self._carried.queue.append(item)
         if self._state == ConversationState.IDLE:
             self._set_details(self._describe())
         await workflow.wait_condition(lambda: item.id in self._results)
@@ -686,27 +684,55 @@ class ConversationWorkflow:
     @send_message.validator
     def _validate_message(self, message: SendMessage) -> None:
         if self._ended:
-            raise ValueError(f"conversation has ended ({self._end_reason or 'no reason given'}); start a new one")
+            raise ApplicationError(f"conversation has ended ({self._end_reason or 'no reason given'}); start a new one",
+                                   type="ConversationEnded")  # fmt: skip
         if not message.content.strip():
-            raise ValueError("message content is empty")
+            raise ApplicationError("message content is empty", type="MessageRejected")
         limit = self._input.max_message_chars
         if len(message.content) > limit:
-            raise ValueError(f"message is {len(message.content)} characters; the limit is {limit}")
+            raise ApplicationError(f"message is {len(message.content)} characters; the limit is {limit}",
+                                   type="MessageRejected")  # fmt: skip
+
+    @workflow.update
+    def decide(self, decision: Approve) -> DecisionApplied:
+        """The ``approve`` signal's rules, with an answer: the decision applied, or ``DecisionRejected``
+        carrying a ``DecisionRejection`` (unknown call, already decided by whom, arguments changed…)."""
+        void = self._rejection(decision)  # again: a signal may have decided it since validation
+        if void:
+            raise _rejected(void)
+        return self._apply(decision)
+
+    @decide.validator
+    def _validate_decision(self, decision: Approve) -> None:
+        void = self._rejection(decision)
+        if void:
+            raise _rejected(void)
+
+    @workflow.update
+    async def watch_turn(self, watch: WatchTurn) -> TurnProgress:
+        """Returns as soon as the turn of update ``turn_id`` is over, or the conversation waits for a
+        person, is paused, or ended: a caller learns at once that a turn waits, without polling."""
+        waits = (ConversationState.AWAITING_APPROVAL, ConversationState.PAUSED)
+        await workflow.wait_condition(lambda: self._ended or self._state in waits or self._turn_over(watch.turn_id))
+        return TurnProgress(
+            turn_id=watch.turn_id, answered=self._turn_over(watch.turn_id), state=self._state,
+            pending_approvals=list(self._pending.values()), pause_reason=self._carried.pause_reason,
+        )  # fmt: skip
 
     # --- signals ----------------------------------------------------------------------------
 
     @workflow.signal
     def pause(self, signal: Pause | None = None) -> None:
-        self._paused = True
-        self._pause_reason = (signal.reason if signal else "") or None
+        self._carried.paused = True
+        self._carried.pause_reason = (signal.reason if signal else "") or None
         if self._state == ConversationState.IDLE:
             self._set_state(ConversationState.PAUSED)
 
     @workflow.signal
     def resume(self) -> None:
-        self._paused = False
-        self._pause_reason = None
-        if self._state == ConversationState.PAUSED and not self._in_turn:
+        self._carried.paused = False
+        self._carried.pause_reason = None
+        if self._state == ConversationState.PAUSED and self._answering is None:
             self._set_state(ConversationState.IDLE)
 
     @workflow.signal
@@ -715,33 +741,25 @@ class ConversationWorkflow:
             workflow.logger.warning("inject ignored: %s", "conversation ended" if self._ended else "empty content")
             return
         if signal.priority == "next":
-            self._injected.append(signal)
+            self._carried.injected.append(signal)
         else:
-            self._queue.append(QueuedMessage(id=str(workflow.uuid4()), content=signal.content, role=signal.role))
+            queued = QueuedMessage(id=str(workflow.uuid4()), content=signal.content, role=signal.role)
+            self._carried.queue.append(queued)
 
     @workflow.signal
     def approve(self, signal: Approve) -> None:
-        pending = self._pending.get(signal.tool_call_id)
-        why = None
-        if pending is None:
-            decided = signal.tool_call_id in self._decisions
-            why = "already decided" if decided else "no tool call waits under this id"
-        elif signal.arguments_hash and signal.arguments_hash != pending.args_hash:
-            why = "the arguments shown to the approver are not the ones waiting"
-        elif signal.decision == "edit" and signal.arguments is None:
-            why = "an edit needs the new arguments"
-        elif signal.decision in ("approve", "approve_always") and signal.arguments not in (None, pending.arguments):
-            why = "approve runs the arguments shown; use decision=edit to change them"
-        if why:
-            workflow.logger.warning("approval for %s ignored: %s", signal.tool_call_id, why)
-            self._ignored_approvals.append(f"{signal.tool_call_id} ({signal.decision} by {signal.approver}): {why}")
+        """The same rules as ``decide``; a void decision is logged and listed in ``status.ignored_approvals``."""
+        void = self._rejection(signal)
+        if void:
+            workflow.logger.warning("approval for %s ignored: %s", signal.tool_call_id, void.detail)
+            self._ignored_approvals.append(ignored_line(signal, void))
             del self._ignored_approvals[:-IGNORED_APPROVALS_KEPT]
             return
-        self._decisions[signal.tool_call_id] = signal
+        self._apply(signal)
 
     @workflow.signal
     def set_auto_accept(self, signal: SetAutoAccept) -> None:
-        self._auto_accept = signal.enabled
+        self._carried.auto_accept = signal.enabled
 
     @workflow.signal
     def end(self, signal: End | None = None) -> None:
@@ -752,26 +770,28 @@ class ConversationWorkflow:
 
     @workflow.query
     def status(self) -> Status:
+        template = self._carried.template
         return Status(
-            conversation_id=self._conversation_id,
+            conversation_id=self._carried.conversation_id,
             state=self._state,
-            paused=self._paused,
-            pause_reason=self._pause_reason,
-            turn=self._turn,
-            queued=len(self._queue),
+            paused=self._carried.paused,
+            pause_reason=self._carried.pause_reason,
+            turn=self._carried.turn,
+            queued=len(self._carried.queue),
             pending_approvals=list(self._pending.values()),
-            agent=self._template.name if self._template else self._input.agent,
-            model=(self._template.model if self._template else self._input.model) or "",
-            auto_accept=self._auto_accept,
-            last_error=self._last_error,
+            agent=template.name if template else self._input.agent,
+            model=(template.model if template else self._input.model) or "",
+            auto_accept=self._carried.auto_accept,
+            last_error=self._carried.last_error,
             ended_reason=self._end_reason or None,
             ignored_approvals=list(self._ignored_approvals),
         )
 
     @workflow.query
     def history(self, query: HistoryQuery | None = None) -> list[MessageView]:
+        """The latest messages the workflow saw, then (``pending``) those the model has not seen yet."""
         limit = (query or HistoryQuery()).limit
-        return self._recent[-limit:]
+        return [*self._carried.recent, *self._not_yet_seen()][-limit:]
 
     @workflow.query
     def pending_approvals(self) -> list[PendingApproval]:
@@ -780,22 +800,21 @@ class ConversationWorkflow:
     @workflow.query
     def events(self, query: EventsQuery | None = None) -> list[ConversationEvent]:
         query = query or EventsQuery()
-        return [e for e in self._events if e.id > query.after][: query.limit]
+        return [e for e in self._carried.events if e.id > query.after][: query.limit]
 
 
-def _cause_message(err: ActivityError) -> str:
-    cause = err.cause
-    while isinstance(cause, ActivityError) and cause.cause is not None:
-        cause = cause.cause
-    if isinstance(cause, TemporalTimeout):
-        return f"model call timed out ({cause.type.name.lower() if cause.type else 'timeout'})"
-    if isinstance(cause, ApplicationError):
-        return cause.message
-    return str(cause or err)
+def _rejected(void: DecisionRejection) -> ApplicationError:
+    return ApplicationError(void.detail, void.model_dump(mode="json"), type="DecisionRejected", non_retryable=True)
 
 
 def _non_retryable(err: ActivityError) -> bool:
     return isinstance(err.cause, ApplicationError) and err.cause.non_retryable
+
+
+def _view(role: str, content: str, seq: int | None = None) -> MessageView:
+    """A message as ``history`` shows it: cut to ``RECENT_MESSAGE_CHARS``; without seq it is pending."""
+    cut = len(content) > RECENT_MESSAGE_CHARS
+    return MessageView(seq=seq, role=role, content=content[:RECENT_MESSAGE_CHARS], truncated=cut, pending=seq is None)
 
 
 def args_hash(arguments: dict) -> str:

@@ -9,27 +9,19 @@ returns a small ``MonitoringResult``.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.health import HealthActivities
     from models.monitoring import (
-        DependencyCheck,
         MetricsRequest,
-        MetricsSnapshot,
         MonitoringInput,
         MonitoringResult,
         RecordInput,
     )
+    from workflows.activity_config import MONITORING_STEP
 
 DEFAULT_WINDOW_MINUTES = 60
-
-STEP = dict(
-    start_to_close_timeout=timedelta(seconds=60),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=3),
-)
 
 
 @workflow.defn(name="MonitoringWorkflow")
@@ -40,23 +32,21 @@ class MonitoringWorkflow:
         at = workflow.now()
         window = request.window_minutes or DEFAULT_WINDOW_MINUTES
         workflow.set_current_details("probing dependencies")
-        checks = await workflow.execute_activity(
-            "health.check", at, result_type=list[DependencyCheck], summary="probe dependencies", **STEP
+        checks = await workflow.execute_activity_method(
+            HealthActivities.check, at, summary="probe dependencies", **MONITORING_STEP
         )
         workflow.set_current_details("reading usage, agents and approvals")
-        metrics = await workflow.execute_activity(
-            "health.metrics",
+        metrics = await workflow.execute_activity_method(
+            HealthActivities.metrics,
             MetricsRequest(at=at, window_minutes=window),
-            result_type=MetricsSnapshot,
             summary=f"usage and agents, last {window} min",
-            **STEP,
+            **MONITORING_STEP,
         )
-        result = await workflow.execute_activity(
-            "health.record",
+        result = await workflow.execute_activity_method(
+            HealthActivities.record,
             RecordInput(at=at, run_id=workflow.info().run_id, checks=checks, metrics=metrics),
-            result_type=MonitoringResult,
             summary="score, alerts, snapshot",
-            **STEP,
+            **MONITORING_STEP,
         )
         down = [c.name for c in checks if c.status.value == "down"]
         workflow.set_current_details(

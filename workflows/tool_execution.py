@@ -12,11 +12,13 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
+from temporalio.exceptions import ActivityError, TimeoutType
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
+    from activities.tools.runner import ToolActivities
     from models.tools import ToolCallInput, ToolResult, ToolSpec
+    from workflows.failures import failure_message
 
 NON_RETRYABLE = ["InvalidArguments", "PolicyViolation", "SandboxViolation"]
 HOST_WAIT = timedelta(minutes=10)
@@ -29,30 +31,36 @@ def tool_workflow_id(conversation_id: str, tool_call_id: str) -> str:
     return f"tool-{conversation_id}-{tool_call_id}"
 
 
+def tool_call(spec: ToolSpec, call: ToolCallInput) -> workflow.ActivityConfig:
+    """``tools.run``: the tool's timeout plus a margin, heartbeats, its attempts with backoff."""
+    return workflow.ActivityConfig(
+        # A sandbox queue or a host queue (the worker whose Docker holds the workspace);
+        # unset, this workflow's own queue, exactly as before split queues existed.
+        task_queue=call.task_queue or None,
+        schedule_to_start_timeout=HOST_WAIT if call.task_queue else None,
+        start_to_close_timeout=timedelta(seconds=spec.timeout_s + 30),
+        heartbeat_timeout=timedelta(seconds=30),
+        retry_policy=RetryPolicy(
+            initial_interval=timedelta(seconds=1),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(seconds=30),
+            maximum_attempts=spec.max_attempts,
+            non_retryable_error_types=NON_RETRYABLE,
+        ),
+    )
+
+
 @workflow.defn(name="ToolExecutionWorkflow")
 class ToolExecutionWorkflow:
     @workflow.run
     async def run(self, spec: ToolSpec, call: ToolCallInput) -> ToolResult:
         workflow.set_current_details(f"running {spec.name}")
         try:
-            return await workflow.execute_activity(
-                "tools.run",
+            return await workflow.execute_activity_method(
+                ToolActivities.run,
                 args=[spec, call],
-                result_type=ToolResult,
                 summary=f"{spec.name} ({spec.runs_on.value})",
-                # A sandbox queue or a host queue (the worker whose Docker holds the workspace);
-                # unset, this workflow's own queue, exactly as before split queues existed.
-                task_queue=call.task_queue or None,
-                schedule_to_start_timeout=HOST_WAIT if call.task_queue else None,
-                start_to_close_timeout=timedelta(seconds=spec.timeout_s + 30),
-                heartbeat_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=1),
-                    backoff_coefficient=2.0,
-                    maximum_interval=timedelta(seconds=30),
-                    maximum_attempts=spec.max_attempts,
-                    non_retryable_error_types=NON_RETRYABLE,
-                ),
+                **tool_call(spec, call),
             )
         except ActivityError as err:
             cause = err.cause
@@ -63,5 +71,5 @@ class ToolExecutionWorkflow:
                     "(`daemonflow worker --queues sandbox` on that Docker host)"
                 )
             else:
-                message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+                message = failure_message(err, "the tool run")
             return ToolResult(success=False, error=message)

@@ -159,13 +159,20 @@ function showState(value) {
   badge.className = `badge ${value}`;
 }
 
+// Stored messages are appended once, by seq; the last page ends with what the model has not seen
+// yet (injected notes, queued messages: `pending`), redrawn after the stored ones on every load.
 async function loadMessages() {
   const id = state.selected;
   try {
     for (;;) {
       const page = await api("GET", `/conversations/${encodeURIComponent(id)}/messages?after=${state.lastSeq}&limit=200`);
       if (id !== state.selected) return;
+      $("messages").querySelectorAll("li.pending").forEach((li) => li.remove());
       for (const m of page.messages) {
+        if (m.pending) {
+          $("messages").append(el("li", { class: `${m.role} pending` }, el("span", { class: "role" }, `${m.role} · pending`), m.content));
+          continue;
+        }
         if (m.seq <= state.lastSeq) continue;
         $("messages").append(el("li", { class: m.role, "data-seq": String(m.seq) }, el("span", { class: "role" }, m.role), m.content));
         state.lastSeq = m.seq;
@@ -337,7 +344,8 @@ async function decide(item, decision, extra) {
   try {
     const result = await api("POST", `/approvals/${encodeURIComponent(item.conversation_id)}/${encodeURIComponent(item.tool_call_id)}`,
       { decision, arguments_hash: item.args_hash, ...extra });
-    notice(`${decision} sent for ${item.tool} (${item.tool_call_id})${result.applied ? "" : " — delivered, not applied yet"}`);
+    const runs = result.arguments === null ? "nothing runs" : `runs ${JSON.stringify(result.arguments)}`;
+    notice(`${result.decision} applied to ${item.tool} (${item.tool_call_id}): ${runs}`);
   } catch (err) { report(err); }
   refreshApprovals();
 }
@@ -399,6 +407,7 @@ function wire() {
       if (mode === "message") await api("POST", `/conversations/${id}/messages?wait=false`, { content: text });
       else await api("POST", `/conversations/${id}/inject`, { content: text, role: mode === "inject-system" ? "system" : "user", priority: "next" });
       $("send-text").value = "";
+      await loadMessages();  // shown at once, as pending until the model sees it
     } catch (err) { report(err); }
   });
   $("new-conversation").addEventListener("submit", async (e) => {

@@ -1,0 +1,40 @@
+"""What every request needs, built once at start and kept on ``app.state.daemonflow``.
+
+Conversations are reached only through the ``control`` client (``conversations``); the store is
+read directly for what it holds whole (messages, monitoring, analytics). Store calls are
+synchronous (SQLAlchemy) and run in a thread so they never block the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+
+from api.auth import KeyRing
+from config.settings import Settings
+from control.conversations import Conversations
+from store.transcript import TranscriptStore
+
+T = TypeVar("T")
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    conversations: Conversations
+    keys: KeyRing
+    transcripts: TranscriptStore
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the server begins to stop, so live event streams end instead of holding it up."""
+
+    @property
+    def engine(self) -> Engine:
+        """The store's engine, for read functions that take one (monitoring, analytics)."""
+        return self.transcripts.engine
+
+    async def in_thread(self, call: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(call, *args)

@@ -1,0 +1,96 @@
+"""Temporal's exceptions turned into the control client's domain errors, in one place.
+
+Every call the client makes to Temporal goes through ``answered`` (RPCs, queries, signals) or, for
+updates, through ``turn_failure`` / ``decision_failure``; the cause chain is read with
+``workflows.failures`` and the workflow's error *types* (never its wording) decide the class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from temporalio.client import (
+    RPCTimeoutOrCancelledError,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from control.errors import (
+    ControlError,
+    ConversationEnded,
+    DecisionRejected,
+    InvalidRequest,
+    MessageRejected,
+    ModelFailed,
+    NoWorker,
+    QueryFailed,
+    TemporalUnavailable,
+    TurnFailed,
+)
+from models.conversation import DecisionRejection
+from workflows.failures import failure_cause, failure_message, failure_type
+
+T = TypeVar("T")
+
+NO_WORKER_HINT = "is `daemonflow worker` (or `daemonflow dev`) running on this task queue?"
+MODEL_FAILURES = {"ModelError", "ModelUnavailable"}
+REJECTIONS = {"MessageRejected", "ValueError", "TypeError"}
+"""``send_message`` validator rejections (``ValueError``: workers from before the typed rejections)."""
+
+
+async def answered(call: Awaitable[T], what: str, needs_worker: bool = True) -> T:
+    """Await one Temporal call; whatever fails comes out as a ``ControlError`` saying ``what`` failed.
+
+    ``needs_worker``: a query, signal or update waits for a worker, so running out of time means
+    none answered (``NoWorker``); a describe or a listing only needs Temporal (``TemporalUnavailable``).
+    """
+    try:
+        return await call
+    except (RPCTimeoutOrCancelledError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        raise _out_of_time(what, needs_worker) from None
+    except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as err:
+        raise QueryFailed(f"{what} failed: {err}") from err
+    except RPCError as err:
+        raise rpc_failure(err, what, needs_worker) from err
+
+
+def _out_of_time(what: str, needs_worker: bool) -> ControlError:
+    if needs_worker:
+        return NoWorker(f"{what}: no worker answered in time; {NO_WORKER_HINT}")
+    return TemporalUnavailable(f"{what}: Temporal did not answer in time")
+
+
+def rpc_failure(err: RPCError, what: str, needs_worker: bool = True) -> ControlError:
+    if err.status == RPCStatusCode.DEADLINE_EXCEEDED:
+        return _out_of_time(what, needs_worker)
+    if err.status == RPCStatusCode.NOT_FOUND:
+        return ConversationEnded(f"{what}: the conversation is not running any more ({err.message})")
+    if err.status == RPCStatusCode.INVALID_ARGUMENT:
+        return InvalidRequest(f"{what}: {err.message}")
+    status = err.status.name if err.status else "an error"
+    return TemporalUnavailable(f"{what}: Temporal answered {status}: {err.message}")
+
+
+def turn_failure(err: WorkflowUpdateFailedError) -> ControlError:
+    """A ``send_message`` that was rejected (validator) or whose turn failed, by the failure's type."""
+    kind, reason = failure_type(err.cause), failure_message(err.cause)
+    if kind in REJECTIONS:
+        return MessageRejected(reason)
+    if kind == "ConversationEnded":
+        return ConversationEnded(reason)
+    if kind in MODEL_FAILURES:
+        return ModelFailed(reason)
+    return TurnFailed(reason)
+
+
+def decision_failure(err: WorkflowUpdateFailedError) -> ControlError:
+    """A ``decide`` the workflow refused, with its typed ``DecisionRejection``."""
+    cause = failure_cause(err.cause)
+    if isinstance(cause, ApplicationError) and cause.type == "DecisionRejected" and cause.details:
+        return DecisionRejected(DecisionRejection.model_validate(cause.details[0]))
+    return TurnFailed(f"the decision failed: {failure_message(err.cause)}")

@@ -1,0 +1,159 @@
+"""Waiting for a turn without mistaking a turn that waits for an error.
+
+A turn can wait for a person (a tool call to approve), for ``resume``, or simply take long. The
+caller learns which at once: the ``send_message`` update's result is raced against the
+``watch_turn`` update, which returns as soon as the conversation waits for a person, is paused, or
+the turn is over — a Temporal primitive, no status polling. The race is bounded by the caller's
+wait budget; past it, one ``status`` query says where the turn is. Either way the caller gets the
+``TurnResult`` or a ``TurnWaiting`` with the state and the approvals that wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field, computed_field
+from temporalio.service import RPCError
+from temporalio.client import (
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateHandle,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+
+from control.errors import ControlError
+from control.failures import answered, rpc_failure, turn_failure
+from models.conversation import ConversationState, PendingApproval, Status, TurnProgress, TurnResult, WatchTurn
+from workflows.conversation import ConversationWorkflow
+
+REJECTION_POLL = timedelta(milliseconds=50)
+"""With ``wait=False`` the update was accepted or rejected already; a rejection is known without a
+round trip, an acceptance costs one poll this short."""
+
+
+class WaitReason(StrEnum):
+    NOT_WAITED = "not_waited"
+    """The caller asked not to wait (``wait=false``)."""
+    AWAITING_APPROVAL = "awaiting_approval"
+    """A tool call waits for a person (this turn's, or one ahead of it in the queue)."""
+    PAUSED = "paused"
+    """The conversation is paused; the turn goes on after ``resume``."""
+    WAIT_BUDGET = "wait_budget"
+    """Still running when the caller's wait budget ran out."""
+
+
+class TurnWaiting(BaseModel):
+    """An accepted turn that is not answered yet, and why; its result comes later under ``turn_id``."""
+
+    turn_id: str
+    reason: WaitReason
+    state: ConversationState | None = None
+    """The conversation's state when the answer was given (unknown with ``not_waited``)."""
+    pending_approvals: list[PendingApproval] = Field(default_factory=list)
+    pause_reason: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def detail(self) -> str:
+        """Why, in words."""
+        if self.reason == WaitReason.AWAITING_APPROVAL:
+            calls = ", ".join(f"{p.tool} (call {p.tool_call_id})" for p in self.pending_approvals) or "a tool call"
+            return f"waiting for a person to decide {calls}"
+        if self.reason == WaitReason.PAUSED:
+            why = f" ({self.pause_reason})" if self.pause_reason else ""
+            return f"the conversation is paused{why}; it answers after resume"
+        if self.reason == WaitReason.WAIT_BUDGET:
+            return f"still {self.state.value if self.state else 'running'}; the answer comes later"
+        return "accepted; the answer comes later"
+
+
+Outcome = TurnResult | TurnWaiting
+
+
+async def turn_outcome(
+    handle: WorkflowHandle[Any, Any],
+    update: WorkflowUpdateHandle[TurnResult],
+    wait_s: float | None,
+    status: Callable[[], Awaitable[Status]],
+) -> Outcome:
+    """The turn's result, or why it is not there yet; ``wait_s`` None waits as long as it takes."""
+    if wait_s == 0:
+        await _rejected_at_once(update)
+        return TurnWaiting(turn_id=update.id, reason=WaitReason.NOT_WAITED)
+    deadline = None if wait_s is None else asyncio.get_running_loop().time() + wait_s
+    result = asyncio.ensure_future(_result(update))
+    watch = asyncio.ensure_future(handle.execute_update(ConversationWorkflow.watch_turn, WatchTurn(turn_id=update.id)))
+    try:
+        done, _ = await asyncio.wait({result, watch}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+        if result in done:
+            return result.result()
+        progress = _progress(watch) if watch in done else None
+        if progress is not None and not progress.answered and progress.state in _WAITS:
+            return _waiting(update.id, _WAITS[progress.state], progress.state, progress)
+        if watch in done:  # over (the result is on its way), ended, or a worker without watch_turn
+            return await _until(result, deadline)
+        return await _after_budget(update.id, status)
+    except TimeoutError:
+        return await _after_budget(update.id, status)
+    finally:
+        await _drop(result, watch)
+
+
+_WAITS = {
+    ConversationState.AWAITING_APPROVAL: WaitReason.AWAITING_APPROVAL,
+    ConversationState.PAUSED: WaitReason.PAUSED,
+}
+
+
+async def _result(update: WorkflowUpdateHandle[TurnResult]) -> TurnResult:
+    try:
+        return await answered(update.result(), "waiting for the turn")
+    except WorkflowUpdateFailedError as err:
+        raise turn_failure(err) from err
+
+
+async def _rejected_at_once(update: WorkflowUpdateHandle[TurnResult]) -> None:
+    try:
+        await update.result(rpc_timeout=REJECTION_POLL)
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        return
+    except WorkflowUpdateFailedError as err:
+        raise turn_failure(err) from err
+    except RPCError as err:
+        raise rpc_failure(err, "reading the turn") from err
+
+
+def _progress(watch: asyncio.Future[TurnProgress]) -> TurnProgress | None:
+    """The watch's answer; None when it failed (an older worker without ``watch_turn``, say)."""
+    return None if watch.exception() is not None else watch.result()
+
+
+async def _until(result: asyncio.Future[TurnResult], deadline: float | None) -> TurnResult:
+    left = None if deadline is None else max(deadline - asyncio.get_running_loop().time(), 0)
+    return await asyncio.wait_for(asyncio.shield(result), left)
+
+
+async def _after_budget(turn_id: str, status: Callable[[], Awaitable[Status]]) -> TurnWaiting:
+    try:
+        now = await status()
+    except ControlError:
+        return TurnWaiting(turn_id=turn_id, reason=WaitReason.WAIT_BUDGET)
+    return _waiting(turn_id, WaitReason.WAIT_BUDGET, now.state, now)
+
+
+def _waiting(turn_id: str, reason: WaitReason, state: ConversationState, seen: TurnProgress | Status) -> TurnWaiting:
+    return TurnWaiting(turn_id=turn_id, reason=reason, state=state, pending_approvals=seen.pending_approvals,
+                       pause_reason=seen.pause_reason)  # fmt: skip
+
+
+async def _drop(*tasks: asyncio.Future[Any]) -> None:
+    """Stop waiting on what is left; the workflow carries on regardless (a watch ends with its turn)."""
+    for task in tasks:
+        task.cancel()
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await asyncio.gather(*tasks, return_exceptions=True)

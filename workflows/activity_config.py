@@ -1,0 +1,70 @@
+"""How long each kind of activity may take and how it is retried: one typed config per kind.
+
+Workflows call activities by reference (``workflow.execute_activity_method(Class.method, …)``)
+and splat one of these ``workflow.ActivityConfig`` typed dicts into the call, so a timeout or a
+retry policy is written once per kind and a misspelt option is a type error, not a silent no-op.
+The values are what recorded histories were made with; changing one changes new commands only
+(timeouts and retry policies are not compared on replay).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from models.tools import ToolSpec
+
+STORE_CALL = workflow.ActivityConfig(
+    start_to_close_timeout=timedelta(seconds=30),
+    retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=10)),
+)
+"""Transcript and audit writes: small, idempotent (keyed on sequence numbers and call ids)."""
+
+MODEL_CALL = workflow.ActivityConfig(
+    start_to_close_timeout=timedelta(minutes=15),
+    heartbeat_timeout=timedelta(seconds=10),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_attempts=3),
+)
+"""``llm.chat``: heartbeats every 2 s while it streams, so a dead worker is noticed in 10 s; three
+attempts, then the conversation's own durable back-off takes over (``status.last_error``)."""
+
+MEMORY_CALL = workflow.ActivityConfig(
+    start_to_close_timeout=timedelta(minutes=5),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3),
+)
+"""Recall before a turn and extraction after it: memory trouble never stops a turn."""
+
+MONITORING_STEP = workflow.ActivityConfig(
+    start_to_close_timeout=timedelta(seconds=60),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=3
+    ),
+)
+"""Each step of a monitoring round (probe, gather, record)."""
+
+CLEANUP_STEP = workflow.ActivityConfig(
+    start_to_close_timeout=timedelta(minutes=5),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=3
+    ),
+)
+"""Each step of a cache cleanup (index, plan, delete, reap)."""
+
+MEMORY_ADMIN_CALL = workflow.ActivityConfig(
+    start_to_close_timeout=timedelta(minutes=2),
+    retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["MemoryUnavailable"]),
+)
+"""An operator's ``daemonflow memory`` request run on the worker that holds the store."""
+
+
+def memory_tool_call(spec: ToolSpec, task_queue: str | None) -> workflow.ActivityConfig:
+    """The model's own memory tools (``memory.tool``): the tool's timeout and attempts; invalid
+    arguments are the model's to fix, never retried."""
+    return workflow.ActivityConfig(
+        task_queue=task_queue,
+        start_to_close_timeout=timedelta(seconds=spec.timeout_s),
+        retry_policy=RetryPolicy(maximum_attempts=spec.max_attempts, non_retryable_error_types=["InvalidArguments"]),
+    )
