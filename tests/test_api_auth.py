@@ -49,6 +49,7 @@ CALLS = [
     Call("GET", f"/conversations/{REAL}/messages", READ, 200),
     Call("GET", f"/conversations/{REAL}/events", READ, 200),
     Call("GET", f"/conversations/{REAL}/turns/turn-unknown", READ, 404),
+    Call("GET", f"/conversations/{REAL}/payloads/{'0' * 64}", READ, 404),
     Call("POST", f"/conversations/{GHOST}/messages", OPERATE, 404, {"content": "hi"}),
     Call("POST", f"/conversations/{GHOST}/pause", OPERATE, 404, {"reason": "x"}),
     Call("POST", f"/conversations/{GHOST}/resume", OPERATE, 404),

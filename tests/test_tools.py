@@ -16,6 +16,7 @@ from config.templates import load_all
 from models.tools import ToolCallInput
 from store.actions import ActionStore
 from store.engine import make_engine
+from store.payloads import PayloadStore
 from tests.fakes.ollama import Reply, ToolCall
 from tests.test_approvals import start_turn, tool_messages
 from tests.test_durability import WorkerProcess, _daemon_without_worker
@@ -48,7 +49,7 @@ def runner(tmp_path, docker_client):
     settings = Settings(database_url="sqlite://", var_dir=tmp_path)
     sandbox = SandboxManager(docker_client, settings, tmp_path / "artifacts")
     conversation_id = f"t{uuid.uuid4().hex[:10]}"
-    yield ToolActivities(sandbox, docker_client, ActionStore(engine)), conversation_id
+    yield ToolActivities(sandbox, docker_client, ActionStore(engine), PayloadStore(engine)), conversation_id
     sandbox.remove(conversation_id, volumes=True)
 
 

@@ -15,6 +15,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.ai_tools import AiToolActivities
 from activities.audit import AuditActivities
 from activities.llm import LlmActivities
 from activities.memory import MemoryService
@@ -26,6 +27,7 @@ from config.policy import load_policy
 from config.settings import Settings
 from store.actions import ActionStore
 from store.engine import make_engine
+from store.payloads import PayloadStore
 from store.transcript import TranscriptStore
 from workers import queues, schedules
 from workers.client import connect, ensure_search_attributes
@@ -57,16 +59,18 @@ def build_activities(
     engine = make_engine(settings.effective_database_url)
     store = TranscriptStore(engine)
     actions = ActionStore(engine)
+    payloads = PayloadStore(engine)
     transcript = TranscriptActivities(store, settings, load_policy(settings.policy_file))
     llm = LlmActivities(store, settings, memory)
-    tools = ToolActivities(sandbox, sandbox.client if sandbox else None, actions, host_queue=host_queue)
+    tools = ToolActivities(sandbox, sandbox.client if sandbox else None, actions, payloads, host_queue=host_queue)
     return {
         "main": [
             *transcript.all(), AuditActivities(actions).record,
             *schedules.activities(settings, engine, sandbox.client if sandbox else None),
         ],
-        "llm": [llm.chat, *MemoryActivities(memory, store, settings).all()],
-        "sandbox": [tools.run],
+        "llm": [llm.chat, *MemoryActivities(memory, store, settings).all(),
+                *AiToolActivities(store, payloads, settings).all()],
+        "sandbox": [tools.run, tools.diff],
     }
 
 
