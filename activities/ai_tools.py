@@ -10,7 +10,6 @@ capped and by reference like any tool output (``tools/output.py``).
 from __future__ import annotations
 
 import asyncio
-import posixpath
 
 import ollama
 from temporalio import activity
@@ -19,6 +18,7 @@ from activities.heartbeat import heartbeating
 from activities.llm import _classify_response_error, make_ollama_client
 from activities.prompt import prompt_budget_chars
 from activities.tools.catalog import MAX_GENERATED_BYTES
+from activities.tools.languages import language_of
 from activities.tools.operands import InvalidArguments
 from activities.tools.output import ToolOutputs
 from config.settings import Settings
@@ -39,11 +39,6 @@ REVIEW_SYSTEM = (
     "readability. Be specific: name the file and the line, say what is wrong and what to change. "
     "If it is fine, say so in one sentence."
 )
-LANGUAGES = {
-    ".py": "Python", ".js": "JavaScript", ".ts": "TypeScript", ".go": "Go", ".rs": "Rust", ".java": "Java",
-    ".sh": "POSIX shell", ".sql": "SQL", ".md": "Markdown", ".html": "HTML", ".css": "CSS", ".yaml": "YAML",
-    ".yml": "YAML", ".json": "JSON", ".toml": "TOML", ".c": "C", ".cpp": "C++", ".rb": "Ruby",
-}
 PROMPT_OVERHEAD_CHARS = 400
 """The review prompt's framing around the diff (headers, the focus line)."""
 
@@ -59,7 +54,7 @@ class AiToolActivities:
     @activity.defn(name="ai.generate_code")
     async def generate_code(self, spec: ToolSpec, call: ToolCallInput) -> PayloadRef:
         path = call.arguments.get("path", "")
-        language = call.arguments.get("language") or guess_language(path)
+        language = language_of(path, call.arguments.get("language"))
         prompt = f"File: {path}\nLanguage: {language}\n\nWhat it must do:\n{call.arguments.get('instructions', '')}"
         code = strip_fences(await self._ask(call, GENERATE_SYSTEM, prompt))
         size = len(code.encode())
@@ -114,10 +109,6 @@ class AiToolActivities:
 
     def all(self) -> list:
         return [self.generate_code, self.review_diff]
-
-
-def guess_language(path: str) -> str:
-    return LANGUAGES.get(posixpath.splitext(path)[1].lower(), "the language the file name suggests")
 
 
 def strip_fences(text: str) -> str:

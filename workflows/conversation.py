@@ -289,7 +289,8 @@ class ConversationWorkflow:
                 break
             for call in chat.tool_calls:
                 outcomes.append(await self._run_tool(call, turn))
-            if self._final_reply is not None:
+            if self._final_reply is not None:  # final_answer: its answer is the reply, and the last message
+                await self._append("assistant", self._final_reply)
                 chat = ChatResult(reply=self._final_reply)
                 break
         else:
@@ -493,8 +494,8 @@ class ConversationWorkflow:
         return await self._conclude(call, spec, turn, arguments, label, source, result=result, waited_ms=waited_ms)
 
     async def _builtin(self, call: ToolCallRequest, spec: ToolSpec, turn: int) -> ToolCallOutcome:
-        """``final_answer`` ends the turn with its answer as the reply (also stored as the assistant's
-        message); a call the model made after it in the same step is not run."""
+        """``final_answer`` ends the turn with its answer as the reply (``_run_turn`` stores it as the
+        assistant's last message); a call the model made after it in the same step is not run."""
         source = f"builtin:{FINAL_ANSWER}"
         if self._final_reply is not None:
             return await self._conclude(call, spec, turn, call.arguments, "skipped", source,
@@ -502,9 +503,7 @@ class ConversationWorkflow:
         self._emit_judged(call, spec, "allow", source)
         self._final_reply = str(call.arguments.get("answer", ""))
         delivered = ToolResult(success=True, output="delivered to the user as your final answer; the turn ends here")
-        outcome = await self._conclude(call, spec, turn, call.arguments, "allow", source, result=delivered)
-        await self._append("assistant", self._final_reply)
-        return outcome
+        return await self._conclude(call, spec, turn, call.arguments, "allow", source, result=delivered)
 
     def _emit_judged(self, call: ToolCallRequest, spec: ToolSpec, decision: str, source: str) -> None:
         self._emit(EventType.TOOL_CALL, {"tool_call_id": call.id, "tool": spec.name,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from activities.sandbox import SandboxManager
 from activities.tools.context import ToolContext
+from activities.tools.languages import language_of
 from activities.tools.operands import InvalidArguments, bounded_int, http_url, workspace_operand
 from models.sandbox import ExecRequest, ExecResult, SandboxLimits
 from models.tools import ToolCallInput, ToolResult
@@ -50,7 +51,7 @@ def attempt(method):
         with opener.open(request, timeout=20) as response:
             status, reason, final = response.status, response.reason, response.geturl()
     except urllib.error.HTTPError as err:
-        status, reason, final = err.code, err.reason, err.geturl() or url
+        status, reason, final = err.code, err.reason, url  # a 3xx here is a redirect not followed
     return status, reason, final, (time.monotonic() - started) * 1000
 
 try:
@@ -65,7 +66,7 @@ except Exception as err:
     sys.exit(1)
 moved = f" (after redirects: {final})" if final != url else ""
 print(f"{method} {url} -> {status} {reason} in {ms:.0f} ms{moved}")
-sys.exit(0 if status < 400 else 1)
+sys.exit(0 if status < 300 else 1)
 """
 
 
@@ -136,7 +137,7 @@ def tools(sandbox: SandboxManager) -> dict:
         """The second half of ``generate_code``: the child workflow passes the generated code as
         ``content`` (by reference); it is written like ``write_file`` and shown to the model."""
         written = await write_file(call, context)
-        language = call.arguments.get("language") or "code"
+        language = language_of(call.arguments.get("path", ""), call.arguments.get("language"))
         header = f"{written.output} (generated {language}):\n"
         return ToolResult(success=True, output=header + call.arguments["content"])
 
