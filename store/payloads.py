@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import Engine, delete, func
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -86,19 +86,6 @@ class PayloadStore:
             return [self.resolve(conversation_id, inner) for inner in value]
         ref = PayloadRef.parse(value)
         return self.read(conversation_id, ref) if ref else value
-
-    def usage(self) -> dict[str, tuple[int, int]]:
-        """Per conversation: (payloads, bytes) — for the cache index."""
-        with Session(self._engine) as session:
-            rows = session.exec(
-                select(Payload.conversation_id, func.count(), func.sum(Payload.bytes)).group_by(Payload.conversation_id)
-            ).all()
-        return {conversation: (count, int(size or 0)) for conversation, count, size in rows}
-
-    def delete_conversation(self, conversation_id: str) -> None:
-        with Session(self._engine) as session:
-            session.exec(delete(Payload).where(Payload.conversation_id == conversation_id))
-            session.commit()
 
     @staticmethod
     def _row(session: Session, conversation_id: str, digest: str) -> Payload | None:

@@ -216,3 +216,51 @@ async def test_a_large_write_waits_with_a_preview_bound_to_its_exact_content(dae
                                                               approver="ann", arguments_hash=pending.args_hash))
     result = await turn
     assert result.tool_calls[0].success and tool_messages(daemon, handle)[0].startswith(f"wrote {len(BIG.encode())}")
+
+
+@pytest.mark.usefixtures("docker_client")
+async def test_an_approver_reads_the_whole_content_over_http_and_with_the_cli(api, tmp_path):
+    from tests.test_api import new_id, pending_for, problem, until
+    from tests.test_cli import daemonflow
+
+    operator, approver, viewer = api.http("operator"), api.http("approver"), api.http("viewer")
+    content = BIG[:300_000]
+    api.ollama.script(Reply(tool_calls=[ToolCall(name="write_file", arguments={"path": "big.txt", "content": content})]),
+                      Reply(content="written"))
+    cid = new_id("payload")
+    started = await operator.post("/conversations", params={"wait": "false"}, json={
+        "conversation_id": cid, "agent": "developer", "auto_accept": False, "message": "write it"})
+    assert started.status_code == 202, started.text
+    item = await until(lambda: pending_for(viewer, cid))
+    [stored] = item["payloads"]
+    assert stored["preview"] == content[:PREVIEW_CHARS] and stored["bytes"] == len(content.encode())
+    assert item["arguments"]["content"] == PayloadRef.model_validate(stored).marker()
+
+    for digest in (stored["digest"], f"sha256:{stored['digest']}"):
+        whole = await viewer.get(f"/conversations/{cid}/payloads/{digest}")
+        assert whole.status_code == 200 and whole.text == content
+        assert whole.headers["content-type"].startswith("text/plain")
+        assert whole.headers["x-content-sha256"] == hashlib.sha256(content.encode()).hexdigest()
+    problem(await viewer.get(f"/conversations/{cid}/payloads/{'f' * 64}"), 404, "payload-not-found")
+    problem(await viewer.get(f"/conversations/{new_id('other')}/payloads/{stored['digest']}"), 404, "payload-not-found")
+    assert (await viewer.get(f"/conversations/{cid}/payloads/not-a-digest")).status_code == 422
+
+    env = {"DAEMONFLOW_TEMPORAL_ADDRESS": api.settings.temporal_address, "DAEMONFLOW_TASK_QUEUE": api.settings.task_queue,
+           "DAEMONFLOW_DATABASE_URL": api.settings.effective_database_url}
+    status = await daemonflow(env, tmp_path, "status", cid)
+    assert f"`daemonflow payload {cid} {stored['digest']}`" in status.out, status.out + status.err
+    saved = await daemonflow(env, tmp_path, "payload", cid, stored["digest"], "--out", str(tmp_path / "seen.txt"))
+    assert saved.code == 0, saved.err
+    assert (tmp_path / "seen.txt").read_text(encoding="utf-8") == content
+    missing = await daemonflow(env, tmp_path, "payload", cid, "0" * 64)
+    assert missing.code == 1 and "no stored payload" in missing.err
+
+    decided = await approver.post(f"/approvals/{cid}/{item['tool_call_id']}",
+                                  json={"decision": "approve", "arguments_hash": item["args_hash"]})
+    assert decided.status_code == 200 and decided.json()["applied"], decided.text
+
+    async def tool_message():
+        page = (await viewer.get(f"/conversations/{cid}/messages")).json()["messages"]
+        return next((m for m in page if m["role"] == "tool"), None)
+
+    assert (await until(tool_message))["content"] == f"wrote {len(content.encode())} bytes to /workspace/big.txt"
