@@ -447,7 +447,7 @@ class ConversationWorkflow:
             message = f"invalid arguments for {spec.name}: {'; '.join(errors)}. Fix them and call again."
             return await self._conclude(call, spec, turn, arguments, "invalid", "schema", error=message)
         if spec.runs_on == RunsOn.BUILTIN or self._final_reply is not None:
-            return await self._builtin(call, spec, turn)
+            return await self._final_answer(call, spec, turn)
         if spec.runs_on == RunsOn.MEMORY:  # the agent's own memory: no policy, no sandbox
             self._emit_judged(call, spec, "allow", "builtin:memory")
             result = await self._memory_tool(call, spec, turn)
@@ -493,7 +493,7 @@ class ConversationWorkflow:
         result = await self._execute(call, spec, arguments)
         return await self._conclude(call, spec, turn, arguments, label, source, result=result, waited_ms=waited_ms)
 
-    async def _builtin(self, call: ToolCallRequest, spec: ToolSpec, turn: int) -> ToolCallOutcome:
+    async def _final_answer(self, call: ToolCallRequest, spec: ToolSpec, turn: int) -> ToolCallOutcome:
         """``final_answer`` ends the turn with its answer as the reply (``_run_turn`` stores it as the
         assistant's last message); a call the model made after it in the same step is not run."""
         source = f"builtin:{FINAL_ANSWER}"
