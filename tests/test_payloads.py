@@ -16,8 +16,10 @@ import pytest
 from sqlmodel import Session, select
 
 from activities.prompt import prompt_budget_chars
+from activities.tools.catalog import BY_NAME
 from activities.tools.output import ToolOutputs
-from config.policy import load_policy
+from activities.memory import MemoryService
+from config.policy import DEFAULT_POLICY_PATH, load_policy
 from config.templates import load_template
 from models.conversation import Approve
 from models.payloads import INLINE_MAX_CHARS, PREVIEW_CHARS, TOOL_OUTPUT_CAP_CHARS, PayloadRef, content_bytes
@@ -26,13 +28,15 @@ from models.tools import ToolResult
 from store.payloads import PayloadMissing, PayloadStore
 from store.tables import Payload
 from store.transcript import TranscriptStore
+from store.engine import make_engine
 from tests.fakes.ollama import Reply, ToolCall
+from tests.fixtures.temporal import Daemon, daemon_settings
 from tests.test_approvals import pending_of, tool_messages
 from tests.test_conversation import _memory_stored, wait_for
 from workflows.arguments import argument_errors
 from workflows.conversation import ConversationWorkflow, args_hash
+from workers.main import build_worker
 from workflows.policy import evaluate
-from activities.tools.catalog import BY_NAME
 
 BIG = "".join(f"{i:07d} the quick brown fox jumps over the lazy dog; ünïcödé ✓\n" for i in range(52_000))
 """About 3.3 MB of UTF-8 (multi-byte characters too: bytes and characters differ)."""
@@ -264,3 +268,32 @@ async def test_an_approver_reads_the_whole_content_over_http_and_with_the_cli(ap
         return next((m for m in page if m["role"] == "tool"), None)
 
     assert (await until(tool_message))["content"] == f"wrote {len(content.encode())} bytes to /workspace/big.txt"
+
+
+async def test_the_workflow_gives_the_policy_the_real_size_of_referenced_content(
+    temporal_env, temporal_address, fake_ollama, tmp_path, docker_client
+):
+    """With file writes auto-accepted up to 100 000 bytes, a 3 MB write (a marker in history) asks
+    and a 60 000-byte one (a marker too) runs by itself: the size judged is the content's."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(DEFAULT_POLICY_PATH.read_text().replace("max_bytes: 10485760", "max_bytes: 100000"))
+    settings = daemon_settings(tmp_path, temporal_address, fake_ollama.url, policy_file=policy)
+    memory = MemoryService.from_settings(settings)
+    medium = "m" * 60_000
+    fake_ollama.script(
+        Reply(tool_calls=[ToolCall(name="write_file", arguments={"path": "medium.txt", "content": medium}),
+                          ToolCall(name="write_file", arguments={"path": "big.txt", "content": BIG})]),
+        Reply(content="ok"),
+    )
+    async with build_worker(temporal_env.client, settings, memory=memory) as worker:
+        daemon = Daemon(client=temporal_env.client, settings=settings, store=TranscriptStore(
+            make_engine(settings.effective_database_url)), worker=worker)
+        handle = await daemon.start(agent="developer")
+        turn = asyncio.create_task(daemon.send(handle, "write both"))
+        pending = await wait_for(lambda: pending_of(handle))
+        assert pending.tool == "write_file" and pending.arguments["path"] == "big.txt"
+        assert "over the 100000-byte limit" in pending.reason
+        await handle.signal(ConversationWorkflow.approve, Approve(tool_call_id=pending.tool_call_id, decision="deny"))
+        result = await turn
+    await memory.close()
+    assert [(c.decision, c.success) for c in result.tool_calls] == [("allow", True), ("deny", False)]
