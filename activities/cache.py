@@ -1,8 +1,9 @@
 """Cache cleanup activities: index what conversations left behind, plan, delete, reap containers.
 
 - ``cache.index`` rebuilds the index (``store.cache``) from what exists: artifact files under
-  ``<var_dir>/artifacts/<conversation>/``, stored tool outputs (``tool_runs`` rows, one entry per
-  conversation) and Daemonflow workspace volumes (``daemonflow-ws-<conversation>``).
+  ``<var_dir>/artifacts/<conversation>/``, stored tool outputs (``tool_runs`` rows and
+  ``payloads``: long tool-call arguments and full outputs; one entry per conversation) and
+  Daemonflow workspace volumes (``daemonflow-ws-<conversation>``).
 - ``cache.plan`` decides what goes, in this order: workspaces of conversations that are not running
   (``ended``); entries unused for ``max_age_days`` (``age``); and, when the total passes the
   threshold, everything but the newest ``keep_newest`` of what is left (``size``). Entries of a
@@ -31,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, delete, select
 from temporalio import activity
 from temporalio.client import Client
@@ -51,7 +52,7 @@ from models.cache import (
     PlanRequest,
 )
 from store.cache import CacheStore
-from store.tables import Conversation, ToolRun
+from store.tables import Conversation, Payload, ToolRun
 
 log = logging.getLogger("daemonflow.cache")
 
@@ -160,19 +161,26 @@ class CacheActivities(ScheduledActivities):
         with Session(self._engine) as session:
             for row in session.exec(select(ToolRun).order_by(col(ToolRun.id))):
                 groups[row.conversation_id].append(row)
-        return [
-            CacheEntryView(
+            stored = {row[0]: row[1:] for row in session.exec(
+                select(Payload.conversation_id, func.count(), func.sum(Payload.bytes), func.min(Payload.created_at),
+                       func.max(Payload.created_at)).group_by(Payload.conversation_id))}
+        entries = []
+        for conversation in sorted(set(groups) | set(stored)):
+            rows = groups.get(conversation, [])
+            count, size, first, last = stored.get(conversation, (0, 0, None, None))
+            times = [r.created_at for r in rows] + [t for t in (first, last) if t is not None]
+            entries.append(CacheEntryView(
                 key=f"output:{conversation}",
                 kind=CacheKind.OUTPUT,
                 conversation_id=conversation,
                 agent=agents.get(conversation),
-                size_bytes=sum(len(json.dumps(r.result, default=str)) for r in rows),
-                created_at=min(r.created_at for r in rows),
-                last_used_at=max(r.created_at for r in rows),
-                preview=f"{len(rows)} tool results: " + ", ".join(sorted({r.tool for r in rows})),
-            )
-            for conversation, rows in sorted(groups.items())
-        ]
+                size_bytes=sum(len(json.dumps(r.result, default=str)) for r in rows) + int(size or 0),
+                created_at=min(times),
+                last_used_at=max(times),
+                preview=f"{len(rows)} tool results, {count} stored payloads: "
+                        + ", ".join(sorted({r.tool for r in rows})),
+            ))
+        return entries
 
     def _workspaces(self, agents: dict[str, str]) -> list[CacheEntryView]:
         if self._docker is None:
@@ -290,6 +298,7 @@ class CacheActivities(ScheduledActivities):
         elif kind == CacheKind.OUTPUT.value:
             with Session(self._engine) as session:
                 session.exec(delete(ToolRun).where(ToolRun.conversation_id == ref))
+                session.exec(delete(Payload).where(Payload.conversation_id == ref))
                 session.commit()
         elif kind == CacheKind.WORKSPACE.value:
             if self._docker is None:

@@ -19,17 +19,16 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.memory import MemoryService
-from activities.prompt import build_system_prompt
+from activities.prompt import build_system_prompt, window_budget_chars
+from activities.tool_calls import tool_call_requests
 from config.settings import Settings
 from models.conversation import Usage
 from models.llm import MAX_REPLY_CHARS_IN_HISTORY, ChatRequest, ChatResult, ToolCallRequest
+from store.payloads import PayloadStore
 from store.tables import Message
 from store.transcript import TranscriptStore
 
 HEARTBEAT_EVERY_S = 2.0
-CHARS_PER_TOKEN = 3
-"""Conservative: most tokenizers average 3.5–4 characters per token in English prose."""
-REPLY_SHARE_OF_CONTEXT = 0.25
 
 
 log = logging.getLogger(__name__)
@@ -49,6 +48,7 @@ def make_ollama_client(settings: Settings) -> ollama.AsyncClient:
 class LlmActivities:
     def __init__(self, store: TranscriptStore, settings: Settings, memory: MemoryService | None = None) -> None:
         self._store = store
+        self._payloads = PayloadStore(store.engine)
         self._settings = settings
         self._memory = memory
         self._client: ollama.AsyncClient | None = None
@@ -87,10 +87,8 @@ class LlmActivities:
         system = build_system_prompt(
             template, request.now, await self._memories(request.memory_ids), memory_tools=bool(offered & MEMORY_TOOLS)
         )
-        budget = int(template.context_size * CHARS_PER_TOKEN * (1 - REPLY_SHARE_OF_CONTEXT)) - len(system)
-        window = await asyncio.to_thread(
-            self._store.window, request.conversation_id, max(budget, 1), request.upto_seq
-        )
+        budget = window_budget_chars(template, system, request.tools)
+        window = await asyncio.to_thread(self._store.window, request.conversation_id, budget, request.upto_seq)
         messages = [{"role": "system", "content": system}, *(_to_ollama(m) for m in window)]
         started = time.monotonic()
         content: list[str] = []
@@ -126,10 +124,8 @@ class LlmActivities:
             raise ApplicationError("Ollama closed the stream before the answer was done", type="OllamaIncomplete")
 
         reply = "".join(content)
-        tool_calls = [
-            ToolCallRequest(id=f"{request.reply_seq}-{i}", name=c.function.name, arguments=dict(c.function.arguments))
-            for i, c in enumerate(calls)
-        ]
+        tool_calls = await asyncio.to_thread(tool_call_requests, self._payloads, request.conversation_id,
+                                             request.reply_seq, [(c.function.name, c.function.arguments) for c in calls])
         usage = Usage(
             prompt_tokens=final.prompt_eval_count or 0,
             completion_tokens=final.eval_count or 0,

@@ -508,14 +508,14 @@ class SandboxManager:
 
     # -- exec --
 
-    async def aexec(self, request: ExecRequest) -> ExecResult:
+    async def aexec(self, request: ExecRequest, on_start: Callable[[], None] | None = None) -> ExecResult:
         """``exec`` for async code: runs in a thread, heartbeats the current activity from the event
         loop, and kills the command if the activity is cancelled."""
         loop = asyncio.get_running_loop()
         cancelled = threading.Event()
         heartbeat = _loop_heartbeat(loop) if activity.in_activity() else None
         task = asyncio.ensure_future(
-            asyncio.to_thread(self.exec, request, heartbeat=heartbeat, cancelled=cancelled)
+            asyncio.to_thread(self.exec, request, heartbeat=heartbeat, cancelled=cancelled, on_start=on_start)
         )
         try:
             return await asyncio.shield(task)
@@ -531,15 +531,19 @@ class SandboxManager:
         *,
         heartbeat: Callable[[], None] | None = None,
         cancelled: threading.Event | None = None,
+        on_start: Callable[[], None] | None = None,
     ) -> ExecResult:
-        """Run one command in the conversation's sandbox and wait for it, within its budgets."""
+        """Run one command in the conversation's sandbox and wait for it, within its budgets.
+
+        ``on_start`` is called once the container is ready, just before the command is created:
+        from then on the command may have run (the at-most-once marker of ``tools.run``)."""
         heartbeat = heartbeat or _default_heartbeat() or (lambda: None)
         workdir = workspace_path(request.workdir)
         for attempt in (1, 2):
             container = self.ensure(request.conversation_id, request.network)
             with _docker_errors(f"running a command in {container.name}"), self._observe("exec") as notes:
                 try:
-                    result = self._exec(container, request, workdir, heartbeat, cancelled)
+                    result = self._exec(container, request, workdir, heartbeat, cancelled, on_start)
                     notes.update(outcome=result.killed_reason or "ok", exit_code=result.exit_code)
                     return result
                 except docker.errors.APIError as err:
@@ -557,6 +561,7 @@ class SandboxManager:
         workdir: str,
         heartbeat: Callable[[], None],
         cancelled: threading.Event | None,
+        on_start: Callable[[], None] | None = None,
     ) -> ExecResult:
         limits = self.limits
         timeout_s = request.timeout_s or limits.command_timeout_s
@@ -569,6 +574,8 @@ class SandboxManager:
             self.artifacts_dir / request.conversation_id / f"{artifact_id}.log",
         )
         argv = ["/bin/sh", "-c", _WRAPPER, "daemonflow-exec", workdir, f"{timeout_s:.3f}", *request.program()]
+        if on_start is not None:
+            on_start()
         started_wall = time.time()
         started = time.monotonic()
         exec_id = self._api.exec_create(
@@ -728,8 +735,11 @@ class SandboxManager:
                 raise
         return target
 
-    def read_file(self, conversation_id: str, path: str, max_bytes: int = 1_000_000, _depth: int = 0) -> FileContent:
-        """Read up to ``max_bytes`` of a file under /workspace (a symlink is followed if it stays inside)."""
+    def read_file(
+        self, conversation_id: str, path: str, max_bytes: int = 1_000_000, _depth: int = 0, offset: int = 0
+    ) -> FileContent:
+        """Read up to ``max_bytes`` of a file under /workspace from byte ``offset`` (a symlink is
+        followed if it stays inside)."""
         target = workspace_path(path)
         container = self.ensure(conversation_id)
         with _docker_errors(f"reading {target} in {container.name}"):
@@ -746,18 +756,21 @@ class SandboxManager:
                         if _depth >= 5:
                             raise SandboxViolation(f"too many levels of symbolic links at {target}")
                         link = posixpath.join(posixpath.dirname(target), member.linkname)
-                        return self.read_file(conversation_id, workspace_path(link), max_bytes, _depth + 1)
+                        return self.read_file(conversation_id, workspace_path(link), max_bytes, _depth + 1, offset)
                     if member.isdir():
                         raise SandboxFileError(f"{target} is a directory")
                     if not member.isfile():
                         raise SandboxFileError(f"{target} is not a regular file")
                     handle = tar.extractfile(member)
+                    if handle is not None and offset:
+                        handle.seek(offset)  # a streamed member seeks forward by reading
                     data = handle.read(max_bytes) if handle else b""
             finally:
                 stream.close()  # a generator; stops reading what max_bytes did not need
         size = int(stat.get("size", len(data)))
         return FileContent(
-            path=target, content=data.decode("utf-8", errors="replace"), size=size, truncated=size > len(data)
+            path=target, content=data.decode("utf-8", errors="replace"), size=size,
+            truncated=size > min(offset, size) + len(data), offset=min(offset, size),
         )
 
     # -- lifecycle --

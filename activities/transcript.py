@@ -13,6 +13,7 @@ from config.settings import Settings
 from models.policy import PolicySet
 from config.templates import InvalidAgentError, UnknownAgentError, load_template
 from models.transcript import AppendMessage, CloseConversation, OpenConversation, OpenedConversation, Routing
+from store.payloads import PayloadStore
 from store.transcript import TranscriptStore
 
 
@@ -21,6 +22,7 @@ class TranscriptActivities:
         self._store = store
         self._settings = settings
         self._policy = policy
+        self._payloads = PayloadStore(store.engine)
 
     @activity.defn(name="transcript.open")
     async def open(self, request: OpenConversation) -> OpenedConversation:
@@ -60,12 +62,19 @@ class TranscriptActivities:
 
     @activity.defn(name="transcript.append")
     async def append(self, request: AppendMessage) -> None:
+        content = request.content
+        if request.content_ref:
+            body = await asyncio.to_thread(self._payloads.get, request.conversation_id, request.content_ref)
+            # Stored by the tool's activity before its result reached the workflow; only a cleanup
+            # of this conversation's records could have removed it since: say so, never block the turn.
+            content = (body if body is not None else f"[output sha256={request.content_ref} is no longer stored]"
+                       ) + content
         await asyncio.to_thread(
             self._store.append,
             request.conversation_id,
             request.seq,
             request.role,
-            request.content,
+            content,
             tool_call_id=request.tool_call_id,
         )
 

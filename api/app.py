@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
-from api import approvals, conversations, errors, events, health, monitoring, openapi
+from api import approvals, conversations, errors, events, health, monitoring, openapi, payloads
 from api.auth import KeyRing
 from api.context import ApiContext
 from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -46,6 +46,7 @@ def create_app(settings: Settings, client: Client, keys: KeyRing) -> FastAPI:
     openapi.install(app)
     app.include_router(conversations.router)
     app.include_router(events.router)
+    app.include_router(payloads.router)
     app.include_router(approvals.router)
     app.include_router(health.router)
     app.include_router(monitoring.router)

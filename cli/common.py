@@ -68,6 +68,9 @@ def format_status(status: Status, execution: Execution | None = None) -> str:
     for approval in status.pending_approvals:
         arguments = json.dumps(approval.arguments, ensure_ascii=False)
         lines.append(f"awaiting      {approval.tool} {arguments}  (call {approval.tool_call_id}; {approval.reason or 'policy asks'})")
+        for stored in approval.payloads:  # long arguments travel by reference: where to read them whole
+            lines.append(f"              {stored.bytes} bytes sha256={stored.digest}: "
+                         f"`daemonflow payload {status.conversation_id} {stored.digest}`")
     if status.last_error:
         lines.append(f"last error    {status.last_error}")
     return "\n".join(lines)

@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from pydantic import ValidationError
 
-from cli import memory, monitoring_args
+from cli import memory, monitoring_args, payload
 from cli.common import EXIT_ERROR, EXIT_USAGE, CliError
 from config.settings import Settings
 from control.errors import ControlError
@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--json", action="store_true", help="print the messages as JSON")
     monitoring_args.add_parsers(sub)
     memory.add_parser(sub)
+    payload.add_parser(sub)
     return parser
 
 
@@ -162,6 +163,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "chat": _chat,
     "sandbox": _sandbox,
     "memory": memory.run,
+    "payload": payload.run,
     **monitoring_args.COMMANDS,
     **{name: _async(name) for name in ("status", "pause", "resume", "inject", "end", "history", "approve", "deny")},
 }

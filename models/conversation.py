@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.agent import AgentTemplate
 from models.events import ConversationEvent
+from models.payloads import PayloadRef
 from models.policy import PolicyRule, PolicySet
 from models.tools import ToolSpec
 from models.transcript import Routing
@@ -216,6 +217,10 @@ class PendingApproval(Contract):
     arguments: dict
     args_hash: str
     """sha256 of the exact arguments shown; an approval is bound to it."""
+    payloads: list[PayloadRef] = Field(default_factory=list)
+    """What the payload markers in ``arguments`` stand for (content too long for history, named by
+    its SHA-256, so the hash above binds it): sizes and a preview each; the whole content is at
+    ``GET /conversations/{id}/payloads/{digest}``."""
     action_type: str = ""
     rule: str | None = None
     reason: str | None = None

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from models.agent import AgentTemplate
 from models.conversation import Usage
+from models.payloads import PayloadRef
 
 MAX_REPLY_CHARS_IN_HISTORY = 16_000
 
@@ -20,6 +21,9 @@ class ToolCallRequest(BaseModel):
     id: str
     name: str
     arguments: dict = Field(default_factory=dict)
+    """As the model wrote them, except that long strings are payload markers (``models/payloads``)."""
+    payloads: list[PayloadRef] = Field(default_factory=list)
+    """The stored payloads the markers stand for, each with a preview for approvers."""
 
 
 class ChatRequest(BaseModel):

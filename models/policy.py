@@ -66,6 +66,8 @@ class ActionType(StrEnum):
     HOST = "HOST"
     MEMORY = "MEMORY"
     """The agent's own long-term memory (memory_store, memory_recall): auto-accepted, never sandboxed."""
+    BUILTIN = "BUILTIN"
+    """Handled by the conversation itself (``final_answer`` ends the turn): no policy, no sandbox."""
 
 
 class Decision(StrEnum):

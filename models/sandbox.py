@@ -146,6 +146,9 @@ class FileContent(BaseModel):
     size: int
     """The file's size on disk."""
     truncated: bool = False
+    """Part of the file lies beyond what was read."""
+    offset: int = 0
+    """The byte the content starts at."""
 
 
 class RemoveRequest(BaseModel):

@@ -50,6 +50,9 @@ class AppendMessage(BaseModel):
     role: str
     content: str
     tool_call_id: str | None = None
+    content_ref: str | None = None
+    """SHA-256 of a stored payload (a long tool output): the message is that text followed by
+    ``content``, so the body never crosses history."""
 
 
 class CloseConversation(BaseModel):

@@ -1,4 +1,8 @@
-"""The action registry and the tool-result cache (see ``Action`` and ``ToolRun``)."""
+"""The action registry and the tool-result cache (see ``Action`` and ``ToolRun``).
+
+The cache is also the at-most-once guard of tools that must not run twice: a ``started`` row is
+written just before such a tool's side effect begins, and the result replaces it when it ends.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from store.tables import Action, ToolRun
+
+STARTED = "started"
+DONE = "done"
 
 
 class ActionStore:
@@ -39,15 +46,43 @@ class ActionStore:
             return list(session.exec(query.limit(limit)))
 
     def cached_result(self, conversation_id: str, tool_call_id: str) -> dict[str, Any] | None:
+        """The finished call's result; None while it never ran or is only ``started``."""
         with Session(self._engine, expire_on_commit=False) as session:
             row = self._find(session, ToolRun, conversation_id, tool_call_id)
-            return row.result if row else None
+            return row.result if row is not None and row.state != STARTED else None
 
-    def cache_result(self, conversation_id: str, tool_call_id: str, tool: str, result: dict[str, Any]) -> None:
+    def started(self, conversation_id: str, tool_call_id: str) -> bool:
+        """Whether a run of this call began its side effect and never wrote its result."""
+        with Session(self._engine, expire_on_commit=False) as session:
+            row = self._find(session, ToolRun, conversation_id, tool_call_id)
+            return row is not None and row.state == STARTED
+
+    def mark_started(self, conversation_id: str, tool_call_id: str, tool: str) -> bool:
+        """Record that the call's side effect begins now; False if a row already exists (another
+        attempt got there first, or finished), in which case the caller must not run it."""
         with Session(self._engine, expire_on_commit=False) as session:
             if self._find(session, ToolRun, conversation_id, tool_call_id) is not None:
+                return False
+            session.add(ToolRun(conversation_id=conversation_id, tool_call_id=tool_call_id, tool=tool, result={},
+                                state=STARTED))
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                return False
+            return True
+
+    def cache_result(self, conversation_id: str, tool_call_id: str, tool: str, result: dict[str, Any]) -> None:
+        """Keep the finished call's result (the first one wins); completes a ``started`` row."""
+        with Session(self._engine, expire_on_commit=False) as session:
+            row = self._find(session, ToolRun, conversation_id, tool_call_id)
+            if row is not None and row.state != STARTED:
                 return
-            session.add(ToolRun(conversation_id=conversation_id, tool_call_id=tool_call_id, tool=tool, result=result))
+            if row is not None:
+                row.result, row.state = result, DONE
+            else:
+                session.add(ToolRun(conversation_id=conversation_id, tool_call_id=tool_call_id, tool=tool,
+                                    result=result, state=DONE))
             try:
                 session.commit()
             except IntegrityError:

@@ -12,7 +12,7 @@ on SQLite (which has no timezone type) as well as on PostgreSQL.
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Dialect, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -175,4 +175,28 @@ class ToolRun(SQLModel, table=True):
     tool_call_id: str
     tool: str
     result: dict[str, Any] = Field(sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    state: str | None = None
+    """``started`` from the moment a non-idempotent tool begins its side effect until its result is
+    written here (then ``done``; rows older than this column are NULL, i.e. done). A retry that
+    finds ``started`` reports the interruption instead of running the command a second time."""
+
+
+class Payload(SQLModel, table=True):
+    """A large text that travels by reference (``models/payloads.py``): a tool-call argument the
+    model wrote (a file's content), or a tool's full output (the artifact behind a capped one).
+
+    Stored once per conversation and content (the key is its SHA-256), as UTF-8 bytes: PostgreSQL
+    text cannot hold NUL characters, which files and program output may contain.
+    """
+
+    __tablename__ = "payloads"
+    __table_args__ = (UniqueConstraint("conversation_id", "digest", name="uq_payloads_conversation_digest"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(index=True)
+    digest: str
+    bytes: int
+    chars: int
+    content: bytes = Field(sa_type=LargeBinary)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

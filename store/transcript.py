@@ -17,16 +17,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, func, update
+from sqlalchemy import Engine, Text, cast, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from models.excerpt import excerpt
 from store.tables import ROLES, Conversation, Message, ModelUsage, utcnow
+from store.window import Entry, plan_window
 
 logger = logging.getLogger(__name__)
 
 WINDOW_PAGE_SIZE = 200
 """Rows per page when ``window`` walks a conversation backwards."""
+
+
+def _cut(message: Message, keep: int) -> Message:
+    """``message`` with its content cut to ``keep`` characters, head and tail, with a note."""
+    if len(message.content) <= keep:
+        return message
+    what = "this tool output" if message.role == "tool" else "this message"
+    content = excerpt(message.content, keep, lambda omitted: (
+        f"\n[... {omitted} characters of {what} are left out here to fit the model's context ...]\n"))
+    return message.model_copy(update={"content": content})
 
 
 class TranscriptStore:
@@ -198,60 +210,45 @@ class TranscriptStore:
     def window(
         self, conversation_id: str, budget_chars: int, upto_seq: int | None = None
     ) -> list[Message]:
-        """The latest messages whose contents fit in ``budget_chars`` together, oldest first.
+        """The messages the model sees, oldest first, their contents within ``budget_chars`` together.
 
-        This is the context sent to the model. It is a contiguous tail of the conversation (it
-        stops at the first message that does not fit) and always holds at least the latest message,
-        even when that alone is over budget. With ``upto_seq`` it ends at that seq instead of the
-        latest, which lets a retried turn rebuild exactly the context it had.
-
-        Only content lengths are scanned (newest first, a page at a time) to find where the window
-        starts; then only the messages inside it are loaded.
+        ``store/window.py`` plans it from lengths alone (newest first, a page at a time): the newest
+        user message always in (cut with a note only if it alone is over), this turn's latest
+        steps, then earlier messages until one does not fit; long tool outputs are cut (head and
+        tail, with a note). Then only the messages inside it are loaded. With ``upto_seq`` it ends
+        at that seq instead of the latest, which lets a retried turn rebuild exactly the context it
+        had. Returned rows are detached copies; a cut one carries the cut content.
         """
-        bounds = self._window_bounds(conversation_id, budget_chars, upto_seq)
-        if bounds is None:
+        plan = plan_window(self._window_entries(conversation_id, upto_seq), budget_chars)
+        if not plan:
             return []
-        first_seq, last_seq = bounds
         with self._session() as session:
-            return list(
+            rows = list(
                 session.exec(
                     select(Message)
-                    .where(
-                        Message.conversation_id == conversation_id,
-                        Message.seq >= first_seq,
-                        Message.seq <= last_seq,  # not what was appended since the scan
-                    )
+                    .where(Message.conversation_id == conversation_id, col(Message.seq).in_(list(plan)))
                     .order_by(col(Message.seq))
                 )
             )
+        return [_cut(row, plan[row.seq]) for row in rows]
 
-    def _window_bounds(
-        self, conversation_id: str, budget_chars: int, upto_seq: int | None
-    ) -> tuple[int, int] | None:
-        """First and last seq of the window, or None when there is no message up to ``upto_seq``."""
-        bounds: tuple[int, int] | None = None
-        used = 0
+    def _window_entries(self, conversation_id: str, upto_seq: int | None) -> Iterator[Entry]:
+        """Every message's seq, role and lengths, newest first, read a page at a time."""
         below = upto_seq + 1 if upto_seq is not None else None
-        with self._session() as session:
-            while True:
-                query = select(Message.seq, func.length(Message.content)).where(
-                    Message.conversation_id == conversation_id
-                )
-                if below is not None:
-                    query = query.where(Message.seq < below)
-                query = query.order_by(col(Message.seq).desc()).limit(WINDOW_PAGE_SIZE)
-                page = session.exec(query).all()
-                for seq, length in page:
-                    used += length or 0
-                    if bounds is None:
-                        bounds = (seq, seq)  # the latest message, whatever its size
-                    elif used > budget_chars:
-                        return bounds
-                    else:
-                        bounds = (seq, bounds[1])
-                if len(page) < WINDOW_PAGE_SIZE:
-                    return bounds
-                below = page[-1][0]
+        calls_length = func.length(cast(Message.tool_calls, Text))
+        while True:
+            query = select(Message.seq, Message.role, func.length(Message.content), calls_length).where(
+                Message.conversation_id == conversation_id
+            )
+            if below is not None:
+                query = query.where(Message.seq < below)
+            with self._session() as session:
+                page = session.exec(query.order_by(col(Message.seq).desc()).limit(WINDOW_PAGE_SIZE)).all()
+            for seq, role, length, calls in page:
+                yield Entry(seq=seq, role=role, content_chars=length or 0, calls_chars=calls or 0)
+            if len(page) < WINDOW_PAGE_SIZE:
+                return
+            below = page[-1][0]
 
     # --- model usage ---------------------------------------------------------------------------
 

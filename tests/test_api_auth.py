@@ -49,6 +49,7 @@ CALLS = [
     Call("GET", f"/conversations/{REAL}/messages", READ, 200),
     Call("GET", f"/conversations/{REAL}/events", READ, 200),
     Call("GET", f"/conversations/{REAL}/turns/turn-unknown", READ, 404),
+    Call("GET", f"/conversations/{REAL}/payloads/{'0' * 64}", READ, 404),
     Call("POST", f"/conversations/{GHOST}/messages", OPERATE, 404, {"content": "hi"}),
     Call("POST", f"/conversations/{GHOST}/pause", OPERATE, 404, {"reason": "x"}),
     Call("POST", f"/conversations/{GHOST}/resume", OPERATE, 404),
@@ -97,7 +98,8 @@ def test_every_endpoint_is_in_the_matrix(api_stack: ApiStack) -> None:
     documented = {(method.upper(), path) for path, ops in schema["paths"].items() for method in ops}
     covered = {(c.method, c.path.replace(REAL, "{conversation_id}").replace(GHOST, "{conversation_id}")
                 .replace("turn-unknown", "{turn_id}").replace("/1-0", "/{tool_call_id}")
-                .replace("/agents/developer", "/agents/{agent}")) for c in CALLS}  # fmt: skip
+                .replace("/agents/developer", "/agents/{agent}").replace("/" + "0" * 64, "/{digest}"))
+               for c in CALLS}  # fmt: skip
     assert documented <= covered, f"not in the auth matrix: {sorted(documented - covered)}"
 
 

@@ -51,7 +51,8 @@ async def test_tool_calls_come_back_with_stable_ids_and_are_stored(store, fake_o
     store.append("c1", 1, "user", "read a.txt")
     result = await ActivityEnvironment().run(activities(store, fake_ollama.url).chat, request())
     assert [(c.id, c.name, c.arguments) for c in result.tool_calls] == [("2-0", "read_file", {"path": "a.txt"})]
-    assert store.get("c1", 2).tool_calls == [{"id": "2-0", "name": "read_file", "arguments": {"path": "a.txt"}}]
+    assert store.get("c1", 2).tool_calls == [
+        {"id": "2-0", "name": "read_file", "arguments": {"path": "a.txt"}, "payloads": []}]
 
 
 async def test_the_prompt_carries_the_workflow_date_and_a_bounded_window(store, fake_ollama):

@@ -122,9 +122,25 @@ async def memory(daemon, fake) -> list[WorkflowHandle]:
     return [daemon.client.get_workflow_handle(handle.id, run_id=first_run)]
 
 
+async def payloads_and_final_answer(daemon, fake) -> list[WorkflowHandle]:
+    """A write too long for history (a marker), its read back (the output by reference), a command with
+    its own budget (the child's timeouts), and final_answer ending the turn."""
+    big = "payload line\n" * 4_000
+    fake.script(
+        Reply(tool_calls=[ToolCall(name="write_file", arguments={"path": "big.txt", "content": big})]),
+        Reply(tool_calls=[ToolCall(name="read_file", arguments={"path": "big.txt"}),
+                          ToolCall(name="run_command", arguments={"command": "echo hi", "timeout_s": 5})]),
+        Reply(tool_calls=[ToolCall(name="final_answer", arguments={"answer": "written and read"})]),
+    )
+    allow = [{"id": "allow-echo", "decision": "allow", "tools": ["run_command"], "command": ["echo *"]}]
+    handle = await daemon.start(agent="developer", policy=allow)
+    await daemon.send(handle, "write and read")
+    return [handle]
+
+
 SCENARIOS = [
     turns_with_tools_and_injection, pause_queue_resume_end, continue_as_new, model_failures, unknown_agent,
-    tools_and_approvals, memory,
+    tools_and_approvals, memory, payloads_and_final_answer,
 ]
 
 

@@ -88,6 +88,8 @@ async def test_two_workers_on_split_queues_complete_a_turn_with_tool_calls(
     fake_ollama.script(
         Reply(tool_calls=[ToolCall(name="run_command", arguments={"command": "echo kept > /workspace/note"})]),
         Reply(tool_calls=[ToolCall(name="run_command", arguments={"command": "cat /workspace/note"})]),
+        Reply(tool_calls=[ToolCall(name="generate_code", arguments={"path": "gen.py", "instructions": "print hi"})]),
+        Reply(content="print('hi')\n"),  # generate_code's model step, on the llm worker
         Reply(content="done"),
     )
     conversation_id = f"split-{uuid.uuid4().hex[:8]}"
@@ -103,7 +105,7 @@ async def test_two_workers_on_split_queues_complete_a_turn_with_tool_calls(
         for worker in (first, second):
             worker.terminate()
             worker.wait(30)
-    assert result.reply == "done" and [c.success for c in result.tool_calls] == [True, True]
+    assert result.reply == "done" and [c.success for c in result.tool_calls] == [True, True, True]
 
     conversation = await scheduled_queues(temporal_env.client, handle.id)
     assert ("llm.chat", llm) in conversation and ("transcript.append", main) in conversation
@@ -112,9 +114,10 @@ async def test_two_workers_on_split_queues_complete_a_turn_with_tool_calls(
     tool_runs = [await scheduled_queues(temporal_env.client, f"tool-{conversation_id}-{call}") for call in calls]
     # The first call goes to any sandbox worker; it answers with its host queue, and the second
     # call comes back to that host, where the workspace (and the note) lives.
-    assert tool_runs == [[("tools.run", sandbox)], [("tools.run", f"{sandbox}-docker-host-a")]]
+    assert tool_runs == [[("tools.run", sandbox)], [("tools.run", f"{sandbox}-docker-host-a")],
+                         [("ai.generate_code", llm), ("tools.run", f"{sandbox}-docker-host-a")]]
     messages = _tool_messages(base, conversation_id)
-    assert "kept" in messages[1]
+    assert "kept" in messages[1] and messages[2].startswith("wrote 12 bytes to /workspace/gen.py")
 
 
 def _tool_messages(settings: Settings, conversation_id: str) -> list[str]:

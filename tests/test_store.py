@@ -241,12 +241,14 @@ def test_window_stops_at_first_message_that_does_not_fit(transcript_store: Trans
     assert [m.seq for m in transcript_store.window(CONVERSATION, budget_chars=50)] == [3, 4]
 
 
-def test_window_always_includes_latest_even_if_huge(transcript_store: TranscriptStore) -> None:
+def test_window_always_includes_latest_cut_to_the_budget(transcript_store: TranscriptStore) -> None:
     _fill(transcript_store, ["small", "x" * 10_000])
-    window = transcript_store.window(CONVERSATION, budget_chars=100)
-    assert [m.seq for m in window] == [2]
-    assert len(window[0].content) == 10_000
-    assert [m.seq for m in transcript_store.window(CONVERSATION, budget_chars=0)] == [2]
+    window = transcript_store.window(CONVERSATION, budget_chars=300)
+    assert [m.seq for m in window] == [1, 2]
+    assert window[0].content == "small"
+    assert len(window[1].content) == 295 and "characters of this message are left out" in window[1].content
+    assert window[1].content.startswith("x") and window[1].content.endswith("x")
+    assert transcript_store.get(CONVERSATION, 2).content == "x" * 10_000  # the store keeps it whole
 
 
 def test_window_respects_upto_seq(transcript_store: TranscriptStore) -> None:

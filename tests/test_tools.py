@@ -16,6 +16,7 @@ from config.templates import load_all
 from models.tools import ToolCallInput
 from store.actions import ActionStore
 from store.engine import make_engine
+from store.payloads import PayloadStore
 from tests.fakes.ollama import Reply, ToolCall
 from tests.test_approvals import start_turn, tool_messages
 from tests.test_durability import WorkerProcess, _daemon_without_worker
@@ -48,7 +49,7 @@ def runner(tmp_path, docker_client):
     settings = Settings(database_url="sqlite://", var_dir=tmp_path)
     sandbox = SandboxManager(docker_client, settings, tmp_path / "artifacts")
     conversation_id = f"t{uuid.uuid4().hex[:10]}"
-    yield ToolActivities(sandbox, docker_client, ActionStore(engine)), conversation_id
+    yield ToolActivities(sandbox, docker_client, ActionStore(engine), PayloadStore(engine)), conversation_id
     sandbox.remove(conversation_id, volumes=True)
 
 
@@ -85,21 +86,25 @@ async def test_file_and_git_tools_work_in_the_workspace(runner):
         await call("read_file", path="../../etc/passwd")
 
 
-async def test_worker_killed_during_a_tool_run_the_turn_still_completes(
+async def test_worker_killed_during_a_command_it_is_reported_not_run_again(
     temporal_env, temporal_address, fake_ollama, tmp_path, docker_client
 ):
+    """At most once: the command started (its marker is in the store) when the worker died; the
+    retry on another worker tells the model instead of running the command a second time."""
     daemon = await _daemon_without_worker(temporal_env, temporal_address, fake_ollama, tmp_path)
     fake_ollama.script(
-        Reply(tool_calls=[ToolCall(name="run_command", arguments={"command": "sleep 4; echo slept"})]),
+        Reply(tool_calls=[ToolCall(name="run_command", arguments={"command": "echo run >> runs; sleep 4; echo slept"})]),
         Reply(content="done"),
     )
-    allow = [{"id": "allow-sleep", "decision": "allow", "tools": ["run_command"], "command": ["sleep *", "echo *"]}]
+    allow = [{"id": "allow-it", "decision": "allow", "tools": ["run_command"], "command": ["echo *", "sleep *"]}]
     first = WorkerProcess(daemon.env(), tmp_path / "worker-1.log")
     second = None
     try:
         handle = await daemon.start(agent="developer", policy=allow)
+        conversation_id = handle.id.removeprefix("conversation-")
         turn = asyncio.create_task(daemon.send(handle, "sleep a bit"))
-        await wait_for(lambda: _tool_started(daemon, handle), timeout=60)
+        actions = ActionStore(daemon.store.engine)
+        await wait_for(lambda: _true(actions.started(conversation_id, "2-0")), timeout=60)
         first.kill()
         second = WorkerProcess(daemon.env(), tmp_path / "worker-2.log")
         result = await asyncio.wait_for(turn, timeout=120)
@@ -107,14 +112,31 @@ async def test_worker_killed_during_a_tool_run_the_turn_still_completes(
         for worker in (first, second):
             if worker:
                 worker.close()
-    assert result.reply == "done" and result.tool_calls[0].success
-    assert "slept" in tool_messages(daemon, handle)[0]
+    assert result.reply == "done" and not result.tool_calls[0].success
+    assert "interrupted" in tool_messages(daemon, handle)[0] and "not run again" in tool_messages(daemon, handle)[0]
+    await asyncio.sleep(5)  # the first run, orphaned, finishes in its container
+    runs = docker_client.containers.get(f"daemonflow-{conversation_id}").exec_run(["cat", "/workspace/runs"])
+    assert runs.output.decode() == "run\n"  # once
 
 
-async def _tool_started(daemon, handle):
-    child = daemon.client.get_workflow_handle(f"tool-{handle.id.removeprefix('conversation-')}-2-0")
-    try:
-        description = await child.describe()
-    except Exception:  # noqa: BLE001 - not started yet
-        return False
-    return description.status.name == "RUNNING"
+async def test_a_started_call_is_not_run_again_but_an_idempotent_one_is(runner):
+    tools, conversation_id = runner
+    actions = tools._actions
+    command = ToolCallInput(conversation_id=conversation_id, tool_call_id="5-0", tool="run_command",
+                            arguments={"command": "echo run >> /workspace/count"})
+    assert actions.mark_started(conversation_id, "5-0", "run_command")  # as if a worker died after starting it
+    result = await ActivityEnvironment().run(tools.run, BY_NAME["run_command"], command)
+    assert not result.success and result.error.startswith("interrupted")
+    assert (await ActivityEnvironment().run(tools.run, BY_NAME["run_command"], command)).error == result.error
+    write = ToolCallInput(conversation_id=conversation_id, tool_call_id="6-0", tool="write_file",
+                          arguments={"path": "count", "content": "0\n"})
+    assert (await ActivityEnvironment().run(tools.run, BY_NAME["write_file"], write)).success
+    read = ToolCallInput(conversation_id=conversation_id, tool_call_id="7-0", tool="read_file",
+                         arguments={"path": "count"})
+    actions.mark_started(conversation_id, "7-0", "read_file")  # a read is simply run again
+    assert (await ActivityEnvironment().run(tools.run, BY_NAME["read_file"], read)).output == "0\n"
+    assert actions.cached_result(conversation_id, "5-0")["error"].startswith("interrupted")
+
+
+async def _true(value):
+    return value

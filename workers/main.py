@@ -15,6 +15,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.ai_tools import AiToolActivities
 from activities.audit import AuditActivities
 from activities.llm import LlmActivities
 from activities.memory import MemoryService
@@ -28,6 +29,7 @@ from config.settings import Settings
 from store.actions import ActionStore
 from store.engine import make_engine
 from store.relevance import RelevanceStore
+from store.payloads import PayloadStore
 from store.transcript import TranscriptStore
 from workers import queues, schedules
 from workers.client import connect, ensure_search_attributes
@@ -59,9 +61,10 @@ def build_activities(
     engine = make_engine(settings.effective_database_url)
     store = TranscriptStore(engine)
     actions = ActionStore(engine)
+    payloads = PayloadStore(engine)
     transcript = TranscriptActivities(store, settings, load_policy(settings.policy_file))
     llm = LlmActivities(store, settings, memory)
-    tools = ToolActivities(sandbox, sandbox.client if sandbox else None, actions, host_queue=host_queue)
+    tools = ToolActivities(sandbox, sandbox.client if sandbox else None, actions, payloads, host_queue=host_queue)
     return {
         "main": [
             *transcript.all(), AuditActivities(actions).record,
@@ -71,8 +74,9 @@ def build_activities(
         "llm": [
             llm.chat, *MemoryActivities(memory, store, settings).all(),
             *RelevanceActivities(memory.embedder, store, settings).all(),
+            *AiToolActivities(store, payloads, settings).all(),
         ],
-        "sandbox": [tools.run],
+        "sandbox": [tools.run, tools.diff],
     }
 
 

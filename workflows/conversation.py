@@ -64,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
     from models.events import EVENT_PREVIEW_CHARS, EVENTS_KEPT, ConversationEvent, EventsQuery, EventType
     from models.llm import ChatRequest, ChatResult, ToolCallRequest
     from models.memory import MemoryToolCall, RecallRequest, RecallResult, StoredMemories, StoreTurnMemories
+    from models.payloads import content_bytes
     from models.policy import Decision, ToolCallContext, Verdict
     from models.tools import ActionRecord, RunsOn, ToolCallInput, ToolResult, ToolSpec
     from models.transcript import AppendMessage, CloseConversation, OpenConversation
@@ -72,14 +73,15 @@ with workflow.unsafe.imports_passed_through():
     from workflows.arguments import argument_errors
     from workflows.decisions import ignored_line, rejection
     from workflows.failures import failure_message
-    from workflows.policy import evaluate, rule_for_approve_always
-    from workflows.tool_execution import ToolExecutionWorkflow, tool_workflow_id
+    from workflows.policy import CONTENT_KEYS, evaluate, rule_for_approve_always
+    from workflows.tool_execution import ToolExecutionWorkflow, run_timeout, tool_workflow_id
 
 RECENT_MESSAGES_KEPT = 50
 IGNORED_APPROVALS_KEPT = 20
 RECENT_MESSAGE_CHARS = 2_000
 MODEL_RETRY_FIRST_DELAY_S = 2
 MODEL_RETRY_MAX_DELAY_S = 60
+FINAL_ANSWER = "final_answer"
 MEMORY_PATCH = "memory-v1"
 """Recall before and extraction after each turn; histories recorded before it replay without."""
 
@@ -100,6 +102,8 @@ class ConversationWorkflow:
             self._invalid_input = f"invalid ConversationInput: {err}"
         self._carried: CarriedState = self._input.carried or self._first_state()
         self._memory_ids: list[str] = []
+        self._final_reply: str | None = None
+        """Set by ``final_answer``: the turn ends after this step, with this reply."""
         self._pending: dict[str, PendingApproval] = {}
         self._decisions: dict[str, Approve] = {}
         self._ignored_approvals: list[str] = []
@@ -244,6 +248,7 @@ class ConversationWorkflow:
         usage = Usage()
         outcomes: list[ToolCallOutcome] = []
         chat = ChatResult(reply="")
+        self._final_reply = None
         for _step in range(self._input.max_steps_per_turn):
             await self._checkpoint()
             await self._flush_injected()
@@ -253,6 +258,10 @@ class ConversationWorkflow:
                 break
             for call in chat.tool_calls:
                 outcomes.append(await self._run_tool(call, turn))
+            if self._final_reply is not None:  # final_answer: its answer is the reply, and the last message
+                await self._append("assistant", self._final_reply)
+                chat = ChatResult(reply=self._final_reply)
+                break
         else:
             workflow.logger.warning("turn %s stopped after %s model steps", turn, self._input.max_steps_per_turn)
         return TurnResult(
@@ -280,19 +289,24 @@ class ConversationWorkflow:
             await self._append(injected.role, injected.content)
             self._carried.injected.pop(0)
 
-    async def _append(self, role: str, content: str, tool_call_id: str | None = None) -> None:
+    async def _append(
+        self, role: str, content: str, tool_call_id: str | None = None, stored: ToolResult | None = None
+    ) -> None:
+        """``stored``: a tool result whose output is in the store (``output_ref``); the message is
+        that output followed by ``content``, and history carries only its digest."""
         seq = self._carried.next_seq
+        content_ref = stored.output_ref if stored else None
         await workflow.execute_activity_method(
             TranscriptActivities.append,
             AppendMessage(
                 conversation_id=self._carried.conversation_id, seq=seq, role=role, content=content,
-                tool_call_id=tool_call_id,
+                tool_call_id=tool_call_id, content_ref=content_ref,
             ),  # fmt: skip
             summary=f"store {role} message #{seq}",
             **STORE_CALL,
         )
         self._carried.next_seq = seq + 1
-        self._remember(seq, role, content)
+        self._remember(seq, role, stored.output + content if stored and content_ref else content)
 
     async def _ask_model(self, turn: int) -> ChatResult:
         """Ask the model, riding out an unreachable Ollama with durable back-off.
@@ -402,6 +416,8 @@ class ConversationWorkflow:
         if errors:
             message = f"invalid arguments for {spec.name}: {'; '.join(errors)}. Fix them and call again."
             return await self._conclude(call, spec, turn, arguments, "invalid", "schema", error=message)
+        if spec.runs_on == RunsOn.BUILTIN or self._final_reply is not None:
+            return await self._final_answer(call, spec, turn)
         if spec.runs_on == RunsOn.MEMORY:  # the agent's own memory: no policy, no sandbox
             self._emit_judged(call, spec, "allow", "builtin:memory")
             result = await self._memory_tool(call, spec, turn)
@@ -447,6 +463,18 @@ class ConversationWorkflow:
         result = await self._execute(call, spec, arguments)
         return await self._conclude(call, spec, turn, arguments, label, source, result=result, waited_ms=waited_ms)
 
+    async def _final_answer(self, call: ToolCallRequest, spec: ToolSpec, turn: int) -> ToolCallOutcome:
+        """``final_answer`` ends the turn with its answer as the reply (``_run_turn`` stores it as the
+        assistant's last message); a call the model made after it in the same step is not run."""
+        source = f"builtin:{FINAL_ANSWER}"
+        if self._final_reply is not None:
+            return await self._conclude(call, spec, turn, call.arguments, "skipped", source,
+                                        error=f"not run: {FINAL_ANSWER} ended the turn before it")
+        self._emit_judged(call, spec, "allow", source)
+        self._final_reply = str(call.arguments.get("answer", ""))
+        delivered = ToolResult(success=True, output="delivered to the user as your final answer; the turn ends here")
+        return await self._conclude(call, spec, turn, call.arguments, "allow", source, result=delivered)
+
     def _emit_judged(self, call: ToolCallRequest, spec: ToolSpec, decision: str, source: str) -> None:
         self._emit(EventType.TOOL_CALL, {"tool_call_id": call.id, "tool": spec.name,
                                          "arguments_hash": args_hash(call.arguments), "decision": decision,
@@ -471,6 +499,7 @@ class ConversationWorkflow:
             arguments=arguments,
             auto_accept=self._carried.auto_accept,
             consecutive_auto=self._consecutive_auto,
+            content_bytes=content_bytes(arguments, CONTENT_KEYS),  # None unless content is by reference
         )
 
     def _judge(self, spec: ToolSpec, arguments: dict) -> Verdict:
@@ -484,6 +513,7 @@ class ConversationWorkflow:
             tool=spec.name,
             arguments=call.arguments,
             args_hash=args_hash(call.arguments),
+            payloads=call.payloads,
             action_type=spec.action_type.value,
             rule=verdict.rule_id,
             reason="this tool always needs a person" if verdict.decision == Decision.ALLOW else verdict.reason,
@@ -522,11 +552,12 @@ class ConversationWorkflow:
                         arguments=arguments,
                         agent=self._template.name,
                         network=spec.needs_egress,
-                        task_queue=(self._carried.host_queue if spec.runs_on == RunsOn.SANDBOX else None)
-                        or self._carried.routing.sandbox_queue,
+                        task_queue=self._tool_queue(spec),
+                        llm_queue=self._carried.routing.llm_queue,
                     ),
                 ],
                 id=tool_workflow_id(self._carried.conversation_id, call.id),
+                execution_timeout=run_timeout(spec, arguments, routed=bool(self._tool_queue(spec))),
                 static_summary=f"{spec.name} {_display(spec.name, arguments)}"[:200],
             )
         except ChildWorkflowError as err:  # terminated or timed out by an operator
@@ -538,6 +569,9 @@ class ConversationWorkflow:
         finally:
             self._running = None
             self._set_state(ConversationState.THINKING)
+
+    def _tool_queue(self, spec: ToolSpec) -> str | None:
+        return (self._carried.host_queue if spec.runs_on == RunsOn.SANDBOX else None) or self._carried.routing.sandbox_queue
 
     async def _conclude(
         self,
@@ -578,7 +612,7 @@ class ConversationWorkflow:
             "tool_call_id": call.id, "tool": spec.name, "decision": decision,
             "success": result.success if result else False, "exit_code": result.exit_code if result else None,
             "duration_ms": result.duration_ms if result else None, "error": result.error if result else error})
-        await self._append("tool", _tool_message(result, error), tool_call_id=call.id)
+        await self._append("tool", _tool_message(result, error), tool_call_id=call.id, stored=result)
         success = result.success if result else False
         return ToolCallOutcome(id=call.id, tool=spec.name, decision=decision, success=success)
 
@@ -837,11 +871,15 @@ def _source(verdict: Verdict) -> str:
 def _tool_message(result: ToolResult | None, error: str | None) -> str:
     if result is None:
         return f"error: {error}"
+    if result.output_ref:  # the output is in the store: this is what follows it
+        rest = _tool_message(result.model_copy(update={"output": "", "output_ref": None}), None)
+        return "" if rest == "(no output)" else "\n" + rest
     parts = [result.output] if result.output else []
     if result.exit_code is not None:
         parts.append(f"[exit code {result.exit_code}]")
     if result.truncated:
-        parts.append("[output truncated; the full output is kept as an artifact]")
+        artifact = f" {result.artifact_id}" if result.artifact_id else ""
+        parts.append(f"[output truncated; the full output is kept as artifact{artifact}]")
     if result.error:
         parts.append(f"error: {result.error}")
     return "\n".join(parts) or "(no output)"

@@ -14,58 +14,76 @@ def _object(properties: dict, required: list[str] | None = None) -> dict:
     return {"type": "object", "properties": properties, "required": required or [], "additionalProperties": False}
 
 
-_PATH = {"type": "string", "description": "path relative to /workspace", "minLength": 1, "maxLength": 4096}
+NOT_AN_OPTION = "^[^-]"
+"""A value a program receives as an operand never starts with ``-`` (it would be read as an option:
+pytest's ``--basetemp=.`` empties the folder). Checked in the workflow and again by the tools."""
+_PATH = {"type": "string", "minLength": 1, "maxLength": 4096, "pattern": NOT_AN_OPTION,
+         "description": "path relative to /workspace; never starts with '-' (write ./-name for such a file)"}
 _TIMEOUT = {"type": "integer", "description": "seconds before the command is killed", "minimum": 1, "maximum": 3600}
+_CONTAINER = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+              "description": "a container name or id as `docker ps` shows it"}
+MAX_TIMEOUT_S = 3600
+MAX_GENERATED_BYTES = 5 * 1024 * 1024
+"""``generate_code`` refuses to write more (the CODE_GENERATION limit of the monitoring spec)."""
 
 CATALOG: tuple[ToolSpec, ...] = (
     ToolSpec(
         name="run_command", category=ToolCategory.SYSTEM, action_type=ActionType.TERMINAL_COMMAND,
-        description="Run a shell command in the sandbox (/workspace, no network). Returns its output and exit code.",
+        max_timeout_s=MAX_TIMEOUT_S,
+        description=("Run a shell command in the sandbox (/workspace, no network). Returns its output and exit "
+                     "code. It is killed after timeout_s (default 120) or after a long silence."),
         parameters=_object({"command": {"type": "string", "minLength": 1, "maxLength": 20000}, "timeout_s": _TIMEOUT},
                            ["command"]),
     ),
     ToolSpec(
-        name="system_info", category=ToolCategory.SYSTEM, action_type=ActionType.READ, timeout_s=30,
+        name="system_info", category=ToolCategory.SYSTEM, action_type=ActionType.READ, timeout_s=30, idempotent=True,
         description="Describe the sandbox: OS, Python version, disk and memory available.",
         parameters=_object({}),
     ),
     ToolSpec(
-        name="read_file", category=ToolCategory.FILES, action_type=ActionType.READ, timeout_s=30,
-        description="Read a text file from the workspace.",
-        parameters=_object({"path": _PATH, "max_bytes": {"type": "integer", "minimum": 1, "maximum": 10_000_000}},
+        name="read_file", category=ToolCategory.FILES, action_type=ActionType.READ, timeout_s=60, idempotent=True,
+        description=("Read a text file from the workspace. At most 30000 characters come back; read a large "
+                     "file in parts with offset and max_bytes."),
+        parameters=_object({"path": _PATH, "offset": {"type": "integer", "minimum": 0, "maximum": 10_000_000_000},
+                            "max_bytes": {"type": "integer", "minimum": 1, "maximum": 10_000_000}},
                            ["path"]),
     ),
     ToolSpec(
-        name="write_file", category=ToolCategory.FILES, action_type=ActionType.FILE_WRITE, timeout_s=30,
+        name="write_file", category=ToolCategory.FILES, action_type=ActionType.FILE_WRITE, timeout_s=60,
+        idempotent=True,  # the same bytes to the same path: a second write changes nothing
         description="Create or overwrite a text file in the workspace.",
         parameters=_object({"path": _PATH, "content": {"type": "string"}}, ["path", "content"]),
     ),
     ToolSpec(
-        name="list_directory", category=ToolCategory.FILES, action_type=ActionType.READ, timeout_s=30,
+        name="list_directory", category=ToolCategory.FILES, action_type=ActionType.READ, timeout_s=30, idempotent=True,
         description="List a directory of the workspace.",
         parameters=_object({"path": _PATH}),
     ),
     ToolSpec(
         name="run_python", category=ToolCategory.CODE, action_type=ActionType.TERMINAL_COMMAND,
+        max_timeout_s=MAX_TIMEOUT_S,
         description="Run a Python 3 program in the sandbox and return its output.",
-        parameters=_object({"code": {"type": "string", "minLength": 1}, "timeout_s": _TIMEOUT}, ["code"]),
+        parameters=_object({"code": {"type": "string", "minLength": 1, "maxLength": 100_000}, "timeout_s": _TIMEOUT},
+                           ["code"]),
     ),
     ToolSpec(
         name="run_tests", category=ToolCategory.CODE, action_type=ActionType.TEST_EXECUTION, timeout_s=600,
-        description="Run the project's tests in the sandbox (pytest if installed, else unittest).",
-        parameters=_object({"path": _PATH}),
+        max_timeout_s=MAX_TIMEOUT_S,
+        description=("Run the project's tests in the sandbox (pytest if installed, else unittest), for the "
+                     "whole workspace or one path; killed after timeout_s (default 600)."),
+        parameters=_object({"path": _PATH, "timeout_s": _TIMEOUT}),
     ),
     ToolSpec(
-        name="git_status", category=ToolCategory.GIT, action_type=ActionType.READ, timeout_s=30,
+        name="git_status", category=ToolCategory.GIT, action_type=ActionType.READ, timeout_s=30, idempotent=True,
         description="Show `git status` of the workspace repository.", parameters=_object({}),
     ),
     ToolSpec(
-        name="git_diff", category=ToolCategory.GIT, action_type=ActionType.READ, timeout_s=30,
+        name="git_diff", category=ToolCategory.GIT, action_type=ActionType.READ, timeout_s=30, idempotent=True,
         description="Show `git diff` of the workspace (staged with staged=true).",
         parameters=_object({"staged": {"type": "boolean"}}),
     ),
     ToolSpec(
-        name="git_log", category=ToolCategory.GIT, action_type=ActionType.READ, timeout_s=30,
+        name="git_log", category=ToolCategory.GIT, action_type=ActionType.READ, timeout_s=30, idempotent=True,
         description="Show recent commits.",
         parameters=_object({"limit": {"type": "integer", "minimum": 1, "maximum": 200}}),
     ),
@@ -76,25 +94,59 @@ CATALOG: tuple[ToolSpec, ...] = (
     ),
     ToolSpec(
         name="check_url", category=ToolCategory.NETWORK, action_type=ActionType.NETWORK, needs_egress=True,
-        timeout_s=30, description="Fetch a URL (HEAD, then GET) and report its status code and timing.",
-        parameters=_object({"url": {"type": "string", "minLength": 8, "maxLength": 2000}}, ["url"]),
+        timeout_s=30, idempotent=True,
+        description=("Check that an http(s) URL answers: a HEAD request (then a GET when the server refuses "
+                     "HEAD) and its status code and timing. The body is not returned."),
+        parameters=_object({"url": {"type": "string", "minLength": 8, "maxLength": 2000,
+                                    "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s]+$",
+                                    "description": "an absolute http:// or https:// URL"}}, ["url"]),
     ),
     ToolSpec(
         name="docker_status", category=ToolCategory.DOCKER, action_type=ActionType.HOST, runs_on=RunsOn.HOST,
-        timeout_s=30, description="List the host's Docker containers with their state (read-only).",
+        timeout_s=30, idempotent=True,
+        description="List the host's Docker containers with their state (read-only).",
         parameters=_object({}),
     ),
     ToolSpec(
         name="docker_logs", category=ToolCategory.DOCKER, action_type=ActionType.HOST, runs_on=RunsOn.HOST,
-        timeout_s=30, description="Show the last lines of a host container's logs (read-only).",
-        parameters=_object({"container": {"type": "string", "minLength": 1},
-                            "tail": {"type": "integer", "minimum": 1, "maximum": 5000}}, ["container"]),
+        timeout_s=30, idempotent=True,
+        description="Show the last lines of a host container's logs (read-only).",
+        parameters=_object({"container": _CONTAINER, "tail": {"type": "integer", "minimum": 1, "maximum": 5000}},
+                           ["container"]),
     ),
     ToolSpec(
         name="docker_restart", category=ToolCategory.DOCKER, action_type=ActionType.HOST, runs_on=RunsOn.HOST,
         always_ask=True, timeout_s=120, max_attempts=1,
         description="Restart a host container. Always needs a person's approval.",
-        parameters=_object({"container": {"type": "string", "minLength": 1}}, ["container"]),
+        parameters=_object({"container": _CONTAINER}, ["container"]),
+    ),
+    ToolSpec(
+        name="generate_code", category=ToolCategory.AI, action_type=ActionType.CODE_GENERATION, timeout_s=600,
+        idempotent=True,  # a retry writes the same generated bytes
+        description=("Have the model write a whole file from instructions: the code is generated and written to "
+                     "path in the workspace (at most 5 MB), and shown to you."),
+        parameters=_object({
+            "path": _PATH,
+            "instructions": {"type": "string", "minLength": 1, "maxLength": 20000,
+                             "description": "what the file must do, its interfaces, constraints"},
+            "language": {"type": "string", "minLength": 1, "maxLength": 40,
+                         "description": "e.g. python; guessed from the path when absent"},
+        }, ["path", "instructions"]),
+    ),
+    ToolSpec(
+        name="review_diff", category=ToolCategory.AI, action_type=ActionType.CODE_REVIEW, timeout_s=600,
+        idempotent=True,
+        description=("Review the workspace's uncommitted changes (`git diff`, or the staged ones with "
+                     "staged=true): the model reads the diff and returns its review."),
+        parameters=_object({"staged": {"type": "boolean"},
+                            "focus": {"type": "string", "minLength": 1, "maxLength": 2000,
+                                      "description": "what to look at most closely (security, tests, ...)"}}),
+    ),
+    ToolSpec(
+        name="final_answer", category=ToolCategory.AI, action_type=ActionType.BUILTIN, runs_on=RunsOn.BUILTIN,
+        timeout_s=1, description=("Give your final answer to the user and end this turn. Use it once the work is "
+                                  "done; no other tool runs after it."),
+        parameters=_object({"answer": {"type": "string", "minLength": 1, "maxLength": 16000}}, ["answer"]),
     ),
 
     ToolSpec(

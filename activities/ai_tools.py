@@ -1,0 +1,119 @@
+"""The AI tools' model steps: ``ai.generate_code`` and ``ai.review_diff``, on the llm queue.
+
+Both ask the conversation's own model (the model its row in the store names, with its agent
+template's temperature and context) for one answer, and keep everything large out of history:
+generated code is stored and returned as a reference (the child workflow then writes it in the
+workspace with ``tools.run``); the diff to review arrives as a reference and the review leaves
+capped and by reference like any tool output (``tools/output.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import ollama
+from temporalio import activity
+
+from activities.heartbeat import heartbeating
+from activities.llm import _classify_response_error, make_ollama_client
+from activities.prompt import prompt_budget_chars
+from activities.tools.catalog import MAX_GENERATED_BYTES
+from activities.tools.languages import language_of
+from activities.tools.operands import InvalidArguments
+from activities.tools.output import ToolOutputs
+from config.settings import Settings
+from config.templates import InvalidAgentError, UnknownAgentError, load_template
+from models.agent import AgentTemplate
+from models.excerpt import excerpt
+from models.payloads import PayloadRef
+from models.tools import ToolCallInput, ToolResult, ToolSpec
+from store.payloads import PayloadStore
+from store.transcript import TranscriptStore
+
+GENERATE_SYSTEM = (
+    "You write one complete source file. Answer with the file's content only: no explanation before "
+    "or after it, no Markdown code fences."
+)
+REVIEW_SYSTEM = (
+    "You are a meticulous code reviewer. Review the diff below for correctness, security, tests and "
+    "readability. Be specific: name the file and the line, say what is wrong and what to change. "
+    "If it is fine, say so in one sentence."
+)
+PROMPT_OVERHEAD_CHARS = 400
+"""The review prompt's framing around the diff (headers, the focus line)."""
+
+
+class AiToolActivities:
+    def __init__(self, store: TranscriptStore, payloads: PayloadStore, settings: Settings) -> None:
+        self._store = store
+        self._payloads = payloads
+        self._outputs = ToolOutputs(payloads)
+        self._settings = settings
+        self._client: ollama.AsyncClient | None = None
+
+    @activity.defn(name="ai.generate_code")
+    async def generate_code(self, spec: ToolSpec, call: ToolCallInput) -> PayloadRef:
+        path = call.arguments.get("path", "")
+        language = language_of(path, call.arguments.get("language"))
+        prompt = f"File: {path}\nLanguage: {language}\n\nWhat it must do:\n{call.arguments.get('instructions', '')}"
+        code = strip_fences(await self._ask(call, GENERATE_SYSTEM, prompt))
+        size = len(code.encode())
+        if size > MAX_GENERATED_BYTES:
+            raise InvalidArguments(f"the model generated {size} bytes for {path}, over generate_code's limit of "
+                                   f"{MAX_GENERATED_BYTES} bytes; nothing was written: ask for a smaller file")
+        if not code.strip():
+            raise InvalidArguments(f"the model generated nothing for {path}; nothing was written")
+        return await asyncio.to_thread(self._payloads.put, call.conversation_id, code)
+
+    @activity.defn(name="ai.review_diff")
+    async def review_diff(self, spec: ToolSpec, call: ToolCallInput, diff: PayloadRef) -> ToolResult:
+        text = await asyncio.to_thread(self._payloads.read, call.conversation_id, diff)
+        focus = call.arguments.get("focus")
+        template = self._template(call)
+        room = prompt_budget_chars(template) - len(REVIEW_SYSTEM) - len(focus or "") - PROMPT_OVERHEAD_CHARS
+        shown = excerpt(text, max(room, 1_000), lambda omitted: (
+            f"\n[... {omitted} characters of the diff are left out to fit the model's context ...]\n"))
+        prompt = (f"Look most closely at: {focus}\n\n" if focus else "") + f"The diff:\n{shown}"
+        review = await self._ask(call, REVIEW_SYSTEM, prompt)
+        scope = "staged changes" if call.arguments.get("staged") else "uncommitted changes"
+        part = f", of which the reviewer saw {len(shown)}" if len(shown) < len(text) else ""
+        result = ToolResult(success=True, output=f"Review of the {scope} ({diff.chars} characters of diff{part}):\n\n"
+                                                 f"{review.strip()}")
+        return await asyncio.to_thread(self._outputs.finish, call.conversation_id, result)
+
+    async def _ask(self, call: ToolCallInput, system: str, prompt: str) -> str:
+        template = self._template(call)
+        model = await asyncio.to_thread(self._model, call, template)
+        if self._client is None:
+            self._client = make_ollama_client(self._settings)
+        try:
+            async with heartbeating():
+                response = await self._client.chat(
+                    model=model, messages=[{"role": "system", "content": system}, {"role": "user", "content": prompt}],
+                    stream=False, options={"num_ctx": template.context_size, "temperature": template.temperature},
+                )
+        except ollama.ResponseError as err:
+            raise _classify_response_error(err, model) from None
+        return response.message.content or ""
+
+    def _template(self, call: ToolCallInput) -> AgentTemplate:
+        try:
+            return load_template(call.agent, self._settings.agents_dir)
+        except (UnknownAgentError, InvalidAgentError):
+            return AgentTemplate(name=call.agent or "unknown", system_prompt="")
+
+    def _model(self, call: ToolCallInput, template: AgentTemplate) -> str:
+        """The conversation's model as it was opened (template, or the conversation's override)."""
+        conversation = self._store.get_conversation(call.conversation_id)
+        return (conversation.model if conversation else None) or template.model or self._settings.model
+
+    def all(self) -> list:
+        return [self.generate_code, self.review_diff]
+
+
+def strip_fences(text: str) -> str:
+    """The code inside a Markdown fence when a model wrapped the whole answer in one anyway."""
+    lines = text.strip("\n").splitlines()
+    if len(lines) >= 2 and lines[0].lstrip().startswith("```") and lines[-1].strip() == "```":
+        return "\n".join(lines[1:-1]) + "\n"
+    return text if text.endswith("\n") or not text else text + "\n"
