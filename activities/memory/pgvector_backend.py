@@ -23,7 +23,6 @@ together on a fresh database do not race.
 import asyncio
 import hashlib
 import types
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -60,6 +59,7 @@ from activities.memory.store import (
     MemoryStoreError,
     batch_dimension,
     check_collection_name,
+    valid_ids,
 )
 from models.memory import MemoryKind, MemoryQuery, MemoryRecord, MemoryScope, utcnow
 from store.engine import normalize_database_url
@@ -166,16 +166,6 @@ def _row_values(record: MemoryRecord, vector: Sequence[float]) -> dict[str, Any]
 def _record(row: Any) -> MemoryRecord:
     mapping = row._mapping
     return MemoryRecord.model_validate({name: mapping[name] for name in _RECORD_COLUMNS})
-
-
-def _valid_ids(record_ids: Sequence[str]) -> list[str]:
-    valid = []
-    for record_id in record_ids:
-        try:
-            valid.append(str(uuid.UUID(str(record_id))))
-        except ValueError:
-            continue
-    return valid
 
 
 def _lock_key(collection: str) -> int:
@@ -338,7 +328,7 @@ class PgvectorMemoryStore(MemoryStore):
             values["embedding"] = list(map(float, vector))
 
         def run() -> MemoryRecord | None:
-            ids = _valid_ids([record_id])
+            ids = valid_ids([record_id])
             table = self._known()
             if not ids or table is None:
                 return None
@@ -355,7 +345,7 @@ class PgvectorMemoryStore(MemoryStore):
         return await self._run(run)
 
     async def touch(self, record_ids: Sequence[str], at: datetime) -> None:
-        ids = _valid_ids(record_ids)
+        ids = valid_ids(record_ids)
         if not ids:
             return
 
@@ -410,7 +400,7 @@ class PgvectorMemoryStore(MemoryStore):
         ]
 
     async def vectors(self, record_ids: Sequence[str]) -> dict[str, list[float]]:
-        ids = _valid_ids(record_ids)
+        ids = valid_ids(record_ids)
         if not ids:
             return {}
 
@@ -425,7 +415,7 @@ class PgvectorMemoryStore(MemoryStore):
         return await self._run(run)
 
     async def get_many(self, record_ids: Sequence[str]) -> list[MemoryRecord]:
-        ids = _valid_ids(record_ids)
+        ids = valid_ids(record_ids)
         if not ids:
             return []
 
@@ -481,7 +471,7 @@ class PgvectorMemoryStore(MemoryStore):
         return await self._run(run)
 
     async def delete(self, record_ids: Sequence[str]) -> int:
-        ids = _valid_ids(record_ids)
+        ids = valid_ids(record_ids)
         if not ids:
             return 0
 
