@@ -4,8 +4,9 @@ embedded engine (Qdrant Edge, ``var/qdrant-edge``).
 Earlier versions kept embedded memories with qdrant-client's local mode in ``<var_dir>/qdrant``.
 The first time :class:`~activities.memory.edge_backend.EdgeMemoryStore` opens a collection that
 also exists there and has not been copied yet, it calls :func:`copy_local_collection`, which
-reads every point of that collection — id, vector, payload, verbatim — and hands them, a page at
-a time, to the store; the store then checks that it holds as many points as were read and records
+reads every point of that collection — id, vector, payload, verbatim (the engine keeps cosine
+vectors normalised, as a Qdrant server does; local mode returned them as given) — and hands them,
+a page at a time, to the store; the store then checks that it holds as many points as were read and records
 the copy in its ``daemonflow.json``, so it happens once.
 
 Nothing can be lost: the old folder is only read (never changed, moved or deleted — remove it once
@@ -28,7 +29,8 @@ from qdrant_client import models as qm
 
 from activities.memory.store import MemoryStoreError, StoreLocked
 
-PAGE = 1000
+PAGE = 256
+"""Points read (and written) per step of the copy."""
 
 
 @dataclass(frozen=True)
