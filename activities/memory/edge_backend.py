@@ -61,6 +61,7 @@ from activities.memory.store import (
     StoreLocked,
     batch_dimension,
     check_collection_name,
+    record_changes,
     valid_ids,
 )
 from models.memory import MemoryKind, MemoryQuery, MemoryRecord, MemoryScope, utcnow
@@ -269,14 +270,7 @@ class EdgeMemoryStore(MemoryStore):
     ) -> MemoryRecord | None:
         if vector is not None:
             self._check_vector(vector)
-        changes: dict[str, Any] = {}
-        if text is not None:
-            changes["text"] = text
-        if importance is not None:
-            changes["importance"] = importance
-        if last_used_at is not None:
-            changes["last_used_at"] = last_used_at
-        return await self._run(self._update, record_id, changes, vector)
+        return await self._run(self._update, record_id, record_changes(text, importance, last_used_at), vector)
 
     def _update(self, record_id: str, changes: dict[str, Any], vector: Sequence[float] | None) -> MemoryRecord | None:
         current = self._get_many([record_id])

@@ -59,6 +59,7 @@ from activities.memory.store import (
     MemoryStoreError,
     batch_dimension,
     check_collection_name,
+    record_changes,
     valid_ids,
 )
 from models.memory import MemoryKind, MemoryQuery, MemoryRecord, MemoryScope, utcnow
@@ -315,15 +316,9 @@ class PgvectorMemoryStore(MemoryStore):
     ) -> MemoryRecord | None:
         if vector is not None:
             self._check_vector(vector)
-        values: dict[str, Any] = {}
-        if text is not None:
-            values["text"] = text
-        if importance is not None:
-            if not 0.0 <= importance <= 1.0:
-                raise ValueError("importance must be between 0 and 1")
-            values["importance"] = importance
-        if last_used_at is not None:
-            values["last_used_at"] = last_used_at
+        if importance is not None and not 0.0 <= importance <= 1.0:
+            raise ValueError("importance must be between 0 and 1")
+        values = record_changes(text, importance, last_used_at)
         if vector is not None:
             values["embedding"] = list(map(float, vector))
 

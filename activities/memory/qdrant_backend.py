@@ -35,6 +35,7 @@ from activities.memory.store import (
     StoreLocked,
     batch_dimension,
     check_collection_name,
+    record_changes,
     valid_ids,
 )
 from activities.memory.points import FLOAT_FIELDS, KEYWORD_FIELDS, point_payload, point_record, scope_key
@@ -200,26 +201,12 @@ class QdrantMemoryStore(MemoryStore):
     ) -> MemoryRecord | None:
         if vector is not None:
             self._check_vector(vector)
-        return await self._run(self._update, record_id, text, vector, importance, last_used_at)
+        return await self._run(self._update, record_id, record_changes(text, importance, last_used_at), vector)
 
-    def _update(
-        self,
-        record_id: str,
-        text: str | None,
-        vector: Sequence[float] | None,
-        importance: float | None,
-        last_used_at: datetime | None,
-    ) -> MemoryRecord | None:
+    def _update(self, record_id: str, changes: dict[str, Any], vector: Sequence[float] | None) -> MemoryRecord | None:
         current = self._get_many([record_id])
         if not current:
             return None
-        changes: dict[str, Any] = {}
-        if text is not None:
-            changes["text"] = text
-        if importance is not None:
-            changes["importance"] = importance
-        if last_used_at is not None:
-            changes["last_used_at"] = last_used_at
         record = current[0].model_copy(update=changes)
         record = MemoryRecord.model_validate(record.model_dump())  # validate the new values
         client = self._open()

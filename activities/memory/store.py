@@ -31,6 +31,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import make_url
 
@@ -261,3 +262,9 @@ def valid_ids(record_ids: Sequence[str]) -> list[str]:
         except ValueError:
             continue
     return valid
+
+
+def record_changes(text: str | None, importance: float | None, last_used_at: datetime | None) -> dict[str, Any]:
+    """The record fields an :meth:`MemoryStore.update` sets (``None`` leaves a field as it is)."""
+    changes: dict[str, Any] = {"text": text, "importance": importance, "last_used_at": last_used_at}
+    return {name: value for name, value in changes.items() if value is not None}
