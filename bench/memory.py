@@ -8,7 +8,7 @@ Run ``python -m bench.memory [--quick]`` from the repository root. The stores, e
   ``--postgres-url`` for an existing server);
 - **qdrant-client local**: the embedded store of earlier versions (qdrant-client local mode), for
   comparison; it writes ~60 points/s and scans in Python, so it stops at ``--legacy-max``
-  (10k) unless told otherwise.
+  (10k; 1k with ``--quick``) unless told otherwise.
 
 One store per backend is filled step by step to each size, and at each size:
 
@@ -363,8 +363,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1k and 10k only")
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], help="e.g. 1000,5000")
     parser.add_argument("--backends", default=",".join(BACKENDS), help=f"among {','.join(BACKENDS)} (default: all)")
-    parser.add_argument("--legacy-max", type=int, default=10_000,
-                        help="largest size for qdrant-client local (default 10000: it writes ~60 points/s)")
+    parser.add_argument("--legacy-max", type=int,
+                        help="largest size for qdrant-client local (default 10000, --quick 1000: it writes ~60 points/s)")
     parser.add_argument("--queries", type=int, default=100, help="queries per size (default 100)")
     parser.add_argument("--max-query-s", type=float, default=60.0,
                         help="stop querying a size after this long (at least 10 queries)")
@@ -373,6 +373,8 @@ def main() -> None:
     parser.add_argument("--postgres-url", help="admin URL of an existing PostgreSQL with pgvector")
     parser.add_argument("--seed", type=int, default=4)
     args = parser.parse_args()
+    if args.legacy_max is None:
+        args.legacy_max = 1_000 if args.quick else 10_000
     warnings.filterwarnings("ignore", message=".*Local mode is not recommended.*")
     asyncio.run(main_async(args))
 
