@@ -58,7 +58,7 @@ class QdrantMemoryStore(MemoryStore):
         collection: str = "memories",
     ) -> None:
         if (path is None) == (url is None):
-            raise ValueError("give exactly one of path (embedded Qdrant) or url (Qdrant server)")
+            raise ValueError("give exactly one of path (qdrant-client local mode) or url (Qdrant server)")
         self.path = Path(path) if path is not None else None
         self.url = url
         self._api_key = api_key
@@ -97,8 +97,8 @@ class QdrantMemoryStore(MemoryStore):
                     if "already accessed" not in str(error):
                         raise
                     raise StoreLocked(
-                        f"embedded Qdrant at {self.path} is already open in another process (a running "
-                        "worker?); embedded Qdrant is single-process: stop that process, or use a Qdrant "
+                        f"qdrant-client local mode at {self.path} is already open in another process; it is "
+                        "single-process: stop that process, or use a Qdrant "
                         f"server (DAEMONFLOW_QDRANT_URL) or pgvector for shared access. Qdrant said: {error}"
                     ) from None
             else:
