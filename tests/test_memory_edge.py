@@ -37,7 +37,6 @@ PI = "my deployment target is a Raspberry Pi 5"
 
 HOLDER = """
 import asyncio, sys
-from datetime import UTC, datetime
 from activities.memory.edge_backend import EdgeMemoryStore
 from models.memory import MemoryRecord
 
