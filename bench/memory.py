@@ -7,7 +7,7 @@ Run ``python -m bench.memory [--quick]`` from the repository root. The stores, e
 - **pgvector**: PostgreSQL + pgvector (a pgserver started by this script in a temp folder, or
   ``--postgres-url`` for an existing server);
 - **qdrant-client local**: the embedded store of earlier versions (qdrant-client local mode), for
-  comparison; it writes ~60 points/s and scans in Python, so it stops at ``--legacy-max``
+  comparison; it writes 60–900 points/s (fewer as it grows, and on a busy disk) and scans in Python, so it stops at ``--legacy-max``
   (10k; 1k with ``--quick``) unless told otherwise.
 
 One store per backend is filled step by step to each size, and at each size:
@@ -364,7 +364,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], help="e.g. 1000,5000")
     parser.add_argument("--backends", default=",".join(BACKENDS), help=f"among {','.join(BACKENDS)} (default: all)")
     parser.add_argument("--legacy-max", type=int,
-                        help="largest size for qdrant-client local (default 10000, --quick 1000: it writes ~60 points/s)")
+                        help="largest size for qdrant-client local (default 10000, --quick 1000: it writes 60-900 points/s)")
     parser.add_argument("--queries", type=int, default=100, help="queries per size (default 100)")
     parser.add_argument("--max-query-s", type=float, default=60.0,
                         help="stop querying a size after this long (at least 10 queries)")

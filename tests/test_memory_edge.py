@@ -178,7 +178,7 @@ OLD_POINTS = 2 * PAGE + 3
 @pytest.fixture(scope="module")
 def old_var(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An old ``var/qdrant`` written by qdrant-client's local mode through the old store class,
-    once per module (local mode writes ~60 points/s here); each test copies it."""
+    once per module (local mode writes only 60–900 points/s); each test copies it."""
     var = tmp_path_factory.mktemp("old") / "var"
 
     async def write() -> None:
