@@ -7,8 +7,8 @@ Run ``python -m bench.memory [--quick]`` from the repository root. The stores, e
 - **pgvector**: PostgreSQL + pgvector (a pgserver started by this script in a temp folder, or
   ``--postgres-url`` for an existing server);
 - **qdrant-client local**: the embedded store of earlier versions (qdrant-client local mode), for
-  comparison; it writes 60–900 points/s (fewer as it grows, and on a busy disk) and scans in Python, so it stops at ``--legacy-max``
-  (10k; 1k with ``--quick``) unless told otherwise.
+  comparison; it writes 60–900 points/s (fewer as it grows, and on a busy disk) and scans in
+  Python, so it stops at ``--legacy-max`` (10k; 1k with ``--quick``) unless told otherwise.
 
 One store per backend is filled step by step to each size, and at each size:
 
