@@ -181,12 +181,12 @@ class HealthActivities(ScheduledActivities):
             async with httpx.AsyncClient(timeout=settings.health_check_timeout_s, headers=headers) as http:
                 (await http.get(settings.qdrant_url.rstrip("/") + "/readyz")).raise_for_status()
             return CheckStatus.OK, f"Qdrant at {settings.qdrant_url} ready"
-        # Embedded Qdrant allows one process per directory: probe the directory, never open it.
-        path = settings.var_dir / "qdrant"
+        # The embedded engine (Qdrant Edge) admits one process: probe the directory, never open it.
+        path = settings.embedded_memory_dir
         target = path if path.exists() else _existing_parent(path)
         if not os.access(target, os.W_OK):
-            return CheckStatus.DOWN, f"embedded Qdrant directory {path} is not writable"
-        return CheckStatus.OK, f"embedded Qdrant at {path}" + ("" if path.exists() else " (not created yet)")
+            return CheckStatus.DOWN, f"embedded memory directory {path} is not writable"
+        return CheckStatus.OK, f"embedded Qdrant Edge at {path}" + ("" if path.exists() else " (not created yet)")
 
     async def _docker_engine(self) -> tuple[CheckStatus, str]:
         def probe() -> str:

@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     """SQLAlchemy URL; empty means a SQLite file ``<var_dir>/daemonflow.db``."""
 
     qdrant_url: str = ""
-    """Qdrant server URL; empty means embedded Qdrant at ``<var_dir>/qdrant`` (one process only)."""
+    """Qdrant server URL; empty means the embedded engine (Qdrant Edge) in ``<var_dir>/qdrant-edge``
+    (one process only)."""
     qdrant_api_key: str = ""
     memory_backend: str = "qdrant"
     """``qdrant`` or ``pgvector`` (a table in the PostgreSQL ``database_url``)."""
@@ -168,6 +169,11 @@ class Settings(BaseSettings):
     """Scheduled cleanups only report what they would delete."""
     cache_reap_unknown_volumes: bool = False
     """Also remove Daemonflow workspace volumes of conversations this store has never heard of."""
+
+    @property
+    def embedded_memory_dir(self) -> Path:
+        """Where the embedded memory store (Qdrant Edge, one shard per collection) lives."""
+        return self.var_dir / "qdrant-edge"
 
     @property
     def effective_database_url(self) -> str:

@@ -101,7 +101,7 @@ def build_worker(
     """Every workflow and activity on one queue (tests, and the simplest deployment).
 
     ``memory`` is opened lazily on first use; pass one to close it when the worker stops
-    (embedded Qdrant admits one process at a time)."""
+    (the embedded memory store admits one process at a time)."""
     memory = memory or MemoryService.from_settings(settings)
     sandbox = sandbox or build_sandbox(settings)
     by_role = build_activities(settings, sandbox, memory)

@@ -3,8 +3,9 @@ the model's memory tools.
 
 Memory makes answers better but is never what a turn depends on: a missing embedding model or a
 mismatched collection makes recall return nothing (and say why) instead of failing the turn, and
-an extraction that fails is logged and skipped. Only an unreachable Ollama is retried, as for the
-chat model.
+an extraction that fails is logged and skipped. Only passing trouble is retried: an unreachable
+Ollama, as for the chat model, and the embedded store held for a moment by another process
+(``daemonflow memory`` opens it itself while the worker has not yet).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from activities.memory import (
 )
 from activities.memory.admin import administer
 from activities.memory.extraction import ExtractionError, extract, looks_secret
+from activities.memory.store import StoreLocked
 from config.settings import Settings
 from models.memory import (
     MemoryAdminRequest,
@@ -48,11 +50,18 @@ log = logging.getLogger(__name__)
 MEMORY_TOOL_RECALL_MAX = 20
 
 
+PASSING = (EmbeddingUnavailable, StoreLocked)
+"""Memory failures that a retry may heal."""
+
+
 def _activity_error(err: EmbeddingError | MemoryStoreError) -> ApplicationError:
-    """An unreachable Ollama is retried, as for the chat model; any other memory failure is
-    configuration (missing model, mismatched collection) and retrying would not heal it."""
+    """An unreachable Ollama is retried, as for the chat model, and so is an embedded store that
+    another process holds (the CLI, for a second); any other memory failure is configuration
+    (missing model, mismatched collection) and retrying would not heal it."""
     if isinstance(err, EmbeddingUnavailable):
         return ApplicationError(str(err), type="OllamaUnreachable")
+    if isinstance(err, StoreLocked):
+        return ApplicationError(str(err), type="MemoryLocked")
     return ApplicationError(str(err), type="MemoryUnavailable", non_retryable=True)
 
 
@@ -91,7 +100,7 @@ class MemoryActivities:
         )
         try:
             found = await self._memory.recall(query)
-        except EmbeddingUnavailable as err:
+        except PASSING as err:
             raise _activity_error(err) from None
         except (EmbeddingError, MemoryStoreError) as err:
             log.warning("memory recall skipped: %s", err)
@@ -147,7 +156,7 @@ class MemoryActivities:
                 return await self._store_tool(call)
             if call.tool == "memory_recall":
                 return await self._recall_tool(call)
-        except EmbeddingUnavailable as err:
+        except PASSING as err:
             raise _activity_error(err) from None
         except (EmbeddingError, MemoryStoreError) as err:
             return ToolResult(success=False, error=f"memory unavailable: {err}")
