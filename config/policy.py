@@ -4,7 +4,7 @@ Checking each rule's ``match``/``not_match`` examples at load time is what keeps
 from silently allowing (or never catching) what its author meant: the worker fails at start with
 the rule and the example named, instead of judging calls wrongly for weeks.
 
-The engine itself is pure and lives in ``workflows/policy.py``; this module is the only one that
+The engine itself is pure and lives in ``policy/engine.py``; this module is the only one that
 reads files. ``rule_for_approve_always`` is re-exported here for callers outside the workflow.
 """
 
@@ -16,7 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from models.policy import PolicyRule, PolicySet
-from workflows.policy import check_examples, rule_for_approve_always
+from policy.engine import check_examples, rule_for_approve_always
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policy.yaml")
 

@@ -1,6 +1,6 @@
 """The auto-accept policy as data: rules, the call being judged, and the verdict.
 
-The engine that applies these models is ``workflows/policy.py`` (pure, run inside the workflow);
+The engine that applies these models is ``policy/engine.py`` (pure, run inside the workflow);
 the loader that reads ``config/policy.yaml`` is ``config/policy.py``. Keeping the rules as plain
 data lets the workflow receive them once per run and judge every call identically on replay.
 

@@ -18,8 +18,8 @@ import yaml
 
 from config.policy import DEFAULT_POLICY_PATH, PolicyError, load_policy, parse_policy, parse_rules
 from models.policy import ActionType, Decision, PolicyRule, PolicySet, Risk, ToolCallContext
-from workflows.policy import content_size, evaluate, normalize_path, rule_for_approve_always
-from workflows.shell import split_command
+from policy.engine import content_size, evaluate, normalize_path, rule_for_approve_always
+from policy.shell import split_command
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = yaml.safe_load((Path(__file__).with_name("policy_corpus.yaml")).read_text(encoding="utf-8"))
@@ -264,11 +264,19 @@ def test_normalize_path(path, normal):
 
 
 def test_engine_modules_stay_pure():
-    """workflows/policy.py and workflows/shell.py run inside the workflow: stdlib (no I/O), pydantic, models."""
+    """The policy package runs inside the workflow: stdlib (no I/O), pydantic, models, itself."""
     allowed = {"__future__", "hashlib", "json", "posixpath", "re", "shlex", "collections", "dataclasses",
-               "fnmatch", "models", "workflows", "pydantic"}
-    for name in ("policy.py", "shell.py"):
-        tree = ast.parse((ROOT / "workflows" / name).read_text(encoding="utf-8"))
+               "fnmatch", "models", "policy", "pydantic"}
+    for path in sorted((ROOT / "policy").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
         imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-        assert {m.split(".")[0] for m in imported} <= allowed, name
+        assert {m.split(".")[0] for m in imported} <= allowed, path.name
+
+
+def test_config_never_imports_workflows():
+    for path in sorted((ROOT / "config").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        assert not any(m.split(".")[0] == "workflows" for m in imported), path.name

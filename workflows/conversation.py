@@ -52,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
     from models.transcript import AppendMessage, CloseConversation, OpenConversation, OpenedConversation, Routing
     from workflows import search_attributes
     from workflows.arguments import argument_errors
-    from workflows.policy import evaluate, rule_for_approve_always
+    from policy.engine import evaluate, rule_for_approve_always
     from workflows.tool_execution import ToolExecutionWorkflow, tool_workflow_id
 
 RECENT_MESSAGES_KEPT = 50

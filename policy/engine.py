@@ -7,7 +7,7 @@ The rules and pattern syntax are described in ``models/policy.py``.
 How a call is judged:
 
 1. The call is cut into *units*. A call with a ``command`` argument gives one unit per shell
-   segment (``workflows/shell.py``), plus one for the whole command if part of it cannot be
+   segment (``policy/shell.py``), plus one for the whole command if part of it cannot be
    parsed. A call naming paths gives one unit per normalised path. Anything else is one unit.
 2. Each unit collects the decisions of every rule that matches it; the strictest wins
    (deny > ask > allow). No matching rule: ask (fail closed). A unit that cannot be judged
@@ -44,7 +44,7 @@ from models.policy import (
     Verdict,
     split_pattern,
 )
-from workflows.shell import Segment, split_command
+from policy.shell import Segment, split_command
 
 PATH_KEYS = ("path", "paths", "file", "files", "file_path", "filename", "target", "source", "src",
              "destination", "dest", "dst", "directory", "dir", "cwd", "workdir")
