@@ -52,7 +52,9 @@ with workflow.unsafe.imports_passed_through():
     from models.transcript import AppendMessage, CloseConversation, OpenConversation, OpenedConversation, Routing
     from workflows import search_attributes
     from workflows.arguments import argument_errors
-    from policy.engine import evaluate, rule_for_approve_always
+    from policy import legacy
+    from policy.approval import rule_for_approve_always
+    from policy.engine import evaluate
     from workflows.tool_execution import ToolExecutionWorkflow, tool_workflow_id
 
 RECENT_MESSAGES_KEPT = 50
@@ -80,6 +82,9 @@ MEMORY_CALL = dict(
 )
 MEMORY_PATCH = "memory-v1"
 """Recall before and extraction after each turn; histories recorded before it replay without."""
+POLICY_ENGINE_PATCH = "policy-engine-2"
+"""Calls are judged by ``policy.engine`` (bash-exact reading, exact approve-always); histories
+recorded before it replay with the frozen ``policy.legacy`` engine, so their decisions stand."""
 
 
 class _Ended(Exception):
@@ -466,7 +471,8 @@ class ConversationWorkflow:
                                                 error=f"not run: the edited call is not allowed ({why})",
                                                 waited_ms=waited_ms)
             if answer.decision == "approve_always":
-                self._overrides.append(rule_for_approve_always(self._context(spec, arguments)))
+                always = rule_for_approve_always if workflow.patched(POLICY_ENGINE_PATCH) else legacy.rule_for_approve_always
+                self._overrides.append(always(self._context(spec, arguments)))
         elif decision == Decision.DENY:
             return await self._conclude(call, spec, turn, arguments, "deny", source,
                                         error=f"not run: denied by policy ({verdict.reason})")
@@ -509,7 +515,8 @@ class ConversationWorkflow:
 
     def _judge(self, spec: ToolSpec, arguments: dict) -> Verdict:
         assert self._policy is not None
-        return evaluate(self._policy, self._context(spec, arguments), self._overrides)
+        judge = evaluate if workflow.patched(POLICY_ENGINE_PATCH) else legacy.evaluate
+        return judge(self._policy, self._context(spec, arguments), self._overrides)
 
     async def _await_approval(self, call: ToolCallRequest, spec: ToolSpec, verdict: Verdict) -> Approve | None:
         """Wait on a durable timer for a person's decision; ``None`` when it times out."""
