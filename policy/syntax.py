@@ -18,7 +18,7 @@ kept. Two lines with the same canonical text are the same command to bash; that 
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from policy.shell import ASSIGNMENT, REDIRECTIONS, SUBSCRIPT_ASSIGNMENT, Lexed, Operator, ShellSyntaxError, Word, lex
 
@@ -124,13 +124,15 @@ def parse(text: str) -> Script:
 
 
 def simple_commands(node: Sequence | AndOr | Pipeline | Simple | Group | None):
-    """Every simple command under ``node``, in the order written."""
+    """Every simple command under ``node``, in the order written; the redirections of a group or
+    subshell are added to each command inside it (``(cat x) > /dev/sda`` writes the device)."""
     if node is None:
         return
     if isinstance(node, Simple):
         yield node
     elif isinstance(node, Group):
-        yield from simple_commands(node.body)
+        for command in simple_commands(node.body):
+            yield replace(command, redirects=(*command.redirects, *node.redirects))
     elif isinstance(node, Pipeline):
         for command in node.commands:
             yield from simple_commands(command)

@@ -214,17 +214,33 @@ def _shell(words: list[Word]) -> tuple[Unwrapped, ...]:
 
 
 def _env(words: list[Word]) -> tuple[Unwrapped, ...]:
+    """``env [options] [NAME=value…] command``; ``-S STRING`` (also ``-vS…``, ``--split-string``)
+    splits STRING into the command by env's own rules: judged as shell source, and unsure."""
     for index, word in enumerate(words[1:], start=1):
         value = word.value
-        split = (words[index + 1] if index + 1 < len(words) else Word("")) if value in ("-S", "--split-string") \
-            else Word(value.split("=", 1)[1] if value.startswith("--") else value[2:]) \
-            if value.startswith(("-S", "--split-string=")) else None
-        if split is not None:
-            rest = words[index + 2:] if value in ("-S", "--split-string") else words[index + 1:]
-            return (Unwrapped(scripts=(_joined([split, *rest]),), foreign="env -S splits its string by its own rules"),)
-        if not value.startswith("-") or value == "--":
+        if value == "--" or not value.startswith("-") or value == "-":
             break
+        split = _split_string(value)
+        if split is not None:
+            attached, rest = split, words[index + 1:]
+            if not attached and "=" not in value:
+                attached, rest = (words[index + 1].value if index + 1 < len(words) else ""), words[index + 2:]
+            return (Unwrapped(scripts=(_joined([Word(attached), *rest]),),
+                              foreign="env -S splits its string by its own rules"),)
     return _ENV(words)
+
+
+def _split_string(option: str) -> str | None:
+    """The string attached to env's ``-S`` in ``option`` ("" when it is the next word), or None."""
+    if option.startswith("--"):
+        name, _, attached = option.partition("=")
+        return attached if len(name) > 3 and "--split-string".startswith(name) else None
+    for position, letter in enumerate(option[1:], start=1):
+        if letter == "S":
+            return option[position + 1:]
+        if letter in "uC":
+            return None  # the rest is the value of -u/-C
+    return None
 
 
 _ENV = runs_command(Options(flags="i0v", valued="uCS", long_flags=frozenset({
@@ -312,11 +328,14 @@ _WATCH = Options(flags="bcCefghprtvwx", valued="nq", optional="d", long_flags=fr
 
 
 def _windows_shell(words: list[Word]) -> tuple[Unwrapped, ...]:
-    """``cmd /c …`` and ``powershell -Command …``: their text is read as bash would, for denies."""
+    """``cmd /c …`` and ``powershell [-Command] …``: their text is read as bash would, for denies."""
+    powershell = command_name(words[0].value).casefold().startswith(("powershell", "pwsh"))
     for index, word in enumerate(words[1:], start=1):
         flag = word.value.casefold()
-        if flag in ("/c", "/k", "/r") or (len(flag) > 1 and flag[0] == "-" and "command".startswith(flag[1:])):
-            return (Unwrapped(scripts=(_joined(words[index + 1:]),), foreign=f"{words[0].value} is not bash"),)
+        command_flag = flag in ("/c", "/k", "/r") or (len(flag) > 1 and flag[0] == "-" and "command".startswith(flag[1:]))
+        if command_flag or (powershell and not flag.startswith(("-", "/"))):
+            start = index + 1 if command_flag else index
+            return (Unwrapped(scripts=(_joined(words[start:]),), foreign=f"{words[0].value} is not bash"),)
     return (Unwrapped(),)
 
 
