@@ -38,6 +38,7 @@ ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
 SUBSCRIPT_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\[")
 _PARAMETER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9@*#?$!-]")
 _NAMED_FD = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
+_INT_MAX = 2**31 - 1
 _BRACE_EXPANSION = re.compile(r"\{[^{}]*(,|\.\.)[^{}]*\}")
 _HEX = {"x": re.compile(r"[0-9A-Fa-f]{1,2}"), "u": re.compile(r"[0-9A-Fa-f]{1,4}"),
         "U": re.compile(r"[0-9A-Fa-f]{1,8}")}
@@ -163,25 +164,31 @@ class _Lexer:
         op = next(o for o in OPERATORS if self.text.startswith(o, start))
         self.pos += len(op)
         self.out.append(Operator(op, start=start))
+        self._after_redirection(op)
+        if op == "\n" and self.heredocs:
+            self._heredoc_bodies()
+
+    def _after_redirection(self, op: str) -> None:
         if op in ("<<", "<<-"):
             self._heredoc_header(strip=op == "<<-")
-        elif op == "\n" and self.heredocs:
-            self._heredoc_bodies()
+        elif op in ("<&", ">&") and self.text.startswith("-", self.pos):
+            self.pos += 1  # bash reads the "-" of <&- / >&- as a token of its own, whatever follows
+            self.out.append(Word("-", raw="-"))
 
     def _word_or_fd(self) -> None:
         word = self._word()
         nxt = self.text[self.pos:self.pos + 1]
         if nxt in ("<", ">") and not self.text.startswith("(", self.pos + 1):
-            if word.raw.isdigit() or _NAMED_FD.fullmatch(word.raw):
+            number = word.raw.isdigit() and int(word.raw) <= _INT_MAX  # bash: a larger number is a word
+            if number or _NAMED_FD.fullmatch(word.raw):
                 start = self.pos
                 op = next(o for o in OPERATORS if self.text.startswith(o, start))
                 if op in REDIRECTIONS:
-                    if not word.raw.isdigit():
+                    if not number:
                         self.unsure.append(f"a named file descriptor ({word.raw}{op})")
                     self.pos += len(op)
-                    self.out.append(Operator(op, fd=word.raw, start=start))
-                    if op in ("<<", "<<-"):
-                        self._heredoc_header(strip=op == "<<-")
+                    self.out.append(Operator(op, fd=str(int(word.raw)) if number else word.raw, start=start))
+                    self._after_redirection(op)
                     return
         self.out.append(word)
 
@@ -194,6 +201,7 @@ class _Lexer:
         bare: list[str] = []  # unquoted characters, "\0" for quoted ones: glob and tilde detection
         quoted = dynamic = False
         unsure: str | None = None
+        trailing = False
         while self.pos < len(text):
             c = text[self.pos]
             if c in "<>" and text.startswith("(", self.pos + 1):
@@ -209,11 +217,12 @@ class _Lexer:
                 if text.startswith("\\\n", self.pos):
                     self.pos += 2
                     continue
-                if self.pos + 1 >= len(text):  # a backslash at the very end stays
+                if self.pos + 1 >= len(text):  # a backslash at the very end stays (bash keeps it as \\)
                     value.append("\\")
                     bare.append("\0")
                     quoted = True
                     self.pos += 1
+                    trailing = True
                     continue
                 value.append(text[self.pos + 1])
                 bare.append("\0")
@@ -253,8 +262,9 @@ class _Lexer:
         unquoted = "".join(bare)
         pattern = any(ch in unquoted for ch in "*?[") or bool(_BRACE_EXPANSION.search(unquoted))
         dynamic = dynamic or _tilde_expands(unquoted)
-        return Word("".join(value), raw=text[start:self.pos], quoted=quoted, dynamic=dynamic,
-                    pattern=pattern, unsure=unsure)
+        raw = _without_continuations(text[start:self.pos]) + ("\\" if trailing else "")
+        return Word("".join(value), raw=raw, quoted=quoted,
+                    dynamic=dynamic, pattern=pattern, unsure=unsure)
 
     def _double_quoted(self) -> tuple[str, bool, str | None]:
         """The inside of ``"…"`` (position after the quote): (value, dynamic, why unsure)."""
@@ -458,3 +468,27 @@ def _tilde_expands(unquoted: str) -> bool:
         return False
     rest = unquoted[match.end():]
     return rest.startswith("~") or ":~" in rest
+
+
+def _without_continuations(raw: str) -> str:
+    """A word's text as bash keeps it: ``\\<newline>`` is removed everywhere but in single quotes."""
+    if "\\\n" not in raw:
+        return raw
+    out: list[str] = []
+    i, single, double = 0, False, False
+    while i < len(raw):
+        c = raw[i]
+        if c == "\\" and not single:
+            if raw.startswith("\\\n", i):
+                i += 2
+                continue
+            out.append(raw[i:i + 2])
+            i += 2
+            continue
+        if c == "'" and not double:
+            single = not single
+        elif c == '"' and not single:
+            double = not double
+        out.append(c)
+        i += 1
+    return "".join(out)

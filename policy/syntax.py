@@ -75,7 +75,7 @@ class Group:
 class Pipeline:
     commands: tuple[Simple | Group, ...]
     pipes: tuple[str, ...] = ()
-    """``|`` or ``|&`` between consecutive commands."""
+    """``|`` between consecutive commands (``|&`` is read as ``2>&1 |``, as bash does)."""
     negations: int = 0
     timed: bool = False
     """Preceded by bash's ``time`` keyword (which makes the line unsure)."""
@@ -217,7 +217,10 @@ class _Parser:
                 self.i += 1
         commands, pipes = [self._command()], []
         while self._op("|", "|&"):
-            pipes.append(self._take().value)
+            if self._take().value == "|&":  # bash reads a |& b as a 2>&1 | b
+                both = Redirect(">&", Word("1", raw="1"), "2")
+                commands[-1] = replace(commands[-1], redirects=(*commands[-1].redirects, both))
+            pipes.append("|")
             self._newlines()
             commands.append(self._command())
         return Pipeline(tuple(commands), tuple(pipes), negations, timed)
@@ -243,6 +246,8 @@ class _Parser:
             return Group(False, body, self._redirects_only())
         if isinstance(token, Word) and token.plain and token.value in _NOT_UNDERSTOOD:
             raise ShellSyntaxError(f"'{token.value}' compound commands are not understood")
+        if isinstance(token, Word) and token.plain and token.value in ("!", "time"):
+            raise ShellSyntaxError(f"'{token.value}' inside a pipeline")  # bash only takes it at the start
         return self._simple()
 
     def _redirects_only(self) -> tuple[Redirect, ...]:
@@ -260,10 +265,7 @@ class _Parser:
         if not isinstance(target, Word):
             raise ShellSyntaxError(f"redirection {op.value} without a target")
         self.i += 1
-        value = op.value
-        if value == ">&" and op.fd is None and not Redirect(">&", target).duplicates:
-            value = "&>"  # >&file is &>file
-        return Redirect(value, target, op.fd)
+        return Redirect(op.value, target, op.fd)
 
     def _simple(self) -> Simple:
         words: list[Word] = []
@@ -390,6 +392,8 @@ def render_redirect(redirect: Redirect) -> str:
     fd = redirect.fd if redirect.fd is not None and redirect.fd != _DEFAULT_FD.get(redirect.op) else ""
     if redirect.duplicates:
         return f"{fd}{redirect.op}{redirect.target.value}"
+    if redirect.op == ">&" and not fd:
+        return f"&>{render_word(redirect.target)}"  # >&file is &>file
     if redirect.op in ("<<", "<<-"):
         return f"{fd}<< {shlex.quote(redirect.target.value)}"
     return f"{fd}{redirect.op}{render_word(redirect.target)}"
