@@ -18,7 +18,7 @@ from typing import NoReturn
 
 from pydantic import ValidationError
 
-from cli import memory, monitoring_args
+from cli import memory, monitoring_args, policy
 from cli.common import EXIT_USAGE, CliError
 from config.settings import Settings
 
@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--json", action="store_true", help="print the messages as JSON")
     monitoring_args.add_parsers(sub)
     memory.add_parser(sub)
+    policy.add_parser(sub)
     return parser
 
 
@@ -160,6 +161,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "chat": _chat,
     "sandbox": _sandbox,
     "memory": memory.run,
+    "policy": policy.run,
     **monitoring_args.COMMANDS,
     **{name: _async(name) for name in ("status", "pause", "resume", "inject", "end", "history", "approve", "deny")},
 }
