@@ -1,0 +1,67 @@
+"""Rules and tools agree: every rule of the default policy decides some real, valid tool call.
+
+For each rule, its ``match`` examples are turned into the calls they describe; at least one must be
+a call of a tool of the catalogue, with that tool's action type and arguments valid against its
+schema, that the *whole* default policy decides with this rule. A rule naming a tool that does not
+exist, or whose condition no real call can meet, fails here.
+
+``PENDING_TOOLS`` mirrors the catalogue entries of the AI tools (same names, action types and
+arguments) until they are in ``activities/tools/catalog.py``; the catalogue's own entry wins as soon
+as it exists, so the mirror can simply be deleted then.
+"""
+
+from __future__ import annotations
+
+from config.policy import load_policy
+from models.policy import ActionType
+from models.tools import RunsOn, ToolCategory, ToolSpec
+from policy.engine import evaluate
+from policy.examples import example_context
+from activities.tools.catalog import BY_NAME
+from workflows.arguments import argument_errors
+
+POLICY = load_policy()
+
+
+def _object(properties: dict, required: list[str] | None = None) -> dict:
+    return {"type": "object", "properties": properties, "required": required or [], "additionalProperties": False}
+
+
+PENDING_TOOLS = {
+    "generate_code": ToolSpec(
+        name="generate_code", category=ToolCategory.CODE, action_type=ActionType.CODE_GENERATION,
+        description="Write model-generated code to a file (refuses more than 5 MB).",
+        parameters=_object({"path": {"type": "string", "minLength": 1}, "instructions": {"type": "string", "minLength": 1},
+                            "language": {"type": "string"}}, ["path", "instructions"])),
+    "review_diff": ToolSpec(
+        name="review_diff", category=ToolCategory.CODE, action_type=ActionType.CODE_REVIEW,
+        description="Review the workspace's git diff with the model.",
+        parameters=_object({"staged": {"type": "boolean"}, "focus": {"type": "string"}})),
+}
+TOOLS = {**PENDING_TOOLS, **BY_NAME}
+
+
+def real_calls(rule):
+    """The rule's match examples that are valid calls of real, policy-judged tools."""
+    for example in rule.match:
+        call = example_context(rule, example)
+        spec = TOOLS.get(call.tool)
+        if spec is None or spec.runs_on == RunsOn.MEMORY or spec.action_type != call.action_type:
+            continue
+        if not argument_errors(spec.parameters, call.arguments):
+            yield call
+
+
+def test_every_default_rule_decides_a_real_tool_call():
+    unreachable = [rule.id for rule in POLICY.rules
+                   if not any(evaluate(POLICY, call).rule_id == rule.id for call in real_calls(rule))]
+    assert not unreachable, f"rules no valid call of a real tool is decided by: {unreachable}"
+
+
+def test_rules_name_only_real_tools_and_the_dead_rule_is_gone():
+    named = {tool for rule in POLICY.rules for tool in rule.tools}
+    assert named <= set(TOOLS), named - set(TOOLS)
+    ids = {rule.id for rule in POLICY.rules}
+    assert "ask-test-execution-other-commands" not in ids  # run_tests takes no command: it could never fire
+    assert {"allow-code-generation", "allow-code-review"} <= ids
+    assert "command" not in TOOLS["run_tests"].parameters["properties"]
