@@ -195,76 +195,53 @@ class _Lexer:
     # --- words ----------------------------------------------------------------------------
 
     def _word(self) -> Word:
+        """One word, up to an unquoted metacharacter, with everything bash would do to it noted."""
         text = self.text
         start = self.pos
-        value: list[str] = []
-        bare: list[str] = []  # unquoted characters, "\0" for quoted ones: glob and tilde detection
-        quoted = dynamic = False
-        unsure: str | None = None
-        trailing = False
+        word = _WordParts()
         while self.pos < len(text):
             c = text[self.pos]
             if c in "<>" and text.startswith("(", self.pos + 1):
                 inner = self._balanced(self.pos + 2, "(", ")")
                 self.substitutions.append(inner)
-                value.append(f"{c}({inner})")
-                bare.append("\0")
-                dynamic = True
-                continue
-            if c in METACHARACTERS:
+                word.add(f"{c}({inner})", dynamic=True)
+            elif c in METACHARACTERS:
                 break
-            if c == "\\":
-                if text.startswith("\\\n", self.pos):
-                    self.pos += 2
-                    continue
-                if self.pos + 1 >= len(text):  # a backslash at the very end stays (bash keeps it as \\)
-                    value.append("\\")
-                    bare.append("\0")
-                    quoted = True
-                    self.pos += 1
-                    trailing = True
-                    continue
-                value.append(text[self.pos + 1])
-                bare.append("\0")
-                quoted = True
-                self.pos += 2
+            elif c == "\\":
+                self._backslash(word)
             elif c == "'":
                 end = text.find("'", self.pos + 1)
                 if end < 0:
                     raise ShellSyntaxError("unterminated single quote")
-                value.append(text[self.pos + 1:end])
-                bare.append("\0")
-                quoted = True
+                word.add(text[self.pos + 1:end], quoted=True)
                 self.pos = end + 1
             elif c == '"':
                 self.pos += 1
-                part, has_expansion, why = self._double_quoted()
-                value.append(part)
-                bare.append("\0")
-                quoted = True
-                dynamic = dynamic or has_expansion
-                unsure = unsure or why
+                part, dynamic, why = self._double_quoted()
+                word.add(part, quoted=True, dynamic=dynamic, unsure=why)
             elif c == "$":
-                part, is_dynamic, is_quoted, why = self._dollar()
-                value.append(part)
-                bare.append("\0" if (is_quoted or is_dynamic) else "$")
-                dynamic = dynamic or is_dynamic
-                quoted = quoted or is_quoted
-                unsure = unsure or why
+                part, dynamic, quoted, why = self._dollar()
+                word.add(part, quoted=quoted, dynamic=dynamic, unsure=why, bare=not (quoted or dynamic))
             elif c == "`":
-                value.append(self._backticks())
-                bare.append("\0")
-                dynamic = True
+                word.add(self._backticks(), dynamic=True)
             else:
-                value.append(c)
-                bare.append(c)
+                word.add(c, bare=True)
                 self.pos += 1
-        unquoted = "".join(bare)
-        pattern = any(ch in unquoted for ch in "*?[") or bool(_BRACE_EXPANSION.search(unquoted))
-        dynamic = dynamic or _tilde_expands(unquoted)
-        raw = _without_continuations(text[start:self.pos]) + ("\\" if trailing else "")
-        return Word("".join(value), raw=raw, quoted=quoted,
-                    dynamic=dynamic, pattern=pattern, unsure=unsure)
+        raw = _without_continuations(text[start:self.pos]) + ("\\" if word.trailing_backslash else "")
+        return word.finish(raw)
+
+    def _backslash(self, word: _WordParts) -> None:
+        """``\\<newline>`` disappears; ``\\x`` is a quoted ``x``; a backslash at the very end stays."""
+        text = self.text
+        if text.startswith("\\\n", self.pos):
+            self.pos += 2
+        elif self.pos + 1 >= len(text):
+            word.add("\\", quoted=True)
+            word.trailing_backslash = True  # bash keeps it, and prints it as \\
+            self.pos += 1
+        else:
+            word.add(text[self.pos + 1], quoted=True)
+            self.pos += 2
 
     def _double_quoted(self) -> tuple[str, bool, str | None]:
         """The inside of ``"…"`` (position after the quote): (value, dynamic, why unsure)."""
@@ -456,6 +433,30 @@ class _Lexer:
                 self._scan_for_substitutions(body)
             self.out[index] = Word(body, raw=body, quoted=True, dynamic=dynamic, unsure="a here-document")
         self.heredocs.clear()
+
+
+class _WordParts:
+    """A word being read: its value, its unquoted characters (for globs and ``~``), its flags."""
+
+    def __init__(self) -> None:
+        self.value: list[str] = []
+        self.bare: list[str] = []
+        self.quoted = self.dynamic = self.trailing_backslash = False
+        self.unsure: str | None = None
+
+    def add(self, part: str, quoted: bool = False, dynamic: bool = False, unsure: str | None = None,
+            bare: bool = False) -> None:
+        self.value.append(part)
+        self.bare.append(part if bare else "\0")
+        self.quoted = self.quoted or quoted
+        self.dynamic = self.dynamic or dynamic
+        self.unsure = self.unsure or unsure
+
+    def finish(self, raw: str) -> Word:
+        unquoted = "".join(self.bare)
+        pattern = any(ch in unquoted for ch in "*?[") or bool(_BRACE_EXPANSION.search(unquoted))
+        return Word("".join(self.value), raw=raw, quoted=self.quoted, dynamic=self.dynamic or _tilde_expands(unquoted),
+                    pattern=pattern, unsure=self.unsure)
 
 
 def _tilde_expands(unquoted: str) -> bool:

@@ -231,24 +231,23 @@ class _Parser:
             following = self.tokens[self.i + 1] if self.i + 1 < len(self.tokens) else None
             if isinstance(following, Operator) and following.value == "(" and following.start == token.start + 1:
                 raise ShellSyntaxError("arithmetic commands ((…)) are not understood")
-            self.i += 1
-            body = self._sequence(closer=")")
-            if not self._op(")"):
-                raise ShellSyntaxError("unbalanced (")
-            self.i += 1
-            return Group(True, body, self._redirects_only())
+            return self._group(subshell=True)
         if self._reserved("{"):
-            self.i += 1
-            body = self._sequence(closer="}")
-            if not self._reserved("}"):
-                raise ShellSyntaxError("unbalanced {")
-            self.i += 1
-            return Group(False, body, self._redirects_only())
+            return self._group(subshell=False)
         if isinstance(token, Word) and token.plain and token.value in _NOT_UNDERSTOOD:
             raise ShellSyntaxError(f"'{token.value}' compound commands are not understood")
         if isinstance(token, Word) and token.plain and token.value in ("!", "time"):
             raise ShellSyntaxError(f"'{token.value}' inside a pipeline")  # bash only takes it at the start
         return self._simple()
+
+    def _group(self, subshell: bool) -> Group:
+        """``( list )`` or ``{ list; }`` (at the opening token), then its redirections."""
+        self.i += 1
+        body = self._sequence(closer=")" if subshell else "}")
+        if not (self._op(")") if subshell else self._reserved("}")):
+            raise ShellSyntaxError(f"unbalanced {'(' if subshell else '{'}")
+        self.i += 1
+        return Group(subshell, body, self._redirects_only())
 
     def _redirects_only(self) -> tuple[Redirect, ...]:
         redirects = []

@@ -23,6 +23,7 @@ from policy.calls import content_size
 from policy.engine import evaluate
 from policy.paths import normalize_path
 from policy.commands import read_command
+from tests.pure import no_sandbox_cleanup  # noqa: F401 - a fixture: these tests use no Docker
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = yaml.safe_load((Path(__file__).with_name("policy_corpus.yaml")).read_text(encoding="utf-8"))

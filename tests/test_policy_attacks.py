@@ -17,6 +17,7 @@ from models.policy import Decision, PolicyRule
 from policy.approval import rule_for_approve_always
 from policy.engine import evaluate
 from tests.test_policy import call_of
+from tests.pure import no_sandbox_cleanup  # noqa: F401 - a fixture: these tests use no Docker
 
 CORPUS = yaml.safe_load(Path(__file__).with_name("policy_attacks.yaml").read_text(encoding="utf-8"))
 RULES = {rule.id: rule for rule in parse_rules(CORPUS["rules"], "attack corpus rules")}

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from tests.pure import no_sandbox_cleanup  # noqa: F401 - a fixture: these tests use no Docker
 
 ROOT = Path(__file__).resolve().parent.parent
 

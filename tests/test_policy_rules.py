@@ -12,13 +12,14 @@ as it exists, so the mirror can simply be deleted then.
 
 from __future__ import annotations
 
+from activities.tools.catalog import BY_NAME
 from config.policy import load_policy
 from models.policy import ActionType
 from models.tools import RunsOn, ToolCategory, ToolSpec
 from policy.engine import evaluate
 from policy.examples import example_context
-from activities.tools.catalog import BY_NAME
 from workflows.arguments import argument_errors
+from tests.pure import no_sandbox_cleanup  # noqa: F401 - a fixture: these tests use no Docker
 
 POLICY = load_policy()
 

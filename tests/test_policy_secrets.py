@@ -16,6 +16,7 @@ import pytest
 from config.policy import load_policy
 from models.policy import ActionType, Decision, ToolCallContext
 from policy.engine import evaluate
+from tests.pure import no_sandbox_cleanup  # noqa: F401 - a fixture: these tests use no Docker
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy()
