@@ -2,8 +2,9 @@
 
 A command *names* a path when it is an operand, the value of ``x=value`` / ``--opt=value``, an
 assignment's value, or a redirection's file. It *writes* a path when that path is an output
-redirection's file, ``dd``'s ``of=``, a ``tee`` operand, the destination of ``cp``/``mv``/
-``install``/``ln``, or an operand of ``shred``/``truncate``. Rules with ``writes: true`` look only
+redirection's file, ``dd``'s ``of=`` (``dcfldd``, ``dc3dd`` too), a ``tee`` operand, the
+destination of ``cp``/``mv``/``install``/``ln``/``rsync``/``scp``/``ddrescue``, or an operand of
+``shred``/``truncate``. Rules with ``writes: true`` look only
 at written paths; other path rules at every named path.
 """
 
@@ -15,7 +16,8 @@ from fnmatch import fnmatchcase
 
 from models.policy import PATH_PATTERN_KINDS, split_pattern
 
-_DESTINATION_LAST = frozenset({"cp", "mv", "install", "ln", "rsync", "scp"})
+_DD = frozenset({"dd", "dcfldd", "dc3dd"})
+_DESTINATION_LAST = frozenset({"cp", "mv", "install", "ln", "rsync", "scp", "ddrescue"})
 _ALL_OPERANDS_WRITTEN = frozenset({"tee", "shred", "truncate"})
 
 
@@ -64,7 +66,7 @@ def written_paths(argv: Sequence[str], name: str, files_written: Iterable[str] =
     """The files a command writes, as far as its name and arguments tell (module docstring)."""
     found = list(files_written)
     operands = [a for a in argv[1:] if a and not a.startswith("-")]
-    if name == "dd":
+    if name in _DD:
         found += [a[3:] for a in argv[1:] if a.startswith("of=")]
     elif name in _ALL_OPERANDS_WRITTEN:
         found += operands

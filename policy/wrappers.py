@@ -385,6 +385,7 @@ WRAPPERS: dict[str, Handler] = {
     "builtin": _PLAIN,
     "setsid": runs_command(Options(flags="cfw")),
     "busybox": _PLAIN,
+    "toybox": _PLAIN,
     "unbuffer": runs_command(Options(flags="p")),
     "fakeroot": runs_command(Options(flags="u", valued="lsib", long_valued=frozenset({"--lib", "--faked"}))),
     "time": runs_command(Options(flags="apqvV", valued="fo", long_flags=frozenset({
