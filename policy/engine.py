@@ -35,7 +35,7 @@ from models.policy import (
 )
 from policy.calls import PATH_KEYS, WRITING_TYPES, call_paths, command_text, content_size
 from policy.commands import read_command
-from policy.paths import path_matches
+from policy.paths import path_matcher
 from policy.patterns import CommandContext, allows, argument_matches, restricts
 
 LABEL_LIMIT = 200
@@ -183,9 +183,11 @@ def _paths_match(rule: PolicyRule, unit: Unit, allow: bool) -> bool:
     if not candidates:
         return False
 
+    included = path_matcher(tuple(rule.path), rule.ignore_case)
+    excluded = path_matcher(tuple(rule.except_path), rule.ignore_case)
+
     def covered(path: str) -> bool:
-        return not any(path_matches(p, path, rule.ignore_case) for p in rule.except_path) \
-            and any(path_matches(p, path, rule.ignore_case) for p in rule.path)
+        return included(path) and not excluded(path)
 
     return all(covered(p) for p in candidates) if allow else any(covered(p) for p in candidates)
 
