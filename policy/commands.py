@@ -185,13 +185,13 @@ def _script_problem(script: Word) -> str | None:
 
 def _word_problem(command: Simple) -> str | None:
     """Why bash's words for this command are not exactly the ones shown, if they may not be."""
-    words = [*command.assignments, *command.words, *(r.target for r in command.redirects)]
-    for word in words:
+    arguments = [*command.assignments, *command.words[1:], *(r.target for r in command.redirects)]
+    for word in (*command.words[:1], *arguments):
         if word.unsure:
             return f"bash may read {word.raw!r} differently from what is shown ({word.unsure})"
     if command.words and not command.words[0].static:
         return f"the command name {command.words[0].raw!r} is only known at run time"
-    dynamic = [w.raw for w in words if not w.static and not (w in command.words[:1])]
+    dynamic = [w.raw for w in arguments if not w.static]
     return f"its arguments are only known when it runs ({', '.join(dynamic)})" if dynamic else None
 
 

@@ -132,8 +132,10 @@ def _assignments(words: list[Word], i: int) -> int:
 
 
 def _joined(words: Sequence[Word]) -> Word:
+    """Words a wrapper joins with spaces into shell source (``eval``, ``watch``, ``ssh``)."""
     return Word(" ".join(w.value for w in words), raw=" ".join(w.raw for w in words),
-                dynamic=any(w.dynamic for w in words), pattern=any(w.pattern for w in words))
+                dynamic=any(w.dynamic for w in words), pattern=any(w.pattern for w in words),
+                unsure=next((w.unsure for w in words if w.unsure), None))
 
 
 # --- wrapper kinds -------------------------------------------------------------------------------
@@ -166,16 +168,30 @@ def runs_script(flags: tuple[str, ...] = ("-c", "--command")) -> Handler:
     """``su -c SOURCE``, ``sg GROUP -c SOURCE``, ``script -c SOURCE FILE``: the source after a flag,
     wherever it stands; without one they start an interactive shell (nothing more to judge)."""
 
+    letters = {flag[1] for flag in flags if len(flag) == 2}
+
     def handler(words: list[Word]) -> tuple[Unwrapped, ...]:
         for index, word in enumerate(words[1:], start=1):
-            if word.value in flags and index + 1 < len(words):
-                return (Unwrapped(scripts=(words[index + 1],)),)
-            name, equals, value = word.value.partition("=")
+            value = word.value
+            name, equals, attached = value.partition("=")
             if equals and name in flags and name.startswith("--"):
-                return (Unwrapped(scripts=(Word(value, raw=value, dynamic=word.dynamic, unsure=word.unsure),)),)
+                return (Unwrapped(scripts=(_part(word, attached),)),)
+            if value.startswith("-") and not value.startswith("--"):
+                at = next((i for i, letter in enumerate(value[1:], start=1) if letter in letters), None)
+                if at is not None and at < len(value) - 1:  # su -cCMD: the rest is the source
+                    return (Unwrapped(scripts=(_part(word, value[at + 1:]),)),)
+                if at is not None and index + 1 < len(words):  # su -c CMD, su -lc CMD
+                    return (Unwrapped(scripts=(words[index + 1],)),)
+            elif value in flags and index + 1 < len(words):
+                return (Unwrapped(scripts=(words[index + 1],)),)
         return (Unwrapped(),)
 
     return handler
+
+
+def _part(word: Word, value: str) -> Word:
+    """A piece of ``word`` (an option's attached value), with what is known of the whole word."""
+    return Word(value, raw=value, dynamic=word.dynamic, pattern=word.pattern, unsure=word.unsure)
 
 
 def _one_of(when_script: Handler, otherwise: Handler, flags: tuple[str, ...] = ("-c", "--command")) -> Handler:
