@@ -159,8 +159,9 @@ class RuleExample(_Frozen):
     """A small call a rule must (``match``) or must not (``not_match``) decide, checked at load.
 
     In YAML an example may also be a plain string: the command for a rule with command patterns,
-    else the path. Missing ``tool``/``action_type`` default to the rule's first ones (then
-    ``run_command``/TERMINAL_COMMAND for commands, ``write_file``/FILE_WRITE for paths).
+    else the path. A missing ``tool`` is the rule's first one, else ``run_command`` for commands
+    and ``write_file`` for paths; a missing ``action_type`` is that tool's (TERMINAL_COMMAND,
+    FILE_WRITE) when the rule covers it, else the rule's first.
     """
 
     tool: str | None = None
