@@ -16,17 +16,13 @@ from config.policy import load_policy, parse_rules
 from models.conversation import Approve
 from models.policy import ActionType, Decision, ToolCallContext
 from policy.engine import evaluate
-from tests.fakes.ollama import Reply, ToolCall
-from tests.test_approvals import pending_of, start_turn
+from tests.fakes.ollama import Reply
+from tests.test_approvals import command, pending_of, start_turn
 from tests.test_conversation import wait_for
 from workflows.conversation import POLICY_ENGINE_PATCH, ConversationWorkflow
 
 pytestmark = pytest.mark.usefixtures("docker_client")
 ECHO_OVERRIDE = [{"id": "allow-echo", "decision": "allow", "command": ["echo *"], "match": ["echo hi"]}]
-
-
-def command(text: str) -> Reply:
-    return Reply(tool_calls=[ToolCall(name="run_command", arguments={"command": text})])
 
 
 async def test_approve_always_allows_the_same_line_only(daemon, fake_ollama):
