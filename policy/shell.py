@@ -113,7 +113,11 @@ def lex(text: str) -> Lexed:
 
 
 def unsure_characters(text: str) -> list[str]:
-    """Characters a person would not see as bash reads them: one reason per kind found."""
+    """Characters a person would not see as bash reads them: one reason per kind found.
+
+    Categories come from ``unicodedata``, whose tables follow the Python version: a code point
+    unassigned in one version (unsure) may be a letter in the next. Workers replaying one history
+    should run one Python minor version; only lines holding such a code point could differ."""
     found: dict[str, None] = {}
     for char in text:
         code = ord(char)
