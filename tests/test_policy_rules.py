@@ -11,6 +11,7 @@ from __future__ import annotations
 from activities.tools.catalog import BY_NAME
 from config.policy import load_policy
 from models.policy import ActionType
+from models.tools import RunsOn
 from policy.engine import evaluate
 from policy.examples import example_context
 from workflows.arguments import argument_errors
@@ -23,13 +24,18 @@ TOOLS = BY_NAME
 
 
 def real_calls(rule):
-    """The rule's match examples that are valid calls of real, policy-judged tools."""
+    """The rule's match examples that are valid calls of real, policy-judged tools.
+
+    A call may break a schema ``pattern`` only: ``ask-option-like-paths`` deliberately repeats the
+    schema's "a path never starts with -" in the policy, so that the guard holds in
+    ``daemonflow policy check`` and for any tool whose schema lacks it; a model can still send such a
+    call (the workflow then refuses it as invalid before the policy sees it)."""
     for example in rule.match:
         call = example_context(rule, example)
         spec = TOOLS.get(call.tool)
         if spec is None or spec.runs_on == RunsOn.MEMORY or spec.action_type != call.action_type:
             continue
-        if not argument_errors(spec.parameters, call.arguments):
+        if all(" does not match the pattern " in error for error in argument_errors(spec.parameters, call.arguments)):
             yield call
 
 
