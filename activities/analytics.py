@@ -17,6 +17,7 @@ pure function, so the rules below are testable on a seeded history:
 - **Performance**: hourly (frames up to 48 h) or daily buckets; success and duration trends compare
   the later half of the frame's actions with the earlier half (±10 points of success rate, ±20 %
   of mean duration, at least 10 actions); per-model latency of the agent's conversations.
+- **Turns**: model steps per turn and the turns that ran out of steps (``activities/turn_stats.py``).
 - **Suggestions**, each with its evidence: the same read repeated within a turn; a tool failing
   more than half of ≥4 runs; a model more than twice as slow as the median of its peers (≥3 calls
   each); a tool denied in most of ≥3 decisions; a tool approved by hand ≥5 times and never denied.
@@ -47,7 +48,8 @@ from models.analytics import (
     ToolOutcome,
     ToolTiming,
 )
-from store.tables import Action, Conversation, ModelUsage
+from activities.turn_stats import turn_stats
+from store.tables import Action, Conversation, Message, ModelUsage
 
 DENIED = frozenset({"deny", "timeout"})
 APPROVED_BY_HAND = frozenset({"approve", "approve_always", "edit"})
@@ -86,8 +88,32 @@ def agent_analytics(
         usage = list(
             session.exec(select(ModelUsage).where(col(ModelUsage.created_at) >= since, col(ModelUsage.created_at) < until))
         )
-    mine = [u for u in usage if agents.get(u.conversation_id) == agent]
-    return analyze(agent, since, until, frame, baseline, mine, usage)
+        mine = [u for u in usage if agents.get(u.conversation_id) == agent]
+        last_replies = _last_replies(session, mine)
+    result = analyze(agent, since, until, frame, baseline, mine, usage)
+    result.turns = turn_stats(mine, last_replies)
+    return result
+
+
+def _last_replies(session: Session, usage: list[Any]) -> dict[tuple[str, int], list[dict[str, Any]] | None]:
+    """The tool calls of the assistant message each turn's last model call wrote, by (conversation, seq)."""
+    last: dict[tuple[str, int], int] = {}
+    for row in usage:
+        key = (row.conversation_id, row.turn)
+        last[key] = max(last.get(key, row.seq), row.seq)
+    wanted = {(conversation, seq) for (conversation, _), seq in last.items()}
+    found: dict[tuple[str, int], list[dict[str, Any]] | None] = {}
+    conversations = sorted({conversation for conversation, _ in wanted})
+    for start in range(0, len(conversations), 500):
+        rows = session.exec(
+            select(Message.conversation_id, Message.seq, Message.tool_calls).where(
+                col(Message.conversation_id).in_(conversations[start : start + 500]),
+                col(Message.seq).in_(sorted({seq for _, seq in wanted})),
+                Message.role == "assistant",
+            )
+        )
+        found.update({(c, q): calls for c, q, calls in rows if (c, q) in wanted})
+    return found
 
 
 def _counts(values: Iterable[str], total: int, limit: int | None = None) -> list[Count]:

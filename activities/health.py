@@ -7,7 +7,11 @@ Three activities so that each step shows (and retries) on its own in the Web UI:
 - ``health.metrics`` reads model usage, budgets, the action registry, Temporal visibility (running
   conversations and their state, pending approvals) and the cache index.
 - ``health.record`` scores (``activities.health_score``), opens/refreshes/resolves alerts, stores
-  the snapshot, sets the Prometheus gauges and POSTs alert changes to the webhook.
+  the snapshot, deletes snapshots older than ``history_max_days``, sets the Prometheus gauges and
+  POSTs alert changes to the webhook.
+
+``health.metrics`` also reads the prompt cache, the plans' parallelisation, the window against its
+7-day baseline and the 7-day trends (``activities/monitoring_figures.py``).
 
 The read side for the CLI and the HTTP API is ``latest_report`` / ``active_alerts`` /
 ``trends`` below: plain functions over the store that return ``models.monitoring`` models.
@@ -37,6 +41,7 @@ from activities import health_score, monitoring_metrics
 from activities.analytics import DENIED
 from activities.cache import ScheduledActivities
 from activities.model_probe import ollama_base_url, probe_ollama
+from activities.monitoring_figures import with_performance_figures
 from config.settings import Settings
 from control.conversations import Conversations
 from control.errors import ControlError
@@ -81,6 +86,10 @@ def thresholds_from(settings: Settings) -> HealthThresholds:
         approval_wait_critical_s=settings.approval_wait_critical_s,
         budget_warning_pct=settings.budget_warning_pct,
         budget_critical_pct=settings.budget_critical_pct,
+        prompt_cache_warning=settings.prompt_cache_warning_pct / 100,
+        prompt_cache_critical=settings.prompt_cache_critical_pct / 100,
+        parallelism_warning=settings.parallelism_warning_pct / 100,
+        parallelism_critical=settings.parallelism_critical_pct / 100,
     )
 
 
@@ -317,7 +326,7 @@ class HealthActivities(ScheduledActivities):
             )
         waits = [a.approval_wait_ms for a in actions if a.approval_wait_ms is not None]
         entries, total, indexed_at = self._cache.totals()
-        return MetricsSnapshot(
+        snapshot = MetricsSnapshot(
             at=at,
             window_minutes=request.window_minutes,
             usage=usage,
@@ -332,6 +341,7 @@ class HealthActivities(ScheduledActivities):
                 indexed_at=indexed_at,
             ),
         )
+        return with_performance_figures(self._engine, snapshot)
 
     async def _visibility(self) -> tuple[dict[str, list[ConversationItem]], ApprovalStats]:
         """Running conversations of this task queue per agent, and the approvals waiting in them."""
@@ -366,7 +376,7 @@ class HealthActivities(ScheduledActivities):
         probes = self._monitoring.ollama_probes(at - timedelta(minutes=settings.monitoring_trend_minutes))
         if ollama_ok is not None:
             probes.append(ollama_ok)
-        error_rate = probes.count(False) / len(probes) if probes else 0.0
+        error_rate = probes.count(False) / len(probes) if probes else None
         breakdown = health_score.health_score(request.checks, request.metrics, error_rate, thresholds)
         found = health_score.conditions(request.checks, request.metrics, breakdown, thresholds)
         status = health_score.overall_status(breakdown.score, found)
@@ -382,7 +392,9 @@ class HealthActivities(ScheduledActivities):
             alerts=changes.active,
         )
         self._monitoring.save_snapshot(report, ollama_ok)
+        pruned = self._monitoring.delete_snapshots_before(at - timedelta(days=settings.history_max_days))
         monitoring_metrics.update(breakdown.score, changes.active, request.metrics.budgets, request.checks)
+        monitoring_metrics.update_performance(breakdown, request.metrics.weekly)
         if settings.alert_webhook_url:
             self._notify(changes.opened, "opened")
             self._notify(changes.escalated, "escalated")
@@ -398,6 +410,7 @@ class HealthActivities(ScheduledActivities):
             active_alerts=len(changes.active),
             opened=[a.key for a in changes.opened],
             resolved=[a.key for a in changes.resolved],
+            pruned_snapshots=pruned,
         )
 
     def _notify(self, alerts: list[AlertView], event: str) -> None:

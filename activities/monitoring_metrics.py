@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from prometheus_client import Gauge
 
-from models.monitoring import AlertView, BudgetStatus, DependencyCheck, Severity
+from models.monitoring import AlertView, BudgetStatus, DependencyCheck, ScoreBreakdown, Severity
+from models.weekly_trends import Trend, WeeklyTrends
 
 HEALTH_SCORE = Gauge("daemonflow_health_score", "Health score 0-100 of the last monitoring run")
 ALERTS_ACTIVE = Gauge("daemonflow_alerts_active", "Open alerts after the last monitoring run", ["severity"])
@@ -21,7 +22,30 @@ DEPENDENCY_UP = Gauge(
     "daemonflow_dependency_up", "1 ok, 0.5 degraded, 0 down, per dependency probed by monitoring", ["dependency"]
 )
 
+HEALTH_PART = Gauge(
+    "daemonflow_health_part",
+    "Each part of the health score, 0-1; absent while the part has no data (not applicable)",
+    ["part"],
+)
+PROMPT_CACHE_HIT_RATIO = Gauge(
+    "daemonflow_prompt_cache_hit_ratio",
+    "Cached / prompt tokens of the window's model calls whose server reports its prompt cache (NaN: no data)",
+)
+PARALLELISM_RATIO = Gauge(
+    "daemonflow_parallelism_ratio", "Achieved / attainable parallelism of plans' tasks in the window (NaN: no data)"
+)
+TREND = Gauge(
+    "daemonflow_trend",
+    "7-day trend per metric: 1 improving, 0 stable, -1 degrading; absent with insufficient data",
+    ["metric"],
+)
+OPTIMISATION_HINTS_ACTIVE = Gauge(
+    "daemonflow_optimisation_hints_active", "Optimisation hints in force after the last optimisation review"
+)
+
 _VALUE = {"ok": 1.0, "degraded": 0.5, "down": 0.0}
+_TREND = {Trend.IMPROVING: 1.0, Trend.STABLE: 0.0, Trend.DEGRADING: -1.0}
+_PARTS = ("dependencies", "llm", "tools", "approvals", "cache", "prompt_cache", "parallelism")
 
 
 def update(score: int, alerts: list[AlertView], budgets: list[BudgetStatus], checks: list[DependencyCheck]) -> None:
@@ -34,3 +58,28 @@ def update(score: int, alerts: list[AlertView], budgets: list[BudgetStatus], che
     for check in checks:
         if check.status.value in _VALUE:
             DEPENDENCY_UP.labels(dependency=check.name).set(_VALUE[check.status.value])
+
+
+def _labelled(gauge: Gauge, label: str, values: dict[str, float | None]) -> None:
+    """Set each labelled value; a value that is None removes its sample (no data is not zero)."""
+    for name, value in values.items():
+        if value is None:
+            try:
+                gauge.remove(name)
+            except KeyError:
+                pass
+        else:
+            gauge.labels(**{label: name}).set(value)
+
+
+def update_performance(breakdown: ScoreBreakdown, weekly: WeeklyTrends | None) -> None:
+    _labelled(HEALTH_PART, "part", {part: getattr(breakdown, part) for part in _PARTS})
+    nan = float("nan")
+    PROMPT_CACHE_HIT_RATIO.set(nan if breakdown.prompt_cache_hit_rate is None else breakdown.prompt_cache_hit_rate)
+    PARALLELISM_RATIO.set(nan if breakdown.parallelism_rate is None else breakdown.parallelism_rate)
+    if weekly is not None:
+        _labelled(TREND, "metric", {line.metric: _TREND.get(line.trend) for line in weekly.lines})
+
+
+def update_hints(active: int) -> None:
+    OPTIMISATION_HINTS_ACTIVE.set(active)

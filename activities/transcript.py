@@ -10,9 +10,11 @@ from temporalio.exceptions import ApplicationError
 from activities.tools.catalog import specs_for
 from config.policy import PolicyError, parse_rules
 from config.settings import Settings
+from models.agent import AgentTemplate
 from models.policy import PolicySet
 from config.templates import InvalidAgentError, UnknownAgentError, load_template
 from models.transcript import AppendMessage, CloseConversation, OpenConversation, OpenedConversation, Routing
+from store.agent_hints import AgentHintStore
 from store.payloads import PayloadStore
 from store.transcript import TranscriptStore
 
@@ -23,6 +25,7 @@ class TranscriptActivities:
         self._settings = settings
         self._policy = policy
         self._payloads = PayloadStore(store.engine)
+        self._hints = AgentHintStore(store.engine)
 
     @activity.defn(name="transcript.open")
     async def open(self, request: OpenConversation) -> OpenedConversation:
@@ -39,6 +42,7 @@ class TranscriptActivities:
             update={
                 "model": request.model or template.model or self._settings.model,
                 "system_prompt": request.system_prompt or template.system_prompt,
+                "max_steps_per_turn": await asyncio.to_thread(self._step_budget, template),
             }
         )
         next_seq = await asyncio.to_thread(
@@ -59,6 +63,13 @@ class TranscriptActivities:
                 sandbox_queue=self._settings.sandbox_task_queue or None,
             ),
         )
+
+    def _step_budget(self, template: AgentTemplate) -> int | None:
+        """The template's step budget, lowered by an optimisation hint in force for the agent (a
+        hint only ever lowers it; see ``store/agent_hints.py``)."""
+        hint = self._hints.step_budget(template.name)
+        budgets = [b for b in (template.max_steps_per_turn, hint) if b is not None]
+        return min(budgets) if budgets else None
 
     @activity.defn(name="transcript.append")
     async def append(self, request: AppendMessage) -> None:

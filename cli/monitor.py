@@ -21,7 +21,9 @@ from cli.common import CliError, connect_or_explain
 from config.settings import Settings
 from models.analytics import AgentAnalytics
 from models.cache import CleanupResult
-from models.monitoring import HealthReport, UsageTrends
+from models.monitoring import HealthReport, MetricsSnapshot, ScoreBreakdown, UsageTrends
+from models.weekly_trends import TrendLine, WeeklyTrends
+from store.agent_hints import AgentHintStore
 from store.engine import make_engine
 from workers.schedules import CACHE_CLEANUP, MONITORING, cleanup_input, monitoring_input, schedule_id
 from workflows.cache_cleanup import CacheCleanupWorkflow
@@ -61,7 +63,16 @@ async def monitor(args: argparse.Namespace, settings: Settings) -> int:
             "no monitoring run recorded yet: start a worker (schedules apply at start), or "
             "`daemonflow monitor --run` with a worker running"
         )
-    print(report.model_dump_json(indent=2) if args.json else format_report(report))
+    if args.week:
+        weekly = report.metrics.weekly
+        print((weekly.model_dump_json(indent=2) if weekly else "null") if args.json else format_weekly(weekly))
+        return 0
+    if args.json:
+        print(report.model_dump_json(indent=2))
+        return 0
+    hints = AgentHintStore(engine).list(active_only=True)
+    print(format_report(report))
+    print(f"optimisation hints in force: {len(hints)}" + (" (`daemonflow optimisations list`)" if hints else ""))
     return 0
 
 
@@ -73,12 +84,73 @@ def _alert_line(alert) -> str:
     )
 
 
+PARTS = (
+    ("dependencies", "dependencies"), ("llm", "model"), ("tools", "tools"), ("approvals", "approvals"),
+    ("cache", "cache size"), ("prompt_cache", "prompt cache"), ("parallelism", "parallelism"),
+)  # fmt: skip
+
+
+def _parts_lines(b: ScoreBreakdown) -> list[str]:
+    shown = [f"{label} {'n/a' if getattr(b, name) is None else f'{getattr(b, name):.2f}'}" for name, label in PARTS]
+    lines = ["  " + " · ".join(shown)]
+    if b.not_applicable:
+        labels = dict(PARTS)
+        lines.append("  not applicable (left out of the score): "
+                     + "; ".join(f"{labels.get(name, name)}: {why}" for name, why in b.not_applicable.items()))  # fmt: skip
+    return lines
+
+
+def _performance_lines(metrics: MetricsSnapshot) -> list[str]:
+    cache, plans, errors = metrics.prompt_cache, metrics.parallelism, metrics.tool_errors_vs_baseline
+    lines = []
+    if cache.hit_rate is not None:
+        lines.append(f"prompt cache: {cache.hit_rate:.0%} of {cache.prompt_tokens} prompt tokens from the server's cache "
+                     f"({cache.reporting_calls} of {cache.calls} calls reported it)")  # fmt: skip
+    if plans.rate is not None:
+        lines.append(f"parallelism: {plans.rate:.0%} ({plans.plans} plans, {plans.task_runs} task runs: "
+                     f"{plans.running_s:.0f} s run of {plans.attainable_s:.0f} s attainable)")  # fmt: skip
+    compared = [c for c in metrics.latency_vs_baseline if c.ratio is not None]
+    if compared:
+        lines.append("vs the 7 days before (median ms, window / baseline):")
+        lines.extend(f"  {c.kind:<5} {c.name:<16} {c.window_p50_ms:>8.0f} / {c.baseline_p50_ms:<8.0f} ×{c.ratio:.2f} "
+                     f"({c.window_count} / {c.baseline_count})" for c in compared)  # fmt: skip
+    if errors.window_rate is not None and errors.baseline_rate is not None:
+        lines.append(f"tool errors: {errors.window_rate:.0%} of {errors.window_runs} runs in the window, "
+                     f"{errors.baseline_rate:.0%} of {errors.baseline_runs} over the 7 days before")  # fmt: skip
+    if metrics.weekly is not None:
+        lines.append("7-day trends: " + ", ".join(_trend_text(line) for line in metrics.weekly.lines))
+    return lines
+
+
+def _trend_text(line: TrendLine) -> str:
+    label = {"latency": "latency", "prompt_cache": "prompt cache", "parallelism": "parallelism", "error_rate": "error rate"}
+    if line.change is None:
+        return f"{label.get(line.metric, line.metric)} {line.trend.value}"
+    change = f"{line.change:+.0%}" if line.metric == "latency" else f"{line.change * 100:+.0f} pts"
+    return f"{label.get(line.metric, line.metric)} {line.trend.value} ({change})"
+
+
+def format_weekly(weekly: WeeklyTrends | None) -> str:
+    if weekly is None:
+        return "no 7-day figures in this report"
+    lines = [f"7 days to {weekly.until:%Y-%m-%d %H:%M} UTC: " + ", ".join(_trend_text(x) for x in weekly.lines)]
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
+    for day in weekly.days:
+        latency = "-" if day.latency_ms is None else f"{day.latency_ms:.0f} ms"
+        lines.append(f"  {day.start:%m-%d %H:%M}  calls {day.model_calls:>5}  first token {latency:>8}  "
+                     f"prompt cache {pct(day.prompt_cache_hit_rate):>4}  parallelism {pct(day.parallelism):>4}  "
+                     f"tool runs {day.tool_runs:>5}  errors {pct(day.error_rate):>4}")  # fmt: skip
+    return "\n".join(lines)
+
+
 def format_report(report: HealthReport) -> str:
     b = report.breakdown
     lines = [
         f"health {report.score}/100 · {report.status.value} · {report.at:%Y-%m-%d %H:%M:%S} UTC",
-        f"  dependencies {b.dependencies:.2f} · model {b.llm:.2f} · tools {b.tools:.2f} · "
-        f"approvals {b.approvals:.2f} · cache {b.cache:.2f}",
+        *_parts_lines(b),
         "checks:",
     ]
     for check in report.checks:
@@ -115,6 +187,7 @@ def format_report(report: HealthReport) -> str:
     lines.append(
         f"cache: {cache.entries} entries, {cache.total_bytes / 1e6:.1f} MB of {cache.threshold_bytes / 1e6:.0f} MB"
     )
+    lines.extend(_performance_lines(metrics))
     lines.append(f"alerts ({len(report.alerts)} active):")
     lines.extend(f"  {_alert_line(a)}" for a in report.alerts)
     return "\n".join(lines)
@@ -160,6 +233,10 @@ def format_analytics(a: AgentAnalytics) -> str:
             lines.append(f"  {outcome.tool}: {outcome.failures}/{outcome.runs} failed, {outcome.denied} denied")
     perf = a.performance
     lines.append(f"trends: success {perf.success_trend}, duration {perf.duration_trend}")
+    t = a.turns
+    if t.turns:
+        steps = f"; answered turns took up to {t.max_answered_steps} steps (p50 {t.p50_answered_steps:g})" if t.answered else ""
+        lines.append(f"turns: {t.turns}, {t.out_of_steps} ran out of steps ({t.out_of_steps_tokens} of {t.tokens} tokens){steps}")
     if a.anomalies:
         lines.append("anomalies:")
         lines.extend(f"  [{x.kind}] {x.message}" for x in a.anomalies)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from config.settings import Settings
 
-SCHEDULE_NAMES = ("monitoring", "cache-cleanup")
+SCHEDULE_NAMES = ("monitoring", "cache-cleanup", "pattern-analysis", "optimisation-review")
 
 
 def _time(text: str) -> datetime:
@@ -25,22 +25,25 @@ def _time(text: str) -> datetime:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    schedules = sub.add_parser("schedules", help="the monitoring and cache-cleanup Temporal Schedules")
+    schedules = sub.add_parser(
+        "schedules", help="the Temporal Schedules: monitoring, cache cleanup, pattern analysis, optimisation review"
+    )
     actions = schedules.add_subparsers(dest="schedules_command", required=True, metavar="ACTION")
-    actions.add_parser("apply", help="create both schedules, or update them to the settings (keeps a pause)")
-    listing = actions.add_parser("list", help="show both schedules: interval, paused, next and recent runs")
+    actions.add_parser("apply", help="create the schedules, or update them to the settings (keeps a pause)")
+    listing = actions.add_parser("list", help="show the schedules: interval, paused, next and recent runs")
     listing.add_argument("--json", action="store_true")
     for name, text in (("pause", "pause a schedule"), ("unpause", "resume a paused schedule")):
         command = actions.add_parser(name, help=text)
-        command.add_argument("name", choices=[*SCHEDULE_NAMES, "all"], metavar="NAME", help="monitoring, cache-cleanup or all")
+        command.add_argument("name", choices=[*SCHEDULE_NAMES, "all"], metavar="NAME", help=f"{', '.join(SCHEDULE_NAMES)} or all")
         command.add_argument("--note", default=None, help="shown in the Web UI")
     trigger = actions.add_parser("trigger", help="run a schedule's workflow now")
-    trigger.add_argument("name", choices=SCHEDULE_NAMES, metavar="NAME", help="monitoring or cache-cleanup")
+    trigger.add_argument("name", choices=SCHEDULE_NAMES, metavar="NAME", help=", ".join(SCHEDULE_NAMES))
 
     monitor = sub.add_parser("monitor", help="health score, checks, budgets, agents and alerts of the last monitoring run")
     monitor.add_argument("--run", action="store_true", help="run a monitoring round now and wait for it (needs a worker)")
     monitor.add_argument("--alerts", action="store_true", help="alert history (resolved ones too)")
     monitor.add_argument("--trends", action="store_true", help="usage over the trend window (DAEMONFLOW_MONITORING_TREND_MINUTES, default 90)")
+    monitor.add_argument("--week", action="store_true", help="the last report's 7-day trends and daily figures")
     monitor.add_argument("--json", action="store_true")
 
     analytics = sub.add_parser("analytics", help="what an agent does, how well, anomalies and suggestions")

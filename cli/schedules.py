@@ -1,4 +1,4 @@
-"""``daemonflow schedules apply|list|pause|unpause|trigger``: the two Temporal Schedules.
+"""``daemonflow schedules apply|list|pause|unpause|trigger``: the four Temporal Schedules.
 
 The same operations work from the Web UI's Schedules page and ``temporal schedule …`` (backfill
 too: ``temporal schedule backfill --schedule-id daemonflow-monitoring --start-time … --end-time …``).
@@ -14,9 +14,28 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from cli.common import CliError, connect_or_explain
 from config.settings import Settings
-from workers.schedules import CACHE_CLEANUP, MONITORING, apply_schedules, schedule_id, schedule_ids
+from workers.schedules import (
+    CACHE_CLEANUP,
+    MONITORING,
+    OPTIMISATION_REVIEW,
+    PATTERN_ANALYSIS,
+    apply_schedules,
+    schedule_id,
+    schedule_ids,
+)
 
-NAMES = {"monitoring": MONITORING, "cache-cleanup": CACHE_CLEANUP}
+NAMES = {
+    "monitoring": MONITORING,
+    "cache-cleanup": CACHE_CLEANUP,
+    "pattern-analysis": PATTERN_ANALYSIS,
+    "optimisation-review": OPTIMISATION_REVIEW,
+}
+WHERE_TO_LOOK = {
+    "monitoring": "daemonflow monitor",
+    "cache-cleanup": "daemonflow schedules list",
+    "pattern-analysis": "daemonflow patterns",
+    "optimisation-review": "daemonflow optimisations list",
+}
 
 
 def _ids(settings: Settings, name: str) -> list[str]:
@@ -46,7 +65,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise CliError(f"no schedule {sid!r}: run `daemonflow schedules apply` first") from err
             raise CliError(f"{command} {sid} failed: {err.message}") from err
-        print(f"{command}d {sid}" if command != "trigger" else f"triggered {sid}: a run starts now (see `daemonflow monitor`)")
+        print(f"{command}d {sid}" if command != "trigger" else f"triggered {sid}: a run starts now (see `{WHERE_TO_LOOK[args.name]}`)")
     return 0
 
 
@@ -85,13 +104,13 @@ async def _list(client: Client, settings: Settings, as_json: bool) -> int:
         return 0
     for row in rows:
         if not row["exists"]:
-            print(f"{row['id']:<28} not created (run `daemonflow schedules apply`)")
+            print(f"{row['id']:<34} not created (run `daemonflow schedules apply`)")
             continue
         every = ", ".join(f"{s:g}s" for s in row["every_s"])
         state = "PAUSED" + (f" ({row['note']})" if row["note"] else "") if row["paused"] else "active"
         last = row["recent"][-1]["started_at"] if row["recent"] else "never"
         print(
-            f"{row['id']:<28} every {every:<8} {state:<10} runs {row['actions']} (skipped {row['skipped_overlap']})"
+            f"{row['id']:<34} every {every:<8} {state:<10} runs {row['actions']} (skipped {row['skipped_overlap']})"
             f"  last {last}  next {row['next'][0] if row['next'] else '-'}"
         )
     return 0

@@ -137,7 +137,8 @@ class Settings(BaseSettings):
     schedules: Literal["on", "off"] = "on"
     """``off``: the worker does not create/update the schedules at start (``daemonflow schedules apply`` still does)."""
     schedule_id_prefix: str = ""
-    """Prepended to the schedule ids ``daemonflow-monitoring`` / ``daemonflow-cache-cleanup`` (tests, several stacks on one namespace)."""
+    """Prepended to the schedule ids ``daemonflow-monitoring``, ``-cache-cleanup``, ``-pattern-analysis``,
+    ``-optimisation-review`` (tests, several stacks on one namespace)."""
     monitoring_interval_s: int = Field(default=300, gt=0)
     cache_cleanup_interval_s: int = Field(default=120, gt=0)
     monitoring_window_minutes: int = Field(default=60, gt=0)
@@ -152,6 +153,24 @@ class Settings(BaseSettings):
     llm_latency_warning_ms: float = 2_000
     llm_latency_critical_ms: float = 5_000
     """Thresholds on the mean time to first token of the window's model calls."""
+    prompt_cache_warning_pct: float = Field(default=50.0, ge=0, le=100)
+    prompt_cache_critical_pct: float = Field(default=30.0, ge=0, le=100)
+    """Alerts on the model server's prompt-cache hit rate (seed 004); the score's part is full from 70 %."""
+    parallelism_warning_pct: float = Field(default=30.0, ge=0, le=100)
+    parallelism_critical_pct: float = Field(default=20.0, ge=0, le=100)
+    """Alerts on the plans' parallelisation rate (seed 004); the score's part is full from 30 %."""
+    history_max_days: float = Field(default=90, gt=0)
+    """Health and analytics snapshots older than this are deleted (seed 001's ``history_max_days``)."""
+    pattern_analysis_interval_s: int = Field(default=1800, gt=0)
+    """How often ``PatternAnalysisWorkflow`` stores every agent's analytics (seed 004: 30 min)."""
+    pattern_analysis_hours: float = Field(default=24, gt=0, le=24 * 366)
+    """Each stored analytics snapshot covers the agent's last this-many hours."""
+    optimisation_review_interval_s: int = Field(default=600, gt=0)
+    """How often ``OptimisationReviewWorkflow`` reviews the latest analytics (seed 004: 10 min)."""
+    optimisation_hint_days: float = Field(default=7, gt=0)
+    """An optimisation hint lapses this long after it was applied."""
+    optimisation_cooldown_days: float = Field(default=7, ge=0)
+    """After an operator reverts a hint, the review does not apply that kind to that agent for this long."""
     approval_backlog_warning: int = 3
     approval_backlog_critical: int = 10
     approval_wait_warning_s: float = 900

@@ -20,6 +20,10 @@ class AgentTemplate(BaseModel):
     system_prompt: str
     memory: bool = True
     """Whether memories are recalled and extracted for this agent."""
+    max_steps_per_turn: int | None = Field(default=None, ge=1, le=100)
+    """Most model steps a turn of this agent may take. It only ever lowers a conversation's own
+    ``max_steps_per_turn`` (8): the turn stops at the smaller of the two. Written in the template's
+    YAML, or lowered by an optimisation hint when the conversation opens (``store/agent_hints.py``)."""
     expertise: list[str] = Field(default_factory=list)
     """What the agent is for, as short topics (``pytest tests, test failures``) or example messages
     (``this is rude``): in a channel the relevance engine compares each post with every entry (and

@@ -98,6 +98,28 @@ class Suggestion(Contract):
     evidence: list[str] = Field(default_factory=list)
 
 
+class TurnStats(Contract):
+    """How many model steps the agent's turns took, and how many ran out of steps.
+
+    A turn is counted from its model calls (``model_usage``, one row per step). It *ran out of
+    steps* when its last model reply still asked for tools (other than ``final_answer``): the turn
+    hit its step budget without an answer (or was ended mid-step). The optimisation review reads
+    this to propose a lower step budget for an agent whose turns loop."""
+
+    turns: int = 0
+    answered: int = 0
+    out_of_steps: int = 0
+    max_answered_steps: int | None = None
+    """The most model steps a turn that did answer needed in the frame."""
+    p50_answered_steps: float | None = None
+    out_of_steps_tokens: int = 0
+    """Prompt + completion tokens spent by the turns that ran out of steps."""
+    tokens: int = 0
+    """Prompt + completion tokens of all the agent's turns in the frame."""
+    examples: list[str] = Field(default_factory=list)
+    """Up to 5 turns that ran out, as ``conversation/turn``."""
+
+
 class AgentAnalytics(Contract):
     agent: str
     since: datetime
@@ -118,3 +140,4 @@ class AgentAnalytics(Contract):
     anomalies: list[Anomaly] = Field(default_factory=list)
     performance: PerformanceReport = Field(default_factory=lambda: PerformanceReport(bucket="hour"))
     suggestions: list[Suggestion] = Field(default_factory=list)
+    turns: TurnStats = Field(default_factory=TurnStats)

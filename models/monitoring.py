@@ -10,13 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-
-class Contract(BaseModel):
-    """Base of the monitoring, cache and analytics contracts: an unknown field is an error, not lost."""
-
-    model_config = ConfigDict(extra="forbid")
+from models.contract import Contract  # noqa: F401  (re-exported: the other contracts import it from here)
+from models.weekly_trends import WeeklyTrends
 
 
 class CheckStatus(StrEnum):
@@ -127,6 +124,70 @@ class CacheStats(Contract):
     """When ``CacheCleanupWorkflow`` last indexed the cache (its figures are that old)."""
 
 
+class PromptCacheStats(Contract):
+    """The model server's prompt (KV) cache over the window's model calls, as far as the server says.
+
+    Only calls whose server reported its cached prompt tokens count (``model_usage.cached_prompt_tokens``
+    not NULL): OpenAI-compatible servers (``usage.prompt_tokens_details.cached_tokens``: vLLM,
+    llama-server, LM Studio…). Ollama's native API reports the whole prompt in ``prompt_eval_count``
+    whether it was cached or not, and nothing else, so its calls are left out."""
+
+    calls: int = 0
+    """Model calls in the window."""
+    reporting_calls: int = 0
+    """Of which the server said how many prompt tokens came from its cache."""
+    prompt_tokens: int = 0
+    """Prompt tokens of the reporting calls."""
+    cached_tokens: int = 0
+    hit_rate: float | None = None
+    """``cached_tokens / prompt_tokens`` of the reporting calls; None: not applicable (no data)."""
+
+
+class ParallelismStats(Contract):
+    """How much of the parallelism plans could have had they really had, in the window.
+
+    Read from ``task_runs`` (rows the task-plan workflow writes; see ``store/task_runs.py``). Per
+    plan, over time: *running* = its tasks between start and end, *runnable* = its tasks between
+    ``ready_at`` (every dependency done) and end; ``rate = ∫ min(running, cap) / ∫ min(runnable,
+    cap)`` summed over plans, ``cap`` the plan's parallel limit. 1 when every task that could run
+    ran, whatever the graph's shape (a chain is not penalised); low when ready tasks waited with
+    slots free (a scheduler that serialises, too few workers)."""
+
+    plans: int = 0
+    task_runs: int = 0
+    """Task runs whose runnable time overlaps the window."""
+    running_s: float = 0.0
+    attainable_s: float = 0.0
+    rate: float | None = None
+    """``running_s / attainable_s``; None: not applicable (no task of a plan could run in the window)."""
+
+
+class LatencyComparison(Contract):
+    """The median of one model's time to first token, or of one tool's run time, in the window
+    against the same median over the baseline days before the window."""
+
+    kind: str
+    """``model`` (load + prompt evaluation, ms) or ``tool`` (a run's duration, ms)."""
+    name: str
+    window_p50_ms: float
+    window_count: int
+    baseline_p50_ms: float | None = None
+    baseline_count: int = 0
+    ratio: float | None = None
+    """window / baseline median; None without a baseline."""
+
+
+class ErrorRateComparison(Contract):
+    """The failure rate of tool runs in the window against the baseline days before it."""
+
+    window_runs: int = 0
+    window_failures: int = 0
+    window_rate: float | None = None
+    baseline_runs: int = 0
+    baseline_failures: int = 0
+    baseline_rate: float | None = None
+
+
 class MetricsSnapshot(Contract):
     """Everything a monitoring run reads from the store and Temporal's visibility."""
 
@@ -138,6 +199,14 @@ class MetricsSnapshot(Contract):
     tools: ToolStats = Field(default_factory=ToolStats)
     approvals: ApprovalStats = Field(default_factory=ApprovalStats)
     cache: CacheStats = Field(default_factory=CacheStats)
+    prompt_cache: PromptCacheStats = Field(default_factory=PromptCacheStats)
+    parallelism: ParallelismStats = Field(default_factory=ParallelismStats)
+    latency_vs_baseline: list[LatencyComparison] = Field(default_factory=list)
+    """Per model and per tool with runs in the window (the regression alerts' evidence)."""
+    tool_errors_vs_baseline: ErrorRateComparison = Field(default_factory=ErrorRateComparison)
+    """The error-spike alert's evidence."""
+    weekly: WeeklyTrends | None = None
+    """Daily figures and trends of the last 7 days (``models/weekly_trends.py``)."""
 
 
 class HealthThresholds(Contract):
@@ -154,21 +223,47 @@ class HealthThresholds(Contract):
     approval_wait_critical_s: float = 3_600
     budget_warning_pct: float = 30
     budget_critical_pct: float = 10
+    prompt_cache_full_at: float = 0.70
+    """The prompt-cache part of the score is 1 from this hit rate, falling linearly to 0 at 0 (seed 004)."""
+    prompt_cache_warning: float = 0.50
+    prompt_cache_critical: float = 0.30
+    parallelism_full_at: float = 0.30
+    """The parallelism part is 1 from this rate, falling linearly to 0 at 0 (seed 004)."""
+    parallelism_warning: float = 0.30
+    parallelism_critical: float = 0.20
+    min_cache_calls_for_alert: int = 5
+    min_task_runs_for_alert: int = 3
+    regression_warning_ratio: float = 1.5
+    regression_critical_ratio: float = 2.5
+    regression_min_delta_ms: dict[str, float] = Field(default_factory=lambda: {"model": 200.0, "tool": 500.0})
+    """A slower median is a regression only if it is also this much slower (noise on fast calls)."""
+    regression_min_window: int = 5
+    baseline_min_samples: int = 20
+    spike_warning_factor: float = 2.0
+    spike_warning_points: float = 0.15
+    spike_critical_factor: float = 3.0
+    spike_critical_points: float = 0.30
 
 
 class ScoreBreakdown(Contract):
     """The health score and its parts; see ``activities.health_score`` for the formula."""
 
     score: int
-    """0-100."""
-    dependencies: float
-    llm: float
-    tools: float
+    """0-100, over the parts that apply."""
+    dependencies: float | None
+    llm: float | None
+    tools: float | None
     approvals: float
     cache: float
-    """Each part is 0..1 before weighting."""
+    """Each part is 0..1 before weighting; None: not applicable (no data), left out of the score."""
+    prompt_cache: float | None = None
+    parallelism: float | None = None
     llm_error_rate: float = 0.0
     llm_latency_ms: float | None = None
+    prompt_cache_hit_rate: float | None = None
+    parallelism_rate: float | None = None
+    not_applicable: dict[str, str] = Field(default_factory=dict)
+    """Why each part left out of the score has no data, by part name."""
 
 
 class HealthStatus(StrEnum):
@@ -248,6 +343,8 @@ class MonitoringResult(Contract):
     opened: list[str] = Field(default_factory=list)
     resolved: list[str] = Field(default_factory=list)
     """Alert keys opened / resolved by this run."""
+    pruned_snapshots: int = 0
+    """Health snapshots older than ``history_max_days`` deleted by this run."""
 
 
 class TrendBucket(Contract):

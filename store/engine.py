@@ -18,7 +18,15 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
-from store import cache, monitoring, relevance, tables  # noqa: F401  (register their tables on SQLModel.metadata)
+from store import (  # noqa: F401  (register their tables on SQLModel.metadata)
+    agent_hints,
+    analytics_snapshots,
+    cache,
+    monitoring,
+    relevance,
+    tables,
+    task_runs,
+)
 
 logger = logging.getLogger(__name__)
 

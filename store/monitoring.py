@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Engine, UniqueConstraint
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Field, Session, SQLModel, col, delete, select
 
 from models.monitoring import (
     AlertChanges,
@@ -165,6 +165,14 @@ class MonitoringStore:
         with Session(self._engine) as session:
             row = session.exec(select(HealthSnapshot).order_by(col(HealthSnapshot.id).desc()).limit(1)).first()
             return HealthReport.model_validate(row.report) if row else None
+
+    def delete_snapshots_before(self, cutoff: datetime) -> int:
+        """Retention (``history_max_days``): delete health snapshots taken before ``cutoff``; how
+        many went. Alerts are the alert history and are kept."""
+        with Session(self._engine) as session:
+            result = session.exec(delete(HealthSnapshot).where(col(HealthSnapshot.created_at) < cutoff))
+            session.commit()
+            return result.rowcount or 0
 
     def ollama_probes(self, since: datetime) -> list[bool]:
         with Session(self._engine) as session:

@@ -120,6 +120,9 @@ class ModelUsage(SQLModel, table=True):
     model: str
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cached_prompt_tokens: int | None = None
+    """Prompt tokens the server took from its prompt (KV) cache, when it says (OpenAI-compatible
+    ``usage.prompt_tokens_details.cached_tokens``); NULL when it does not — Ollama never does."""
     total_duration_ms: float | None = None
     load_duration_ms: float | None = None
     prompt_eval_duration_ms: float | None = None

@@ -264,8 +264,12 @@ class TranscriptStore:
         load_duration_ms: float | None,
         prompt_eval_duration_ms: float | None,
         eval_duration_ms: float | None,
+        cached_prompt_tokens: int | None = None,
     ) -> None:
-        """Record the model call that produced assistant message ``seq``; a repeat is a no-op."""
+        """Record the model call that produced assistant message ``seq``; a repeat is a no-op.
+
+        ``cached_prompt_tokens``: how many prompt tokens the server took from its prompt cache,
+        only when it says (monitoring's prompt-cache hit rate reads it; None is "not reported")."""
         if self._get_usage(conversation_id, seq) is not None:
             return
         try:
@@ -282,6 +286,7 @@ class TranscriptStore:
                         load_duration_ms=load_duration_ms,
                         prompt_eval_duration_ms=prompt_eval_duration_ms,
                         eval_duration_ms=eval_duration_ms,
+                        cached_prompt_tokens=cached_prompt_tokens,
                     )
                 )
                 session.commit()

@@ -72,8 +72,11 @@ def test_score_formula_on_known_inputs():
     # A = ½·(1 − 5/10) + ½·0.5 (2250 s halfway 900→3600) = 0.5; C = 2 − 750/500 = 0.5
     assert breakdown.dependencies == pytest.approx(6 / 7, abs=1e-4)
     assert (breakdown.llm, breakdown.tools, breakdown.approvals, breakdown.cache) == (0.625, 0.8, 0.5, 0.5)
-    # 100 × (0.35·6/7 + 0.20·0.625 + 0.20·0.8 + 0.15·0.5 + 0.10·0.5) = 71
-    assert breakdown.score == 71
+    # No prompt-cache report and no plan: K and P are left out, the others weigh 0.80 together.
+    # 100 × (0.30·6/7 + 0.20·0.625 + 0.15·0.8 + 0.10·0.5 + 0.05·0.5) / 0.80 = 72.1
+    assert (breakdown.prompt_cache, breakdown.parallelism) == (None, None)
+    assert set(breakdown.not_applicable) == {"prompt_cache", "parallelism"}
+    assert breakdown.score == 72
 
     found = {c.key: c.severity for c in conditions(checks(down=("ollama",)), metrics, breakdown, thresholds)}
     assert found == {
@@ -92,10 +95,20 @@ def test_score_floor_and_degraded_checks():
     everything_down = checks(down=tuple(NAMES))
     metrics = MetricsSnapshot(at=NOW, window_minutes=60, tools=ToolStats(runs=4, failures=4))
     breakdown = health_score(everything_down, metrics, 1.0, HealthThresholds())
-    # only approvals (nothing pending) and cache (empty) still count: 0.15 + 0.10, plus L's latency half (no calls)
-    assert breakdown.score == round(100 * (0.15 + 0.10 + 0.20 * 0.5))
+    # D = 0, L = 0 (every probe failed; no model call, so latency is left out of L), T = 0;
+    # only approvals (nothing pending) and the cache (empty) still count: (0.10 + 0.05) / 0.80
+    assert (breakdown.dependencies, breakdown.llm, breakdown.tools) == (0.0, 0.0, 0.0)
+    assert breakdown.score == round(100 * 0.15 / 0.80)
     half = health_score(checks(degraded=("disk",)), MetricsSnapshot(at=NOW, window_minutes=60), 0.0, HealthThresholds())
     assert half.dependencies == pytest.approx(6.5 / 7, abs=1e-4)
+
+
+def test_parts_without_data_are_left_out_not_counted_as_full():
+    quiet = health_score([], MetricsSnapshot(at=NOW, window_minutes=60), None, HealthThresholds())
+    assert (quiet.dependencies, quiet.llm, quiet.tools, quiet.prompt_cache, quiet.parallelism) == (None,) * 5
+    assert set(quiet.not_applicable) == {"dependencies", "llm", "tools", "prompt_cache", "parallelism"}
+    assert "no tool call ran" in quiet.not_applicable["tools"]
+    assert quiet.score == 100  # approvals and cache size, both measured and fine
 
 
 @pytest.mark.parametrize(

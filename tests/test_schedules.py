@@ -1,5 +1,5 @@
-"""The two Temporal Schedules on the dev server: idempotent apply, pause kept, trigger runs the
-workflow, the worker's start-up apply honours ``DAEMONFLOW_SCHEDULES=off``, and the CLI."""
+"""The four Temporal Schedules on the dev server: idempotent apply, pause kept, a trigger of each runs
+its workflow, the worker's start-up apply honours ``DAEMONFLOW_SCHEDULES=off``, and the CLI."""
 
 from __future__ import annotations
 
@@ -10,11 +10,23 @@ import pytest
 from temporalio.client import ScheduleActionExecutionStartWorkflow, ScheduleActionStartWorkflow, ScheduleOverlapPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from models.analytics_snapshots import PatternAnalysisResult
+from models.cache import CleanupResult
 from models.monitoring import MonitoringResult
+from models.optimisation import OptimisationReviewResult
 from tests.monitoring_support import schedule_settings, schedule_worker
 from tests.test_cli import daemonflow
 from tests.test_conversation import wait_for
-from workers.schedules import CACHE_CLEANUP, MONITORING, apply_at_start, apply_schedules, schedule_id, schedule_ids
+from workers.schedules import (
+    CACHE_CLEANUP,
+    MONITORING,
+    OPTIMISATION_REVIEW,
+    PATTERN_ANALYSIS,
+    apply_at_start,
+    apply_schedules,
+    schedule_id,
+    schedule_ids,
+)
 
 
 @pytest.fixture
@@ -48,7 +60,7 @@ async def test_apply_twice_creates_each_schedule_once_and_keeps_a_pause(temporal
     monitoring = client.get_schedule_handle(schedule_id(settings, MONITORING))
     await monitoring.pause(note="maintenance")
     second = await apply_schedules(client, settings.model_copy(update={"monitoring_interval_s": 600}))
-    assert [a.created for a in second] == [False, False]
+    assert [a.created for a in second] == [False, False, False, False]
 
     described = await monitoring.describe()
     assert described.schedule.state.paused and described.schedule.state.note == "maintenance"
@@ -58,27 +70,46 @@ async def test_apply_twice_creates_each_schedule_once_and_keeps_a_pause(temporal
     assert isinstance(action, ScheduleActionStartWorkflow)
     assert (action.workflow, action.task_queue) == ("MonitoringWorkflow", settings.task_queue)
 
-    cleanup = await client.get_schedule_handle(schedule_id(settings, CACHE_CLEANUP)).describe()
-    assert [i.every for i in cleanup.schedule.spec.intervals] == [timedelta(seconds=120)]
-    assert cleanup.schedule.action.workflow == "CacheCleanupWorkflow"
-    assert not cleanup.schedule.state.paused
+    for name, workflow, every in [
+        (CACHE_CLEANUP, "CacheCleanupWorkflow", 120),
+        (PATTERN_ANALYSIS, "PatternAnalysisWorkflow", 1800),
+        (OPTIMISATION_REVIEW, "OptimisationReviewWorkflow", 600),
+    ]:
+        other = await client.get_schedule_handle(schedule_id(settings, name)).describe()
+        assert [i.every for i in other.schedule.spec.intervals] == [timedelta(seconds=every)], name
+        assert (other.schedule.action.workflow, other.schedule.action.task_queue) == (workflow, settings.task_queue)
+        assert other.schedule.policy.overlap == ScheduleOverlapPolicy.SKIP
+        assert not other.schedule.state.paused
 
 
-async def test_trigger_runs_the_monitoring_workflow(temporal_env, settings):
+RESULTS = {
+    MONITORING: MonitoringResult,
+    CACHE_CLEANUP: CleanupResult,
+    PATTERN_ANALYSIS: PatternAnalysisResult,
+    OPTIMISATION_REVIEW: OptimisationReviewResult,
+}
+
+
+async def test_a_trigger_of_each_schedule_runs_its_workflow(temporal_env, settings):
     client = temporal_env.client
     await apply_schedules(client, settings)
-    handle = client.get_schedule_handle(schedule_id(settings, MONITORING))
+    results = {}
     async with schedule_worker(client, settings):
-        await handle.trigger()
+        for name, result_type in RESULTS.items():
+            handle = client.get_schedule_handle(schedule_id(settings, name))
+            await handle.trigger()
 
-        async def started():
-            actions = (await handle.describe()).info.recent_actions
-            return actions[-1].action if actions else None
+            async def started(handle=handle):
+                actions = (await handle.describe()).info.recent_actions
+                return actions[-1].action if actions else None
 
-        action = await wait_for(started)
-        assert isinstance(action, ScheduleActionExecutionStartWorkflow)
-        result = await client.get_workflow_handle(action.workflow_id, result_type=MonitoringResult).result()
-    assert isinstance(result, MonitoringResult) and 0 <= result.score <= 100
+            action = await wait_for(started)
+            assert isinstance(action, ScheduleActionExecutionStartWorkflow)
+            results[name] = await client.get_workflow_handle(action.workflow_id, result_type=result_type).result()
+    assert 0 <= results[MONITORING].score <= 100
+    assert isinstance(results[CACHE_CLEANUP], CleanupResult)
+    assert results[PATTERN_ANALYSIS].snapshots == []  # a fresh store: no agent did anything yet
+    assert results[OPTIMISATION_REVIEW].applied == []
 
 
 async def test_worker_start_applies_unless_turned_off(temporal_env, settings):
@@ -103,6 +134,9 @@ async def test_cli_schedules_and_monitor(temporal_env, settings, fake_ollama, tm
     assert paused.code == 0, paused.err
     listed = await daemonflow(env, tmp_path, "schedules", "list", "--json")
     rows = {row["id"]: row for row in json.loads(listed.out)}
+    assert set(rows) == set(schedule_ids(settings))
+    assert rows[schedule_id(settings, PATTERN_ANALYSIS)]["every_s"] == [1800.0]
+    assert rows[schedule_id(settings, OPTIMISATION_REVIEW)]["every_s"] == [600.0]
     assert rows[schedule_id(settings, CACHE_CLEANUP)]["paused"] is True
     assert rows[schedule_id(settings, MONITORING)]["paused"] is False
     assert rows[schedule_id(settings, MONITORING)]["overlap"] == "SKIP"

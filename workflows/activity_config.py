@@ -53,6 +53,10 @@ CLEANUP_STEP = workflow.ActivityConfig(
 )
 """Each step of a cache cleanup (index, plan, delete, reap)."""
 
+ANALYTICS_STEP = CLEANUP_STEP
+"""Each step of a pattern analysis or an optimisation review (store reads and writes, idempotent):
+bounded like a cleanup step."""
+
 MEMORY_ADMIN_CALL = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(minutes=2),
     retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["MemoryUnavailable"]),

@@ -255,7 +255,7 @@ class ConversationWorkflow:
         outcomes: list[ToolCallOutcome] = []
         chat = ChatResult(reply="")
         self._final_reply = None
-        for _step in range(self._input.max_steps_per_turn):
+        for _step in range(self._step_budget()):
             await self._checkpoint()
             await self._flush_injected()
             chat = await self._ask_model(turn)
@@ -269,7 +269,7 @@ class ConversationWorkflow:
                 chat = ChatResult(reply=self._final_reply)
                 break
         else:
-            workflow.logger.warning("turn %s stopped after %s model steps", turn, self._input.max_steps_per_turn)
+            workflow.logger.warning("turn %s stopped after %s model steps", turn, self._step_budget())
         return TurnResult(
             turn=turn,
             reply=chat.reply,
@@ -277,6 +277,13 @@ class ConversationWorkflow:
             tool_calls=outcomes,
             usage=usage,
         )
+
+    def _step_budget(self) -> int:
+        """The conversation's ``max_steps_per_turn``, lowered by its template's (the agent's YAML, or
+        an optimisation hint applied when the conversation opened). Histories recorded before the
+        template had one carry None: their budget is unchanged, so they replay the same."""
+        limit = self._template.max_steps_per_turn
+        return min(self._input.max_steps_per_turn, limit) if limit else self._input.max_steps_per_turn
 
     async def _checkpoint(self) -> None:
         """Between steps: wait while paused, stop if the conversation was ended."""
