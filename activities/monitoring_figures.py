@@ -19,6 +19,8 @@ from activities.monitoring_rows import RunRow, UsageRow
 from activities.parallelism import parallelism
 from activities.weekly_trends import DAYS, weekly_trends
 from models.monitoring import MetricsSnapshot
+from models.task_runs import TaskRunView
+from models.weekly_trends import WeeklyTrends
 from store.tables import Action, ModelUsage
 from store.task_runs import TaskRunStore
 
@@ -48,16 +50,24 @@ def _run_rows(session: Session, since: datetime, until: datetime) -> list[RunRow
     return [RunRow(at, tool, success, duration) for at, tool, success, duration in session.exec(query)]
 
 
+def _rows(engine: Engine, since: datetime, until: datetime) -> tuple[list[UsageRow], list[RunRow], list[TaskRunView]]:
+    with Session(engine) as session:
+        usage = _usage_rows(session, since, until)
+        runs = _run_rows(session, since, until)
+    return usage, runs, TaskRunStore(engine).overlapping(since, until)
+
+
+def weekly_figures(engine: Engine, at: datetime) -> WeeklyTrends:
+    """The 7 days before ``at``, computed now (``GET /monitoring/trends/7d``)."""
+    return weekly_trends(*_rows(engine, at - timedelta(days=DAYS), at), at)
+
+
 def with_performance_figures(engine: Engine, snapshot: MetricsSnapshot) -> MetricsSnapshot:
     """``snapshot`` with its prompt cache, parallelism, baseline comparisons and weekly trends set."""
     at = snapshot.at
     window_start = at - timedelta(minutes=snapshot.window_minutes)
     baseline_start = window_start - timedelta(days=BASELINE_DAYS)
-    earliest = min(baseline_start, at - timedelta(days=DAYS))
-    with Session(engine) as session:
-        usage = _usage_rows(session, earliest, at)
-        runs = _run_rows(session, earliest, at)
-    tasks = TaskRunStore(engine).overlapping(earliest, at)
+    usage, runs, tasks = _rows(engine, min(baseline_start, at - timedelta(days=DAYS)), at)
     recent_usage = [r for r in usage if r.at >= window_start]
     past_usage = [r for r in usage if baseline_start <= r.at < window_start]
     recent_runs = [r for r in runs if r.at >= window_start]

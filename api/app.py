@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
-from api import approvals, conversations, errors, events, health, monitoring, openapi, payloads
+from api import approvals, conversations, errors, events, health, monitoring, openapi, optimisations, patterns, payloads
 from api.auth import KeyRing
 from api.context import ApiContext
 from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -50,6 +50,8 @@ def create_app(settings: Settings, client: Client, keys: KeyRing) -> FastAPI:
     app.include_router(approvals.router)
     app.include_router(health.router)
     app.include_router(monitoring.router)
+    app.include_router(patterns.router)
+    app.include_router(optimisations.router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -1,4 +1,4 @@
-"""Monitoring and analytics over HTTP: the last health report, alerts, usage trends, per-agent analytics.
+"""Monitoring and analytics over HTTP: the last health report, alerts, usage and 7-day trends, per-agent analytics.
 
 Read-only views of what ``MonitoringWorkflow`` recorded and of the action registry, through the
 same read functions as ``daemonflow monitor`` / ``daemonflow analytics`` (``activities.health``,
@@ -20,7 +20,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from sqlmodel import Session, select
 
-from activities import analytics, health
+from activities import analytics, health, monitoring_figures
 from api.conversations import Ctx, Reader
 from api.errors import ApiError
 from api.context import ApiContext
@@ -29,6 +29,7 @@ from api.schemas import AGENT_PATTERN
 from config.templates import template_names
 from models.analytics import AgentAnalytics
 from models.monitoring import AlertView, HealthReport, UsageTrends
+from models.weekly_trends import WeeklyTrends
 from store.tables import Action
 
 router = APIRouter()
@@ -81,6 +82,14 @@ async def trends(
 ) -> UsageTrends:
     now = datetime.now(UTC)
     return await ctx.in_thread(lambda: health.trends(ctx.engine, ctx.settings, now, bucket_minutes=bucket_minutes))
+
+
+@router.get("/monitoring/trends/7d", response_model=WeeklyTrends, tags=["monitoring"], responses=problems(401, 403),
+            summary="Daily figures of the last 7 days and the trend of latency, prompt cache, parallelisation, errors")  # fmt: skip
+async def weekly_trends(ctx: Ctx, _: Reader) -> WeeklyTrends:
+    """Computed now from the records (the monitoring report carries the same, as of its run)."""
+    now = datetime.now(UTC)
+    return await ctx.in_thread(monitoring_figures.weekly_figures, ctx.engine, now)
 
 
 @router.get("/analytics/agents/{agent}", response_model=AgentAnalytics, tags=["analytics"],

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
-
-from temporalio.client import WorkflowFailureError
 
 from activities.analytics import agent_analytics
 from activities.health import active_alerts, latest_report, trends
-from cli.common import CliError, connect_or_explain
+from cli.common import CliError
+from cli.run_now import run_now
 from config.settings import Settings
 from models.analytics import AgentAnalytics
 from models.cache import CleanupResult
@@ -25,26 +23,14 @@ from models.monitoring import HealthReport, MetricsSnapshot, ScoreBreakdown, Usa
 from models.weekly_trends import TrendLine, WeeklyTrends
 from store.agent_hints import AgentHintStore
 from store.engine import make_engine
-from workers.schedules import CACHE_CLEANUP, MONITORING, cleanup_input, monitoring_input, schedule_id
+from workers.schedules import CACHE_CLEANUP, MONITORING, cleanup_input, monitoring_input
 from workflows.cache_cleanup import CacheCleanupWorkflow
 from workflows.monitoring import MonitoringWorkflow
-
-RUN_TIMEOUT = timedelta(minutes=5)
 
 
 async def monitor(args: argparse.Namespace, settings: Settings) -> int:
     if args.run:
-        client = await connect_or_explain(settings)
-        try:
-            await client.execute_workflow(
-                MonitoringWorkflow.run,
-                monitoring_input(settings),
-                id=f"{schedule_id(settings, MONITORING)}-manual-{uuid.uuid4().hex[:8]}",
-                task_queue=settings.task_queue,
-                execution_timeout=RUN_TIMEOUT,
-            )
-        except WorkflowFailureError as err:
-            raise CliError(f"the monitoring round failed: {err.cause or err}") from err
+        await run_now(settings, MonitoringWorkflow.run, monitoring_input(settings), MONITORING, "monitoring round")
     engine = make_engine(settings.effective_database_url)
     if args.alerts:
         alerts = active_alerts(engine, include_resolved=True)
@@ -214,13 +200,21 @@ async def analytics(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _turns_line(a: AgentAnalytics) -> list[str]:
+    t = a.turns
+    if not t.turns:
+        return []
+    steps = f"; answered turns took up to {t.max_answered_steps} steps (p50 {t.p50_answered_steps:g})" if t.answered else ""
+    return [f"turns: {t.turns}, {t.out_of_steps} ran out of steps ({t.out_of_steps_tokens} of {t.tokens} tokens){steps}"]
+
+
 def format_analytics(a: AgentAnalytics) -> str:
+    frame = f"{a.since:%Y-%m-%d %H:%M} → {a.until:%Y-%m-%d %H:%M} UTC"
     if not a.actions:
-        return f"{a.agent}: no actions between {a.since:%Y-%m-%d %H:%M} and {a.until:%Y-%m-%d %H:%M} UTC"
+        return "\n".join([f"{a.agent}: no tool calls, {frame}", *_turns_line(a)])
     rate = f"{a.success_rate:.0%}" if a.success_rate is not None else "-"
     lines = [
-        f"{a.agent}: {a.actions} actions in {a.conversations} conversations, "
-        f"{a.since:%Y-%m-%d %H:%M} → {a.until:%Y-%m-%d %H:%M} UTC, success {rate}",
+        f"{a.agent}: {a.actions} actions in {a.conversations} conversations, {frame}, success {rate}",
         "most used: " + ", ".join(f"{c.name} {c.count}" for c in a.frequency[:8]),
         "decisions: " + ", ".join(f"{c.name} {c.count}" for c in a.by_decision),
     ]
@@ -233,10 +227,7 @@ def format_analytics(a: AgentAnalytics) -> str:
             lines.append(f"  {outcome.tool}: {outcome.failures}/{outcome.runs} failed, {outcome.denied} denied")
     perf = a.performance
     lines.append(f"trends: success {perf.success_trend}, duration {perf.duration_trend}")
-    t = a.turns
-    if t.turns:
-        steps = f"; answered turns took up to {t.max_answered_steps} steps (p50 {t.p50_answered_steps:g})" if t.answered else ""
-        lines.append(f"turns: {t.turns}, {t.out_of_steps} ran out of steps ({t.out_of_steps_tokens} of {t.tokens} tokens){steps}")
+    lines.extend(_turns_line(a))
     if a.anomalies:
         lines.append("anomalies:")
         lines.extend(f"  [{x.kind}] {x.message}" for x in a.anomalies)
@@ -249,17 +240,9 @@ def format_analytics(a: AgentAnalytics) -> str:
 
 
 async def cache(args: argparse.Namespace, settings: Settings) -> int:
-    client = await connect_or_explain(settings)
-    try:
-        result: CleanupResult = await client.execute_workflow(
-            CacheCleanupWorkflow.run,
-            cleanup_input(settings, dry_run=args.dry_run),
-            id=f"{schedule_id(settings, CACHE_CLEANUP)}-manual-{uuid.uuid4().hex[:8]}",
-            task_queue=settings.task_queue,
-            execution_timeout=RUN_TIMEOUT,
-        )
-    except WorkflowFailureError as err:
-        raise CliError(f"the cache cleanup failed: {err.cause or err}") from err
+    result: CleanupResult = await run_now(
+        settings, CacheCleanupWorkflow.run, cleanup_input(settings, dry_run=args.dry_run), CACHE_CLEANUP, "cache cleanup"
+    )
     if args.json:
         print(result.model_dump_json(indent=2))
         return 0

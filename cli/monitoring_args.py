@@ -1,4 +1,5 @@
-"""Arguments of ``schedules``, ``monitor``, ``analytics`` and ``cache``, and their dispatch.
+"""Arguments of ``schedules``, ``monitor``, ``analytics``, ``patterns``, ``optimisations`` and
+``cache``, and their dispatch.
 
 Kept apart from ``cli/schedules.py`` and ``cli/monitor.py`` so that building the parser stays
 cheap: those modules (store, activities, workflows) are imported only when their command runs.
@@ -25,6 +26,17 @@ def _time(text: str) -> datetime:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
+    _schedules(sub)
+    _monitor_and_analytics(sub)
+    _patterns_and_optimisations(sub)
+    cache = sub.add_parser("cache", help="the cache of artifacts, tool outputs and workspaces")
+    cache_sub = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
+    clean = cache_sub.add_parser("clean", help="run the cache cleanup now and wait (needs a worker)")
+    clean.add_argument("--dry-run", action="store_true", help="only show what would be deleted")
+    clean.add_argument("--json", action="store_true")
+
+
+def _schedules(sub: argparse._SubParsersAction) -> None:
     schedules = sub.add_parser(
         "schedules", help="the Temporal Schedules: monitoring, cache cleanup, pattern analysis, optimisation review"
     )
@@ -39,6 +51,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     trigger = actions.add_parser("trigger", help="run a schedule's workflow now")
     trigger.add_argument("name", choices=SCHEDULE_NAMES, metavar="NAME", help=", ".join(SCHEDULE_NAMES))
 
+
+def _monitor_and_analytics(sub: argparse._SubParsersAction) -> None:
     monitor = sub.add_parser("monitor", help="health score, checks, budgets, agents and alerts of the last monitoring run")
     monitor.add_argument("--run", action="store_true", help="run a monitoring round now and wait for it (needs a worker)")
     monitor.add_argument("--alerts", action="store_true", help="alert history (resolved ones too)")
@@ -53,11 +67,27 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     analytics.add_argument("--until", type=_time, help="frame end, ISO 8601 (default now)")
     analytics.add_argument("--json", action="store_true")
 
-    cache = sub.add_parser("cache", help="the cache of artifacts, tool outputs and workspaces")
-    cache_sub = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
-    clean = cache_sub.add_parser("clean", help="run the cache cleanup now and wait (needs a worker)")
-    clean.add_argument("--dry-run", action="store_true", help="only show what would be deleted")
-    clean.add_argument("--json", action="store_true")
+
+def _patterns_and_optimisations(sub: argparse._SubParsersAction) -> None:
+    patterns = sub.add_parser("patterns", help="the analytics snapshots the pattern analysis stored (every 30 min)")
+    patterns.add_argument("--agent", help="only this agent's snapshots")
+    patterns.add_argument("--limit", type=int, default=20, help="how many, newest first (default 20)")
+    patterns.add_argument("--show", type=int, metavar="ID", help="one snapshot's whole analytics")
+    patterns.add_argument("--run", action="store_true", help="run a pattern analysis now and wait (needs a worker)")
+    patterns.add_argument("--json", action="store_true")
+
+    optimisations = sub.add_parser("optimisations", help="hints the optimisation review applied: list, revert, review now")
+    optimisation_actions = optimisations.add_subparsers(dest="optimisations_command", required=True, metavar="ACTION")
+    listing = optimisation_actions.add_parser("list", help="hints in force (--all: the whole journal), newest first")
+    listing.add_argument("--all", action="store_true", help="reverted and expired hints too")
+    listing.add_argument("--agent")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--json", action="store_true")
+    revert = optimisation_actions.add_parser("revert", help="take a hint out of force now")
+    revert.add_argument("id", type=int, metavar="ID")
+    revert.add_argument("--reason", default=None, help="recorded with the revert")
+    review = optimisation_actions.add_parser("review", help="run an optimisation review now and wait (needs a worker)")
+    review.add_argument("--json", action="store_true")
 
 
 def _run(module: str, name: str) -> Callable[[argparse.Namespace, Settings], int]:
@@ -74,4 +104,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "monitor": _run("cli.monitor", "monitor"),
     "analytics": _run("cli.monitor", "analytics"),
     "cache": _run("cli.monitor", "cache"),
+    "patterns": _run("cli.patterns", "patterns"),
+    "optimisations": _run("cli.optimisations", "optimisations"),
 }

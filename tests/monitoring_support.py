@@ -1,6 +1,6 @@
 """Helpers shared by the monitoring, cache-cleanup and schedule tests.
 
-``schedule_worker`` runs only what the schedules need (their two workflows and activities) on a
+``schedule_worker`` runs only what the schedules need (their four workflows and activities) on a
 fresh task queue with the test's own settings, so a test can configure budgets, a webhook or
 thresholds without building a whole conversation worker.
 """
@@ -32,6 +32,18 @@ def schedule_settings(tmp_path: Path, temporal_address: str, ollama_url: str, **
     """A test's settings: own task queue, SQLite file, var dir, and schedule ids prefixed to be unique."""
     settings = daemon_settings(tmp_path, temporal_address, ollama_url, **overrides)
     return settings.model_copy(update={"schedule_id_prefix": f"{settings.task_queue}-", "schedules": "off"})
+
+
+def env_of(settings: Settings) -> dict[str, str]:
+    """Environment for a ``daemonflow`` subprocess that must reach the test's stack and store."""
+    return {
+        "DAEMONFLOW_TEMPORAL_ADDRESS": settings.temporal_address,
+        "DAEMONFLOW_TASK_QUEUE": settings.task_queue,
+        "DAEMONFLOW_DATABASE_URL": settings.effective_database_url,
+        "DAEMONFLOW_VAR_DIR": str(settings.var_dir),
+        "DAEMONFLOW_SCHEDULE_ID_PREFIX": settings.schedule_id_prefix,
+        "OLLAMA_HOST": settings.ollama_host,
+    }
 
 
 @contextlib.asynccontextmanager

@@ -14,7 +14,7 @@ from models.analytics_snapshots import PatternAnalysisResult
 from models.cache import CleanupResult
 from models.monitoring import MonitoringResult
 from models.optimisation import OptimisationReviewResult
-from tests.monitoring_support import schedule_settings, schedule_worker
+from tests.monitoring_support import env_of, schedule_settings, schedule_worker
 from tests.test_cli import daemonflow
 from tests.test_conversation import wait_for
 from workers.schedules import (
@@ -39,17 +39,6 @@ async def settings(temporal_env, temporal_address, fake_ollama, tmp_path):
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
-
-
-def env_of(settings) -> dict[str, str]:
-    return {
-        "DAEMONFLOW_TEMPORAL_ADDRESS": settings.temporal_address,
-        "DAEMONFLOW_TASK_QUEUE": settings.task_queue,
-        "DAEMONFLOW_DATABASE_URL": settings.effective_database_url,
-        "DAEMONFLOW_VAR_DIR": str(settings.var_dir),
-        "DAEMONFLOW_SCHEDULE_ID_PREFIX": settings.schedule_id_prefix,
-        "OLLAMA_HOST": settings.ollama_host,
-    }
 
 
 async def test_apply_twice_creates_each_schedule_once_and_keeps_a_pause(temporal_env, settings):
