@@ -54,7 +54,7 @@ async def get_hint(hint_id: HintId, ctx: Ctx, _: Reader) -> AgentHintView:
 
 
 @router.post("/optimisations/{hint_id}/revert", response_model=AgentHintView, tags=["optimisations"],
-             responses=problems(401, 403, 404, 409, 422), summary="Take a hint out of force now")  # fmt: skip
+             responses=problems(400, 401, 403, 404, 409, 413, 422), summary="Take a hint out of force now")  # fmt: skip
 async def revert_hint(
     hint_id: HintId, ctx: Ctx, principal: Operator, body: Annotated[RevertHint | None, Body()] = None
 ) -> AgentHintView:

@@ -63,7 +63,13 @@ CALLS = [
     Call("GET", "/monitoring/report", READ, 200),
     Call("GET", "/monitoring/alerts", READ, 200),
     Call("GET", "/monitoring/trends", READ, 200),
+    Call("GET", "/monitoring/trends/7d", READ, 200),
     Call("GET", "/analytics/agents/developer", READ, 200),
+    Call("GET", "/analytics/snapshots", READ, 200),
+    Call("GET", "/analytics/snapshots/2147483647", READ, 404),
+    Call("GET", "/optimisations", READ, 200),
+    Call("GET", "/optimisations/2147483647", READ, 404),
+    Call("POST", "/optimisations/2147483647/revert", OPERATE, 404, {"reason": "matrix"}),
     Call("GET", "/metrics", PUBLIC, 200),
     Call("GET", "/openapi.json", PUBLIC, 200),
     Call("GET", "/docs", PUBLIC, 200),
@@ -98,7 +104,8 @@ def test_every_endpoint_is_in_the_matrix(api_stack: ApiStack) -> None:
     documented = {(method.upper(), path) for path, ops in schema["paths"].items() for method in ops}
     covered = {(c.method, c.path.replace(REAL, "{conversation_id}").replace(GHOST, "{conversation_id}")
                 .replace("turn-unknown", "{turn_id}").replace("/1-0", "/{tool_call_id}")
-                .replace("/agents/developer", "/agents/{agent}").replace("/" + "0" * 64, "/{digest}"))
+                .replace("/agents/developer", "/agents/{agent}").replace("/" + "0" * 64, "/{digest}")
+                .replace("/snapshots/2147483647", "/snapshots/{snapshot_id}").replace("/optimisations/2147483647", "/optimisations/{hint_id}"))
                for c in CALLS}  # fmt: skip
     assert documented <= covered, f"not in the auth matrix: {sorted(documented - covered)}"
 

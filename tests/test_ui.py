@@ -15,10 +15,13 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from models.optimisation import HintKind, HintProposal
+from store.agent_hints import AgentHintStore
 from tests.fakes.ollama import Reply, ToolCall
 from tests.fixtures.api import ApiStack
 from tests.monitoring_support import monitoring_round
@@ -141,7 +144,15 @@ async def test_an_injected_note_shows_at_once_as_pending(api: ApiStack, browser)
 
 
 async def test_the_dashboard_shows_the_last_monitoring_run(api: ApiStack, browser) -> None:
-    """A viewer opens /ui after a monitoring run and sees its score, alerts and usage chart."""
+    """A viewer opens /ui after a monitoring run and sees its score, every part (those without data
+    as n/a with the reason), the prompt cache and parallelism, the 7-day trends, alerts, the usage
+    chart and the optimisation hints in force; an operator reverts a hint from the page."""
+    agent = f"ui-hint-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(UTC)
+    hint = AgentHintStore(api.store.engine).apply(
+        HintProposal(agent=agent, kind=HintKind.MAX_STEPS_PER_TURN, value=3, previous=8, reason="its turns loop",
+                     expires_at=now + timedelta(days=7)), now, f"ui-{agent}")  # fmt: skip
+    assert hint is not None
     await monitoring_round(api.client, api.settings)
     report = (await api.http("viewer").get("/monitoring/report")).json()
     buckets = len((await api.http("viewer").get("/monitoring/trends")).json()["buckets"])
@@ -151,7 +162,20 @@ async def test_the_dashboard_shows_the_last_monitoring_run(api: ApiStack, browse
     await page.locator("#dash-score", has_text=str(report["score"])).wait_for()
     assert await page.locator("#dash-score").inner_text() == str(report["score"])
     await page.locator("#dash-status", has_text=report["status"]).wait_for()
-    assert await page.locator("#dash-breakdown dt").count() == 5
+    assert await page.locator("#dash-breakdown dt").count() == 7
+    for part in ("dependencies", "llm", "tools", "approvals", "cache", "prompt_cache", "parallelism"):
+        shown = await page.locator(f"#dash-breakdown dt[data-part='{part}'] + dd").inner_text()
+        value = report["breakdown"][part]
+        if value is None:
+            assert shown == f"n/a: {report['breakdown']['not_applicable'][part]}", (part, shown)
+        else:
+            assert shown.strip() == f"{round(value * 100)} %", (part, shown)
+    performance = await page.locator("#dash-performance").inner_text()
+    assert "prompt cache hit" in performance and "parallelism" in performance
+    weekly = page.locator("#dash-weekly li.trend")
+    assert await weekly.count() == 4
+    for line in report["metrics"]["weekly"]["lines"]:
+        assert line["trend"] in await page.locator(f"#dash-weekly li[data-metric='{line['metric']}']").inner_text()
     alerts = page.locator("#dash-alerts li")
     await alerts.first.wait_for()
     if report["alerts"]:
@@ -159,8 +183,20 @@ async def test_the_dashboard_shows_the_last_monitoring_run(api: ApiStack, browse
     else:
         assert await alerts.inner_text() == "no open alerts"
     assert await page.locator("#dash-chart rect.bar").count() == buckets
+    shown_hint = page.locator(f"#dash-hints li[data-hint='{hint.id}']")
+    assert f"{agent}: max_steps_per_turn = 3 (was 8)" in await shown_hint.inner_text()
 
     await page.click("#dash-refresh")
     await page.locator("#dash-updated", has_text="updated").wait_for()
+    assert not errors, errors
+    await context.close()
+
+    # An operator reverts the hint from the page; it leaves the list, and the store says who did it.
+    context, page, errors = await signed_in(browser, api, "operator")
+    await page.locator(f"#dash-hints li[data-hint='{hint.id}'] button").click()
+    await page.locator("#notice", has_text=f"reverted #{hint.id}").wait_for()
+    await page.locator(f"#dash-hints li[data-hint='{hint.id}']").wait_for(state="detached")
+    reverted = AgentHintStore(api.store.engine).get(hint.id)
+    assert reverted is not None and reverted.reverted_by == "api:operator-key"
     assert not errors, errors
     await context.close()

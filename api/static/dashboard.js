@@ -1,9 +1,11 @@
-// Monitoring dashboard panel of the admin page: the last health report, open alerts, usage chart.
+// Monitoring dashboard panel of the admin page: the last health report (score parts, prompt cache,
+// parallelism, 7-day trends), open alerts, usage chart; optimisations.js lists the hints in force.
 //
 // Loaded before app.js and uses its helpers ($, el, api, state, ApiError) only when called.
 // app.js calls refreshDashboard() at sign-in and every 30 s; the panel's Refresh button calls it on
 // demand. The data is what the scheduled MonitoringWorkflow recorded (GET /monitoring/report,
 // /monitoring/alerts, /monitoring/trends), so the panel is as fresh as the last run and says how old.
+// A score part without data is shown "n/a" with the reason the report gives (it is left out of the score).
 // The chart is an SVG drawn here (no library, nothing fetched from elsewhere); the strict CSP
 // allows no inline style, so colours come from style.css classes and sizes from SVG attributes.
 "use strict";
@@ -11,12 +13,15 @@
 const DASHBOARD_REFRESH_MS = 30000;
 const SVG_NS = "http://www.w3.org/2000/svg";
 const BREAKDOWN = [
-  ["dependencies", "dependencies", 35],
+  ["dependencies", "dependencies", 30],
   ["llm", "model latency & errors", 20],
-  ["tools", "tool success", 20],
-  ["approvals", "approval backlog & wait", 15],
-  ["cache", "cache size", 10],
+  ["tools", "tool success", 15],
+  ["approvals", "approval backlog & wait", 10],
+  ["cache", "cache size", 5],
+  ["prompt_cache", "model prompt cache", 10],
+  ["parallelism", "plan parallelism", 10],
 ];
+const TREND_LABELS = { latency: "latency", prompt_cache: "prompt cache", parallelism: "parallelism", error_rate: "error rate" };
 let dashboardBusy = false;
 
 async function refreshDashboard() {
@@ -32,6 +37,7 @@ async function refreshDashboard() {
     showReport(report);
     showAlerts(alerts);
     showTrends(trends);
+    await refreshHints();
     $("dash-updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
   } finally {
     dashboardBusy = false;
@@ -78,16 +84,42 @@ function showReport(result) {
   const rows = [];
   for (const [field, label, weight] of BREAKDOWN) {
     const value = r.breakdown[field];
-    rows.push(el("dt", { title: `weight ${weight} %` }, label),
-      el("dd", {}, el("meter", { min: "0", max: "1", low: "0.5", high: "0.8", optimum: "1", value: String(value) }),
-        ` ${Math.round(value * 100)} %`));
+    const why = (r.breakdown.not_applicable || {})[field];
+    rows.push(el("dt", { title: `weight ${weight} %`, "data-part": field }, label),
+      value === null || value === undefined
+        ? el("dd", { class: "muted na", title: why || "no data" }, `n/a: ${why || "no data"}`)
+        : el("dd", {}, el("meter", { min: "0", max: "1", low: "0.5", high: "0.8", optimum: "1", value: String(value) }),
+          ` ${Math.round(value * 100)} %`));
   }
   $("dash-breakdown").replaceChildren(...rows);
+  showPerformance(r.metrics);
 
   const bad = r.checks.filter((c) => c.status === "down" || c.status === "degraded");
   $("dash-checks").replaceChildren(...(bad.length
     ? bad.map((c) => el("li", {}, el("span", { class: `badge ${c.status}` }, c.status), ` ${c.name}: ${c.detail}`))
     : [el("li", { class: "muted" }, `all ${r.checks.filter((c) => c.status !== "skipped").length} dependency checks ok`)]));
+}
+
+function pct(value) {
+  return value === null || value === undefined ? "n/a" : `${Math.round(value * 100)} %`;
+}
+
+// The report's figures beside the score: prompt cache, parallelism, and the 7-day trends.
+function showPerformance(metrics) {
+  const cache = metrics.prompt_cache, plans = metrics.parallelism;
+  $("dash-performance").textContent =
+    `prompt cache hit ${pct(cache.hit_rate)} (${cache.reporting_calls} of ${cache.calls} calls reported it) · ` +
+    `parallelism ${pct(plans.rate)} (${plans.task_runs} task runs)`;
+  const lines = metrics.weekly ? metrics.weekly.lines : [];
+  $("dash-weekly").replaceChildren(...(lines.length
+    ? lines.map((line) => {
+        const change = line.change === null ? "" : line.metric === "latency"
+          ? ` (${line.change > 0 ? "+" : ""}${Math.round(line.change * 100)} %)`
+          : ` (${line.change > 0 ? "+" : ""}${Math.round(line.change * 100)} pts)`;
+        return el("li", { class: `trend ${line.trend.replace(/ /g, "-")}`, "data-metric": line.metric, title: line.rule },
+          `${TREND_LABELS[line.metric] || line.metric}: ${line.trend}${change}`);
+      })
+    : [el("li", { class: "muted" }, "no 7-day figures in this report")]));
 }
 
 function showAlerts(result) {
