@@ -17,7 +17,8 @@ from store.engine import make_engine
 from store.monitoring import Alert, HealthSnapshot, MonitoringStore
 from store.tables import Action, ModelUsage
 from store.task_runs import TaskRunStore
-from tests.monitoring_support import monitoring_round, schedule_settings, schedule_worker
+from tests.monitoring_support import env_of, monitoring_round, schedule_settings, schedule_worker
+from tests.test_cli import daemonflow
 
 SEQ = count(1)
 
@@ -119,6 +120,15 @@ async def test_without_plans_or_cache_reports_the_parts_are_not_applicable(tempo
     }
     assert 0 <= report.score <= 100
     assert {line.metric for line in report.metrics.weekly.lines} == {"latency", "prompt_cache", "parallelism", "error_rate"}
+
+    shown = await daemonflow(env_of(settings), tmp_path, "monitor")
+    assert shown.code == 0, shown.err
+    assert "tools n/a · approvals 1.00 · cache size 1.00 · prompt cache n/a · parallelism n/a" in shown.out
+    assert "not applicable (left out of the score): tools: no tool call ran in the window; prompt cache: none of" in shown.out
+    assert "7-day trends: latency insufficient data, prompt cache insufficient data" in shown.out
+    assert "optimisation hints in force: 0" in shown.out
+    week = await daemonflow(env_of(settings), tmp_path, "monitor", "--week")
+    assert week.code == 0 and len(week.out.strip().splitlines()) == 8  # the trend line and 7 days
 
 
 async def test_retention_deletes_old_health_snapshots_only(temporal_env, temporal_address, fake_ollama, tmp_path):
