@@ -3,8 +3,10 @@ the window against its 7-day baseline (regression and error-spike evidence) and 
 
 One read of each table per run — model calls and tool calls of the last 7 days plus the window,
 and the plans' task runs — then pure computation (``baselines.py``, ``parallelism.py``,
-``weekly_trends.py``). Only the columns needed are selected: at 10 000 model calls a day the read
-is ~70 000 small rows every ``monitoring_interval_s``.
+``weekly_trends.py``). Only the columns needed are selected. ``python -m bench.monitoring`` (SQLite,
+load 1.0): 117 ms at 1 000 model and tool calls a day (14 000 rows read), 766 ms at 10 000
+(141 000 rows) — in a worker thread, once every ``monitoring_interval_s`` (5 min); the figures
+add ~3.6 KiB to the round's history.
 """
 
 from __future__ import annotations
