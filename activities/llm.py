@@ -20,13 +20,16 @@ from temporalio.exceptions import ApplicationError
 
 from activities.memory import MemoryService
 from activities.prompt import build_system_prompt, window_budget_chars
+from activities.prompt_configs import PromptConfigs
 from activities.tool_calls import tool_call_requests
+from activities.turn_prelude import TurnPrelude
 from config.settings import Settings
 from models.conversation import Usage
 from models.llm import MAX_REPLY_CHARS_IN_HISTORY, ChatRequest, ChatResult, ToolCallRequest
 from store.payloads import PayloadStore
 from store.tables import Message
 from store.transcript import TranscriptStore
+from store.turn_writes import TurnWriter
 
 HEARTBEAT_EVERY_S = 2.0
 
@@ -52,6 +55,8 @@ class LlmActivities:
         self._settings = settings
         self._memory = memory
         self._client: ollama.AsyncClient | None = None
+        self._writer = TurnWriter(store.engine)
+        self._prelude = TurnPrelude(store, self._writer, PromptConfigs(self._payloads), memory, settings)
 
     def _ollama(self) -> ollama.AsyncClient:
         if self._client is None:
@@ -77,7 +82,10 @@ class LlmActivities:
             return _result_from_message(stored)
         heartbeats = asyncio.create_task(_heartbeat_forever())
         try:
-            return await self._chat(request)
+            request, recalled = await self._prelude.prepare(request)  # the turn's writes, recall, template
+            result = await self._chat(request)
+            result.recalled = recalled
+            return result
         finally:
             heartbeats.cancel()
 
@@ -149,28 +157,14 @@ class LlmActivities:
         usage: Usage,
         final: ollama.ChatResponse,
     ) -> None:
-        self._store.append(
-            request.conversation_id,
-            request.reply_seq,
-            "assistant",
-            reply,
-            tool_calls=[c.model_dump() for c in tool_calls] or None,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-        )
         ms = lambda ns: (ns or 0) / 1e6  # noqa: E731 - Ollama reports nanoseconds
-        self._store.record_usage(
-            request.conversation_id,
-            request.reply_seq,
-            request.turn,
-            request.template.model or self._settings.model,
-            usage.prompt_tokens,
-            usage.completion_tokens,
-            ms(final.total_duration),
-            ms(final.load_duration),
-            ms(final.prompt_eval_duration),
-            ms(final.eval_duration),
-        )
+        self._writer.write_reply(
+            request.conversation_id, request.reply_seq, request.turn, reply, [c.model_dump() for c in tool_calls] or None,
+            dict(model=request.template.model or self._settings.model, prompt_tokens=usage.prompt_tokens,
+                 completion_tokens=usage.completion_tokens, total_duration_ms=ms(final.total_duration),
+                 load_duration_ms=ms(final.load_duration), prompt_eval_duration_ms=ms(final.prompt_eval_duration),
+                 eval_duration_ms=ms(final.eval_duration)),
+        )  # one transaction (store/turn_writes.py)
 
 
 async def _heartbeat_forever() -> None:

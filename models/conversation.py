@@ -53,6 +53,11 @@ class ConversationInput(Contract):
     """Continue-as-new after this many turns in one run, even if the server does not ask yet."""
     model_retry_timeout_s: int = Field(default=1800, ge=1)
     """How long a turn keeps retrying an unreachable model before it fails."""
+    memory_extraction_delay_s: float = Field(default=2.0, ge=0, le=3600)
+    """Memories are extracted in the background this long after a turn (a person reading its reply),
+    together with the turns answered meanwhile, so extraction never delays the next turn…"""
+    memory_extraction_every: int = Field(default=5, ge=1, le=100)
+    """…or as soon as this many turns wait (1: after every turn), and before the run ends."""
     carried: CarriedState | None = None
     """Set only by continue-as-new: the state of the previous run."""
 

@@ -12,7 +12,9 @@ from pydantic import BaseModel, Field
 
 from models.agent import AgentTemplate
 from models.conversation import Usage
+from models.memory import RecallRequest, RecallResult
 from models.payloads import PayloadRef
+from models.turn_writes import TurnWrites
 
 MAX_REPLY_CHARS_IN_HISTORY = 16_000
 
@@ -33,12 +35,25 @@ class ChatRequest(BaseModel):
     """Where the assistant message is written; the key that makes a retried call idempotent."""
     upto_seq: int
     """The last message of the transcript the model may see."""
-    template: AgentTemplate
+    template: AgentTemplate | None = None
+    """Inline (histories recorded before ``prompt_ref``); ``None`` when ``prompt_ref`` names it."""
     now: datetime
     """``workflow.now()``: the date the model is told, identical on replay."""
     memory_ids: list[str] = Field(default_factory=list)
     tools: list[dict] = Field(default_factory=list)
     """Ollama tool definitions offered to the model."""
+    # --- one round trip per step (``workflow.patched("one-trip-turns")``) ---
+    model: str = ""
+    """The template's model, for metrics and the Web UI (the template itself may be by reference)."""
+    prompt_ref: str | None = None
+    """SHA-256 of the conversation's ``PromptConfig`` text (template and tool definitions), stored as
+    one of its payloads; the activity loads it (``activities/prompt_configs.py``)."""
+    prompt: str | None = None
+    """That text itself: on the first call of a run, and again if a worker could not find it."""
+    writes: TurnWrites | None = None
+    """Messages and audit rows the workflow decided since its last activity, written first."""
+    recall: RecallRequest | None = None
+    """Recall memories for the user's message (first step of a turn); ids then go to ``memory_ids``."""
 
 
 class ChatResult(BaseModel):
@@ -47,3 +62,5 @@ class ChatResult(BaseModel):
     tool_calls: list[ToolCallRequest] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     done_reason: str | None = None
+    recalled: RecallResult | None = None
+    """What ``ChatRequest.recall`` found (ids, or why none): the ids serve the turn's later steps."""

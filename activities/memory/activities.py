@@ -10,7 +10,6 @@ chat model.
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import ollama
 from temporalio import activity
@@ -25,8 +24,11 @@ from activities.memory import (
 )
 from activities.memory.admin import administer
 from activities.memory.extraction import ExtractionError, extract, looks_secret
+from activities.memory.turn_batches import turn_groups
+from activities.memory.turn_recall import recall_for_turn, recall_query
 from config.settings import Settings
 from models.memory import (
+    ExtractedMemory,
     MemoryAdminRequest,
     MemoryAdminResult,
     MemoryKind,
@@ -38,12 +40,9 @@ from models.memory import (
     StoredMemories,
     StoreTurnMemories,
     home_scope,
-    visible_scopes,
 )
 from models.tools import ToolResult
 from store.transcript import TranscriptStore
-
-log = logging.getLogger(__name__)
 
 MEMORY_TOOL_RECALL_MAX = 20
 
@@ -72,31 +71,18 @@ class MemoryActivities:
         return self._client
 
     def _query(self, text: str, k: int, agent: str, user_id: str | None, conversation_id: str) -> MemoryQuery:
-        return MemoryQuery(
-            text=text,
-            k=k,
-            scopes=visible_scopes(agent, user_id, conversation_id),
-            min_score=self._settings.memory_min_score,
-            min_similarity=self._settings.memory_min_similarity,
-        )
+        return recall_query(self._settings, text, k, agent, user_id, conversation_id)
 
     @activity.defn(name="memory.recall")
     async def recall(self, request: RecallRequest) -> RecallResult:
         message = await asyncio.to_thread(self._store.get, request.conversation_id, request.seq)
-        if message is None or not message.content.strip():
+        if message is None:
             return RecallResult()
-        query = self._query(
-            message.content[:4000], self._settings.memory_recall_k, request.agent, request.user_id,
-            request.conversation_id,
-        )
         try:
-            found = await self._memory.recall(query)
+            return await recall_for_turn(self._memory, self._settings, message.content, request.agent,
+                                         request.user_id, request.conversation_id)
         except EmbeddingUnavailable as err:
             raise _activity_error(err) from None
-        except (EmbeddingError, MemoryStoreError) as err:
-            log.warning("memory recall skipped: %s", err)
-            return RecallResult(error=str(err))
-        return RecallResult(memory_ids=[m.record.id for m in found])
 
     @activity.defn(name="memory.store")
     async def store_turn(self, request: StoreTurnMemories) -> StoredMemories:
@@ -109,10 +95,14 @@ class MemoryActivities:
             request.upto_seq - request.from_seq + 1,
         )
         model = request.model or self._settings.model
+        found: list[tuple[ExtractedMemory, int]] = []
+        skipped: list[str] = []
         try:
-            found = await extract(self._ollama(), model, messages)
-        except ExtractionError as err:
-            return StoredMemories(skipped=str(err))
+            for group, turn in turn_groups(messages, request):  # several turns: as few calls as fit
+                try:
+                    found += [(m, turn) for m in await extract(self._ollama(), model, group)]
+                except ExtractionError as err:
+                    skipped.append(str(err))
         except ollama.ResponseError as err:
             retryable = err.status_code >= 500
             raise ApplicationError(
@@ -122,21 +112,21 @@ class MemoryActivities:
         except (ConnectionError, OSError) as err:
             raise ApplicationError(f"cannot reach Ollama to extract memories: {err}", type="OllamaUnreachable") from None
         if not found:
-            return StoredMemories()
+            return StoredMemories(skipped="; ".join(skipped) or None)
         scope, scope_id = home_scope(request.agent, request.user_id)
         memories = [
             NewMemory(
                 text=m.text, scope=scope, scope_id=scope_id, kind=m.kind, importance=m.importance,
-                agent=request.agent, source_conversation=request.conversation_id, source_turn=request.turn,
+                agent=request.agent, source_conversation=request.conversation_id, source_turn=turn,
             )
-            for m in found
+            for m, turn in found
         ]
         try:
             results = await self._memory.remember_many(memories)
         except (EmbeddingError, MemoryStoreError) as err:
             raise _activity_error(err) from None
         added = sum(1 for _, created in results if created)
-        return StoredMemories(added=added, updated=len(results) - added)
+        return StoredMemories(added=added, updated=len(results) - added, skipped="; ".join(skipped) or None)
 
     @activity.defn(name="memory.tool")
     async def tool(self, call: MemoryToolCall) -> ToolResult:
