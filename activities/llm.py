@@ -49,13 +49,14 @@ def make_ollama_client(settings: Settings) -> ollama.AsyncClient:
 
 
 class LlmActivities:
-    def __init__(self, store: TranscriptStore, settings: Settings, memory: MemoryService | None = None) -> None:
+    def __init__(self, store: TranscriptStore, settings: Settings, memory: MemoryService | None = None,
+                 writer: TurnWriter | None = None) -> None:
         self._store = store
         self._payloads = PayloadStore(store.engine)
         self._settings = settings
         self._memory = memory
         self._client: ollama.AsyncClient | None = None
-        self._writer = TurnWriter(store.engine)
+        self._writer = writer or TurnWriter(store.engine)
         self._prelude = TurnPrelude(store, self._writer, PromptConfigs(self._payloads), memory, settings)
 
     def _ollama(self) -> ollama.AsyncClient:
@@ -77,14 +78,13 @@ class LlmActivities:
 
     @activity.defn(name="llm.chat")
     async def chat(self, request: ChatRequest) -> ChatResult:
-        stored = await asyncio.to_thread(self._store.get, request.conversation_id, request.reply_seq)
-        if stored is not None:
-            return _result_from_message(stored)
         heartbeats = asyncio.create_task(_heartbeat_forever())
         try:
-            request, recalled = await self._prelude.prepare(request)  # the turn's writes, recall, template
-            result = await self._chat(request)
-            result.recalled = recalled
+            prepared = await self._prelude.prepare(request)  # a reply already stored; the turn's writes, recall
+            if prepared.stored is not None:
+                return _result_from_message(prepared.stored)
+            result = await self._chat(prepared.request)
+            result.recalled = prepared.recalled
             return result
         finally:
             heartbeats.cancel()
@@ -133,7 +133,8 @@ class LlmActivities:
 
         reply = "".join(content)
         tool_calls = await asyncio.to_thread(tool_call_requests, self._payloads, request.conversation_id,
-                                             request.reply_seq, [(c.function.name, c.function.arguments) for c in calls])
+                                             request.reply_seq, [(c.function.name, c.function.arguments) for c in calls]
+                                             ) if calls else []
         usage = Usage(
             prompt_tokens=final.prompt_eval_count or 0,
             completion_tokens=final.eval_count or 0,

@@ -19,11 +19,12 @@ from store.turn_writes import TurnWriter
 
 
 class TranscriptActivities:
-    def __init__(self, store: TranscriptStore, settings: Settings, policy: PolicySet) -> None:
+    def __init__(self, store: TranscriptStore, settings: Settings, policy: PolicySet,
+                 writer: TurnWriter | None = None) -> None:
         self._store = store
         self._settings = settings
         self._policy = policy
-        self._writer = TurnWriter(store.engine)
+        self._writer = writer or TurnWriter(store.engine)
 
     @activity.defn(name="transcript.open")
     async def open(self, request: OpenConversation) -> OpenedConversation:

@@ -6,9 +6,9 @@ against 50 ms for a bare update and activity (``bench.conversation``). The reque
 what the workflow decided since its last activity, and this prelude does it first:
 
 1. resolves the template and tool definitions from their digest (``prompt_configs.py``);
-2. writes the turn's pending messages and audit rows in one transaction (``store/turn_writes.py``)
-   and, at the same time, recalls the memories closest to the user's message (the text is in the
-   request, so recall does not wait for the write);
+2. returns the reply if an earlier attempt wrote it; otherwise writes the turn's pending messages
+   and audit rows in one transaction (``store/turn_writes.py``) and, at the same time, recalls the
+   memories closest to the user's message (the text is in the request, so recall does not wait);
 3. hands ``_chat`` the request with ``memory_ids`` set, as if the workflow had sent them.
 
 Memory trouble never stops a turn: an unreachable embedding server or a missing model leaves the
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 from activities.memory import EmbeddingUnavailable, MemoryService
 from activities.memory.turn_recall import recall_for_turn
@@ -27,10 +28,19 @@ from activities.prompt_configs import PromptConfigs
 from config.settings import Settings
 from models.llm import ChatRequest
 from models.memory import RecallRequest, RecallResult
+from store.tables import Message
 from store.transcript import TranscriptStore
 from store.turn_writes import TurnWriter
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    request: ChatRequest
+    recalled: RecallResult | None
+    stored: Message | None
+    """The reply, when an earlier attempt of this call wrote it."""
 
 
 class TurnPrelude:
@@ -42,16 +52,26 @@ class TurnPrelude:
         self._memory = memory
         self._settings = settings
 
-    async def prepare(self, request: ChatRequest) -> tuple[ChatRequest, RecallResult | None]:
-        """The request as ``_chat`` expects it (template inline, memory ids set), and what the
-        recall found when the request asked for one."""
+    async def prepare(self, request: ChatRequest) -> Prepared:
+        """The reply if an earlier attempt wrote it; else the request as ``_chat`` expects it
+        (template inline, memory ids set) once the turn's writes are in, and what the recall found
+        when the request asked for one."""
         request = await self._prompts.resolve(request)
-        writing = asyncio.to_thread(self._writer.write, request.writes) if request.writes else _nothing()
-        recalling = self._recall(request.recall, request) if request.recall else _nothing()
-        _, recalled = await asyncio.gather(writing, recalling)
+        stored, recalled = await asyncio.gather(
+            asyncio.to_thread(self._written, request),
+            self._recall(request.recall, request) if request.recall else _nothing(),
+        )
         if recalled is not None:
             request = request.model_copy(update={"memory_ids": recalled.memory_ids})
-        return request, recalled
+        return Prepared(request, recalled, stored)
+
+    def _written(self, request: ChatRequest) -> Message | None:
+        """The reply an earlier attempt stored (a retry never asks the model twice), or None after
+        writing what the workflow decided since its last activity."""
+        stored = self._store.get(request.conversation_id, request.reply_seq)
+        if stored is None and request.writes is not None:
+            self._writer.write(request.writes)
+        return stored
 
     async def _recall(self, recall: RecallRequest, request: ChatRequest) -> RecallResult:
         if self._memory is None:

@@ -11,22 +11,26 @@ its reply; a turn's writes took one activity, one transaction and two to three s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, update
+from sqlalchemy import Connection, Engine, Table, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col
 
 from models.transcript import AppendMessage
 from models.turn_writes import TurnWrites
+from store.batcher import WriteBatcher
 from store.payloads import PayloadStore
 from store.tables import ROLES, Action, Conversation, Message, ModelUsage, utcnow
 
 
 class TurnWriter:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, batcher: WriteBatcher | None = None) -> None:
+        """``batcher``: group writes with other threads' (``store/batcher.py``); None: each write
+        is a transaction of its own."""
         self._engine = engine
+        self._batcher = batcher
         self._payloads = PayloadStore(engine)
         self._insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[engine.dialect.name]
 
@@ -36,12 +40,14 @@ class TurnWriter:
         now = utcnow()
         messages = [self._message(writes.conversation_id, m, now) for m in writes.messages]
         actions = [{**a.model_dump(), "created_at": now} for a in writes.actions]
-        with Session(self._engine) as session:
-            self._insert_new(session, Message.__table__, messages)
-            self._insert_new(session, Action.__table__, actions)
+
+        def write(connection: Connection) -> None:
+            self._insert_new(connection, Message.__table__, messages)
+            self._insert_new(connection, Action.__table__, actions)
             if messages:
-                self._touch(session, writes.conversation_id, now)
-            session.commit()
+                self._touch(connection, writes.conversation_id, now)
+
+        self._run(write)
 
     def write_reply(self, conversation_id: str, seq: int, turn: int, content: str, tool_calls: list[dict] | None,
                     usage: dict[str, Any]) -> None:
@@ -51,12 +57,21 @@ class TurnWriter:
         message = dict(conversation_id=conversation_id, seq=seq, role="assistant", content=content,
                        tool_calls=tool_calls, tool_call_id=None, prompt_tokens=usage.get("prompt_tokens"),
                        completion_tokens=usage.get("completion_tokens"), created_at=now)  # fmt: skip
-        with Session(self._engine) as session:
-            self._insert_new(session, Message.__table__, [message])
-            self._insert_new(session, ModelUsage.__table__,
-                             [{**usage, "conversation_id": conversation_id, "seq": seq, "turn": turn, "created_at": now}])
-            self._touch(session, conversation_id, now)
-            session.commit()
+        cost = {**usage, "conversation_id": conversation_id, "seq": seq, "turn": turn, "created_at": now}
+
+        def write(connection: Connection) -> None:
+            self._insert_new(connection, Message.__table__, [message])
+            self._insert_new(connection, ModelUsage.__table__, [cost])
+            self._touch(connection, conversation_id, now)
+
+        self._run(write)
+
+    def _run(self, write: Callable[[Connection], None]) -> None:
+        if self._batcher is not None:
+            self._batcher.run(write)
+            return
+        with self._engine.begin() as connection:
+            write(connection)
 
     def _message(self, conversation_id: str, request: AppendMessage, now: datetime) -> dict[str, Any]:
         if request.role not in ROLES:
@@ -74,13 +89,11 @@ class TurnWriter:
                     tool_calls=None, tool_call_id=request.tool_call_id, prompt_tokens=None, completion_tokens=None,
                     created_at=now)  # fmt: skip
 
-    def _insert_new(self, session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    def _insert_new(self, connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
         if rows:
-            session.execute(self._insert(table).on_conflict_do_nothing(), rows)
+            connection.execute(self._insert(table).on_conflict_do_nothing(), rows)
 
     @staticmethod
-    def _touch(session: Session, conversation_id: str, now: datetime) -> None:
-        session.execute(
-            update(Conversation).where(col(Conversation.id) == conversation_id).values(updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    def _touch(connection: Connection, conversation_id: str, now: datetime) -> None:
+        connection.execute(update(Conversation.__table__).where(Conversation.__table__.c.id == conversation_id)
+                           .values(updated_at=now))

@@ -27,10 +27,12 @@ from activities.transcript import TranscriptActivities
 from config.policy import load_policy
 from config.settings import Settings
 from store.actions import ActionStore
+from store.batcher import WriteBatcher
 from store.engine import make_engine
 from store.relevance import RelevanceStore
 from store.payloads import PayloadStore
 from store.transcript import TranscriptStore
+from store.turn_writes import TurnWriter
 from workers import queues, schedules
 from workers.client import connect, ensure_search_attributes
 from workers.interceptors import DaemonflowInterceptor
@@ -62,8 +64,10 @@ def build_activities(
     store = TranscriptStore(engine)
     actions = ActionStore(engine)
     payloads = PayloadStore(engine)
-    transcript = TranscriptActivities(store, settings, load_policy(settings.policy_file))
-    llm = LlmActivities(store, settings, memory)
+    batcher = WriteBatcher(engine, window_s=settings.store_batch_window_ms / 1000) if settings.store_batch else None
+    writer = TurnWriter(engine, batcher)
+    transcript = TranscriptActivities(store, settings, load_policy(settings.policy_file), writer)
+    llm = LlmActivities(store, settings, memory, writer)
     tools = ToolActivities(sandbox, sandbox.client if sandbox else None, actions, payloads, host_queue=host_queue)
     return {
         "main": [
