@@ -88,6 +88,9 @@ class TurnPrelude:
         except EmbeddingUnavailable as err:
             log.warning("memory recall skipped, the embedding server is unreachable: %s", err)
             return RecallResult(error=str(err))
+        except Exception as err:  # noqa: BLE001 - the store in trouble costs the prompt its memories, never the turn
+            log.warning("memory recall failed; answering without memories", exc_info=True)
+            return RecallResult(error=f"memory recall failed: {type(err).__name__}: {err}"[:500])
 
 
 async def _nothing() -> None:
