@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from activities.memory import MemoryService
+from activities.memory import TOUCH_EVERY, MemoryService
 from activities.memory.embeddings import Embedder, EmbeddingError, EmbeddingModelNotFound, EmbeddingUnavailable
 from activities.memory.pgvector_backend import PgvectorMemoryStore
 from activities.memory.qdrant_backend import QdrantMemoryStore
@@ -96,7 +96,7 @@ async def test_remember_and_recall(memory: MemoryService, memory_settings: Setti
     assert 0 < results[0].similarity <= 1
 
     stored = await memory.get(record.id)
-    assert stored is not None and stored.last_used_at > record.last_used_at  # recall marks it used
+    assert stored is not None and stored.last_used_at == record.last_used_at  # used a moment ago (TOUCH_EVERY)
     assert stored.created_at == record.created_at
 
 
@@ -161,6 +161,17 @@ async def test_expiry_is_honoured(memory: MemoryService) -> None:
     # An expired memory is not a near-duplicate target either: storing it again adds a fresh row.
     again, created = await memory.remember("the staging password rotates on Mondays", USER, "alice")
     assert created and again.id != expired.id
+
+
+async def test_recall_marks_memories_used_at_most_once_an_hour(memory: MemoryService) -> None:
+    record, _ = await memory.remember(PI, USER, "alice")
+    query = MemoryQuery(text="what should I compile for my Raspberry Pi?", k=1, scopes=alice_scopes())
+    later = record.last_used_at + TOUCH_EVERY + timedelta(minutes=1)
+    for at, written in ((record.last_used_at + TOUCH_EVERY / 2, record.last_used_at), (later, later)):
+        in_an_hour = MemoryService(memory.store, memory.embedder, clock=lambda at=at: at)
+        [found] = await in_an_hour.recall(query)
+        assert found.record.id == record.id
+        assert (await memory.get(record.id)).last_used_at == written  # type: ignore[union-attr]
 
 
 async def test_near_duplicate_updates_instead_of_adding(memory: MemoryService) -> None:

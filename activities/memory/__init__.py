@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from activities.memory.embeddings import Embedder, EmbeddingError, EmbeddingModelNotFound, EmbeddingUnavailable
 from activities.memory.ranking import DEDUP_SIMILARITY, NEAR_DUPLICATE_SIMILARITY, is_near_duplicate, rank
@@ -64,6 +64,9 @@ __all__ = [
 
 CANDIDATE_FACTOR = 3
 """Recall fetches this many times ``k`` candidates before ranking and de-duplication."""
+TOUCH_EVERY = timedelta(hours=1)
+"""A recalled memory's ``last_used_at`` is written at most this often: recency halves in 30 days,
+so an hour moves a score by 0.1 %, and a busy conversation no longer writes five points a turn."""
 
 
 def recall_weights(settings: Settings) -> RecallWeights:
@@ -237,9 +240,10 @@ class MemoryService:
             vectors=vectors,
             dedup_similarity=self.dedup_similarity,
         )
-        if touch and ranked:
-            await self.store.touch([s.record.id for s in ranked], now)
-            for scored in ranked:
+        stale = [s for s in ranked if touch and now - s.record.last_used_at >= TOUCH_EVERY]
+        if stale:
+            await self.store.touch([s.record.id for s in stale], now)
+            for scored in stale:
                 scored.record.last_used_at = now
         return ranked
 
