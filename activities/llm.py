@@ -110,8 +110,7 @@ class LlmActivities:
                 stream=True,
                 options={"num_ctx": template.context_size, "temperature": template.temperature},
             )
-            async for chunk in stream:
-                activity.heartbeat()
+            async for chunk in stream:  # _heartbeat_forever beats every 2 s meanwhile
                 content.append(chunk.message.content or "")
                 calls.extend(chunk.message.tool_calls or [])
                 if chunk.done:
@@ -169,10 +168,13 @@ class LlmActivities:
 
 
 async def _heartbeat_forever() -> None:
-    """Keeps heartbeating while the model loads or thinks before its first token."""
+    """Heartbeats every 2 s while the model loads, thinks and streams. The first after 2 s, not at
+    once: the SDK sends a first heartbeat to the server right away (a write of the activity's state),
+    and most calls are over before it would tell anyone anything; the 10 s heartbeat timeout runs
+    from the start all the same."""
     while True:
-        activity.heartbeat()
         await asyncio.sleep(HEARTBEAT_EVERY_S)
+        activity.heartbeat()
 
 
 def _to_ollama(message: Message) -> dict:

@@ -19,7 +19,7 @@ from temporalio.worker import Replayer
 
 from models.conversation import Approve, End, Inject, Pause
 from tests.fakes.ollama import Reply, ToolCall
-from tests.test_conversation import wait_for
+from tests.test_conversation import _memory_stored, wait_for
 from workflows.conversation import ConversationWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -138,9 +138,39 @@ async def payloads_and_final_answer(daemon, fake) -> list[WorkflowHandle]:
     return [handle]
 
 
+async def one_trip_turns(daemon, fake) -> list[WorkflowHandle]:
+    """Turns of one round trip per model step (``TURN_PATCH``): recall and the turn's writes done by
+    ``llm.chat``, the template by digest, an allowed and an approved call run as activities of the
+    conversation, audit rows and tool messages carried by the next model call or written before the
+    approval wait and after final_answer, extraction in the background (two turns, then a quiet
+    moment), then the end."""
+    fake.script(
+        Reply(tool_calls=[ToolCall(name="run_command", arguments={"command": "echo one"})]),
+        Reply(content="ran it"),
+        Reply(tool_calls=[ToolCall(name="run_command", arguments={"command": "ls"})]),
+        Reply(tool_calls=[ToolCall(name="final_answer", arguments={"answer": "listed"})]),
+        Reply(content="third"),
+    )
+    fake.script_structured('{"memories": [{"text": "The user runs echo one.", "kind": "semantic"}]}')
+    allow = [{"id": "allow-echo", "decision": "allow", "tools": ["run_command"], "command": ["echo *"]}]
+    handle = await daemon.start(agent="developer", policy=allow, user_id="replay", memory_extraction_every=2,
+                                memory_extraction_delay_s=0.5)
+    await daemon.send(handle, "run echo")
+    turn = asyncio.create_task(daemon.send(handle, "list the files"))
+    await wait_for(lambda: _pending(handle, "6-0"))
+    await handle.signal(ConversationWorkflow.approve, Approve(tool_call_id="6-0", decision="approve", approver="replay"))
+    assert (await turn).reply == "listed"
+    await wait_for(lambda: _memory_stored(handle, 2))
+    await daemon.send(handle, "third")
+    await wait_for(lambda: _memory_stored(handle, 3))
+    await handle.signal(ConversationWorkflow.end, End(reason="recorded"))
+    await handle.result()
+    return [handle]
+
+
 SCENARIOS = [
     turns_with_tools_and_injection, pause_queue_resume_end, continue_as_new, model_failures, unknown_agent,
-    tools_and_approvals, memory, payloads_and_final_answer,
+    tools_and_approvals, memory, payloads_and_final_answer, one_trip_turns,
 ]
 
 
