@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from activities.memory.extraction import TURN_CHARS, transcript_of
+from activities.memory.extraction import TOOL_OUTPUT_CHARS, TURN_CHARS
 from models.memory import StoreTurnMemories
 from store.tables import Message
 
@@ -28,9 +28,17 @@ def turn_groups(messages: list[Message], request: StoreTurnMemories) -> Iterator
     ]
     group: list[Message] = []
     for index, turn in enumerate(turns):
-        if group and len(transcript_of(group + turn)) > TURN_CHARS:
+        if group and _length(group + turn) > TURN_CHARS:
             yield group, first_turn + index - 1
             group = []
         group += turn
     if group:
         yield group, request.turn
+
+
+def _length(messages: list[Message]) -> int:
+    """What ``extraction.transcript_of`` makes of these messages, before it keeps the last
+    ``TURN_CHARS``: ``role: content`` blocks (tool outputs cut to ``TOOL_OUTPUT_CHARS``) two newlines apart."""
+    sizes = [len(m.role) + 2 + (min(len(m.content), TOOL_OUTPUT_CHARS) if m.role == "tool" else len(m.content))
+             for m in messages if m.content.strip()]
+    return sum(sizes) + 2 * max(len(sizes) - 1, 0)
