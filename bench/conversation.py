@@ -42,10 +42,12 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
+from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.memory.activities import MemoryActivities
 from bench.fake_model import serve
 from bench.floor import FloorWorkflow
 from bench.worker import worker_process
@@ -55,6 +57,7 @@ from models.memory import NewMemory, MemoryScope
 from workflows import search_attributes
 from workflows.conversation import ConversationWorkflow
 
+EXTRACTION = activity._Definition.must_from_callable(MemoryActivities.store_turn).name
 PROFILES = {
     "default": dict(turns=200, warmup=10, conversations=50, turns_per_conversation=10, memories=200),
     "quick": dict(turns=40, warmup=5, conversations=10, turns_per_conversation=3, memories=50),
@@ -243,7 +246,7 @@ async def workload(handles: list[WorkflowHandle], turns_each: int) -> dict[str, 
             if event.HasField("activity_task_scheduled_event_attributes"):
                 kind = event.activity_task_scheduled_event_attributes.activity_type.name
                 counts["activities"] += 1
-                counts["extractions"] += kind == "memory.store"
+                counts["extractions"] += kind == EXTRACTION
             counts["workflow tasks"] += event.HasField("workflow_task_completed_event_attributes")
             counts["events"] += 1
             counts["history bytes"] += event.ByteSize()

@@ -245,9 +245,9 @@ class ConversationWorkflow:
                     type="ConversationEnded",
                 )
         self._carried.queue.clear()
+        await self._extraction_finished()  # the last turns' memories; `ended` stays the last event
         self._set_state(ConversationState.ENDED)
         await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._extraction_finished()  # the last turns' memories, before the conversation closes
         await workflow.execute_activity_method(
             TranscriptActivities.close,
             CloseConversation(conversation_id=self._carried.conversation_id, reason=self._end_reason),
