@@ -291,6 +291,9 @@ def daemonflow_env(settings: Settings) -> dict[str, str]:
 @dataclass
 class Results:
     floor: Figures
+    """Sequential and concurrent, at the start."""
+    floor_beside: dict[str, Figures] = field(default_factory=dict)
+    """The floor's concurrent turns again, right after each stack's (what its ratio is taken against)."""
     stacks: dict[str, Figures] = field(default_factory=dict)
     """'SQLite', 'PostgreSQL': the default configuration of each."""
     batch: dict[tuple[str, bool], Figures] = field(default_factory=dict)
@@ -300,8 +303,10 @@ class Results:
     stores: dict[str, str] = field(default_factory=dict)
 
 
-async def run_stack(client: Client, name: str, settings: Settings, args: argparse.Namespace, results: Results) -> None:
-    """One records store: its default figures, the batcher the other way, and (PostgreSQL) scale-out."""
+async def run_stack(client: Client, name: str, settings: Settings, args: argparse.Namespace, results: Results,
+                    floor: Target) -> None:
+    """One records store: its default figures (and the floor's turns/s measured right after them:
+    the machine's load drifts), the batcher the other way, and (PostgreSQL) scale-out."""
     progress(f"{name}: seeding {args.memories} memories")
     await seed_memories(settings, args.memories)
     target = daemonflow_target(client, settings.task_queue, agent=AGENT)
@@ -314,6 +319,8 @@ async def run_stack(client: Client, name: str, settings: Settings, args: argpars
         results.batch[(name, batch)] = figures
         if batch == default:
             results.stacks[name] = figures
+            progress("floor, right after:")
+            results.floor_beside[name] = await measure(floor, args, sequential_too=False)
     if name != "PostgreSQL":
         return
     results.scale[1] = results.stacks[name]
@@ -337,21 +344,23 @@ async def run(args: argparse.Namespace) -> None:
     load_before = load_average()
     address = env.client.service_client.config.target_host
     try:
-        with serve() as model_url, tempfile.TemporaryDirectory(prefix="daemonflow-bench-") as tmp:
+        with contextlib.ExitStack() as stack, serve() as model_url, \
+                tempfile.TemporaryDirectory(prefix="daemonflow-bench-") as tmp:
             floor_queue = f"bench-floor-{uuid.uuid4().hex[:8]}"
-            with workers("floor", floor_queue, {"DAEMONFLOW_TEMPORAL_ADDRESS": address}):
-                progress("floor:")
-                results = Results(floor=await measure(floor_target(env.client, floor_queue), args))
+            stack.enter_context(workers("floor", floor_queue, {"DAEMONFLOW_TEMPORAL_ADDRESS": address}))  # all along
+            floor = floor_target(env.client, floor_queue)
+            progress("floor:")
+            results = Results(floor=await measure(floor, args))
             sqlite = Settings(_env_file=None, temporal_address=address, task_queue=f"bench-sqlite-{uuid.uuid4().hex[:8]}",
                               var_dir=Path(tmp) / "var", database_url=f"sqlite:///{Path(tmp) / 'daemonflow.db'}",
                               ollama_host=model_url)  # fmt: skip
             results.stores["SQLite"] = "SQLite file, embedded Qdrant"
-            await run_stack(env.client, "SQLite", sqlite, args, results)
+            await run_stack(env.client, "SQLite", sqlite, args, results, floor)
             with postgres(args.postgres_url) as (database_url, versions):
                 pg = sqlite.model_copy(update={"database_url": database_url, "memory_backend": "pgvector",
                                                "task_queue": f"bench-pg-{uuid.uuid4().hex[:8]}"})
                 results.stores["PostgreSQL"] = f"{versions} (pgserver), memory in pgvector"
-                await run_stack(env.client, "PostgreSQL", pg, args, results)
+                await run_stack(env.client, "PostgreSQL", pg, args, results, floor)
     finally:
         await env.shutdown()
     machine = f"{machine_info(binary)}\n{'':12}load average (/proc/loadavg) before: {load_before}; after: {load_average()}"
@@ -369,12 +378,12 @@ def mean(values: list[float]) -> float:
     return statistics.mean(values) * 1000
 
 
-def comparison(daemon: Figures, floor: Figures) -> list[str]:
+def comparison(daemon: Figures, floor: Figures, beside: Figures) -> list[str]:
     rows = [  # (metric, daemonflow, floor, higher is better)
         *((f"sequential {name} (ms)", f(daemon.sequential), f(floor.sequential), False)
           for name, f in (("p50", pct(50)), ("p95", pct(95)), ("mean", mean))),
-        ("concurrent turns/s", daemon.throughput, floor.throughput, True),
-        *((f"concurrent {name} (ms)", f(daemon.concurrent), f(floor.concurrent), False)
+        ("concurrent turns/s", daemon.throughput, beside.throughput, True),
+        *((f"concurrent {name} (ms)", f(daemon.concurrent), f(beside.concurrent), False)
           for name, f in (("p50", pct(50)), ("p95", pct(95)))),
     ]  # fmt: skip
     lines = [f"{'metric':<22}{'daemonflow':>12}{'floor':>10}{'ratio':>8}"]
@@ -402,9 +411,11 @@ def report(results: Results, args: argparse.Namespace, machine: str) -> None:
     print("processes:  this client; one worker each (Daemonflow, floor); the fake model server; the dev server")
     for name, figures in results.stacks.items():
         print(f"\n{name} records ({results.stores[name]}) against the floor")
-        print("\n".join(comparison(figures, results.floor)))
+        print("\n".join(comparison(figures, results.floor, results.floor_beside[name])))
         print(per_turn(figures))
     print(f"floor {per_turn(results.floor)}")
+    drift = ", ".join(f"{f.throughput:.1f} after {name}" for name, f in results.floor_beside.items())
+    print(f"floor concurrent turns/s: {results.floor.throughput:.1f} at the start, {drift} (the ratios use the latter)")
     print("\nratio: daemonflow / floor for latencies, floor / daemonflow for turns/s;")
     print("either way it is how many times slower Daemonflow is than a bare update + activity.")
     print("\nstore write batcher (≤ 10 writes a batch, DAEMONFLOW_STORE_BATCH): concurrent turns/s")
