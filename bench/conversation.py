@@ -8,12 +8,12 @@ client. With the model taking no time, what is left is the price of durability.
 
 In one run it prints:
 
-1. **SQLite records** (the default stack: records in a SQLite file, embedded Qdrant memory), against
+1. **SQLite records** (the default stack: records in a SQLite file, embedded memory), against
    the **floor** (``bench/floor.py``: one update, one trivial activity): the ``send_message`` update
-   round trip turn after turn in one conversation, and turns/s with many conversations at once;
+   round trip turn after turn in one conversation, and turns/s with many conversations at once
+   (the floor's turns/s measured again right after, as the machine's load drifts);
 2. the same against **PostgreSQL records** (a pgserver started here; memory in pgvector);
-3. the **store write batcher** (seed 004, ``DAEMONFLOW_STORE_BATCH``) off and on, turns/s on both;
-4. **scale-out**: one worker process against two on the same dev server (PostgreSQL records).
+3. **scale-out**: one worker process against two on the same dev server (PostgreSQL records).
 
 Memory is on: every turn recalls from ``--memories`` memories (200) seeded in the agent's scope,
 and extraction runs (the fake extracts nothing, so the store stays the same size). The workload of
@@ -296,8 +296,6 @@ class Results:
     """The floor's concurrent turns again, right after each stack's (what its ratio is taken against)."""
     stacks: dict[str, Figures] = field(default_factory=dict)
     """'SQLite', 'PostgreSQL': the default configuration of each."""
-    batch: dict[tuple[str, bool], Figures] = field(default_factory=dict)
-    """(stack, batcher on) → concurrent figures."""
     scale: dict[int, Figures] = field(default_factory=dict)
     """Worker processes → concurrent figures (PostgreSQL)."""
     stores: dict[str, str] = field(default_factory=dict)
@@ -305,22 +303,16 @@ class Results:
 
 async def run_stack(client: Client, name: str, settings: Settings, args: argparse.Namespace, results: Results,
                     floor: Target) -> None:
-    """One records store: its default figures (and the floor's turns/s measured right after them:
-    the machine's load drifts), the batcher the other way, and (PostgreSQL) scale-out."""
+    """One records store: its figures, the floor's turns/s measured right after them (the machine's
+    load drifts), and (PostgreSQL) scale-out."""
     progress(f"{name}: seeding {args.memories} memories")
     await seed_memories(settings, args.memories)
     target = daemonflow_target(client, settings.task_queue, agent=AGENT)
-    default = Settings().store_batch
-    for batch in (default, not default):
-        env = {**daemonflow_env(settings), "DAEMONFLOW_STORE_BATCH": str(batch).lower()}
-        with workers("daemonflow", settings.task_queue, env):
-            progress(f"{name}, store batcher {'on' if batch else 'off'}:")
-            figures = await measure(target, args, sequential_too=batch == default)
-        results.batch[(name, batch)] = figures
-        if batch == default:
-            results.stacks[name] = figures
-            progress("floor, right after:")
-            results.floor_beside[name] = await measure(floor, args, sequential_too=False)
+    with workers("daemonflow", settings.task_queue, daemonflow_env(settings)):
+        progress(f"{name}:")
+        results.stacks[name] = await measure(target, args)
+    progress("floor, right after:")
+    results.floor_beside[name] = await measure(floor, args, sequential_too=False)
     if name != "PostgreSQL":
         return
     results.scale[1] = results.stacks[name]
@@ -418,11 +410,6 @@ def report(results: Results, args: argparse.Namespace, machine: str) -> None:
     print(f"floor concurrent turns/s: {results.floor.throughput:.1f} at the start, {drift} (the ratios use the latter)")
     print("\nratio: daemonflow / floor for latencies, floor / daemonflow for turns/s;")
     print("either way it is how many times slower Daemonflow is than a bare update + activity.")
-    print("\nstore write batcher (≤ 10 writes a batch, DAEMONFLOW_STORE_BATCH): concurrent turns/s")
-    for name in results.stacks:
-        off, on = results.batch[(name, False)], results.batch[(name, True)]
-        print(f"  {name:<11} off {off.throughput:6.1f}   on {on.throughput:6.1f}   on/off {on.throughput / off.throughput:.2f}x"
-              f"   (p50 {pct(50)(off.concurrent):.0f} → {pct(50)(on.concurrent):.0f} ms)")
     if results.scale:
         one, two = results.scale[1], results.scale[2]
         print("\nscale-out on one dev server (PostgreSQL records): concurrent turns/s")

@@ -49,11 +49,6 @@ class Settings(BaseSettings):
     memory_min_similarity: float = 0.0
     memory_duplicate_threshold: float = 0.92
     """A new memory this similar to one in the same scope updates it instead of adding a row."""
-    store_batch: bool = False
-    """Group concurrent store writes of the turns into shared transactions (one writer thread,
-    ≤ 10 writes a batch; ``store/batcher.py``); measured by ``bench.conversation``."""
-    store_batch_window_ms: float = Field(default=0.0, ge=0, le=100)
-    """How long a batch waits for more writes; 0 takes only those already waiting."""
     memory_extraction: bool = True
     """After each turn, ask the chat model what is worth remembering (one more model call per
     turn); templates with ``memory: false`` never recall nor extract."""

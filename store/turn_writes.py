@@ -20,17 +20,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from models.transcript import AppendMessage
 from models.turn_writes import TurnWrites
-from store.batcher import WriteBatcher
 from store.payloads import PayloadStore
 from store.tables import ROLES, Action, Conversation, Message, ModelUsage, utcnow
 
 
 class TurnWriter:
-    def __init__(self, engine: Engine, batcher: WriteBatcher | None = None) -> None:
-        """``batcher``: group writes with other threads' (``store/batcher.py``); None: each write
-        is a transaction of its own."""
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._batcher = batcher
         self._payloads = PayloadStore(engine)
         self._insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[engine.dialect.name]
 
@@ -67,9 +63,6 @@ class TurnWriter:
         self._run(write)
 
     def _run(self, write: Callable[[Connection], None]) -> None:
-        if self._batcher is not None:
-            self._batcher.run(write)
-            return
         with self._engine.begin() as connection:
             write(connection)
 

@@ -27,7 +27,6 @@ from activities.transcript import TranscriptActivities
 from config.policy import load_policy
 from config.settings import Settings
 from store.actions import ActionStore
-from store.batcher import WriteBatcher
 from store.engine import make_engine
 from store.relevance import RelevanceStore
 from store.payloads import PayloadStore
@@ -64,8 +63,7 @@ def build_activities(
     store = TranscriptStore(engine)
     actions = ActionStore(engine)
     payloads = PayloadStore(engine)
-    batcher = WriteBatcher(engine, window_s=settings.store_batch_window_ms / 1000) if settings.store_batch else None
-    writer = TurnWriter(engine, batcher)
+    writer = TurnWriter(engine)
     transcript = TranscriptActivities(store, settings, load_policy(settings.policy_file), writer)
     llm = LlmActivities(store, settings, memory, writer)
     tools = ToolActivities(sandbox, sandbox.client if sandbox else None, actions, payloads, host_queue=host_queue)
