@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.audit import AuditActivities
-from activities.llm import LlmActivities
+from activities.llm import LlmActivities, LlmProviders
 from activities.memory import MemoryService
 from activities.memory.activities import MemoryActivities
 from activities.sandbox import SandboxManager, connect_docker
@@ -58,14 +58,15 @@ def build_activities(
     store = TranscriptStore(engine)
     actions = ActionStore(engine)
     transcript = TranscriptActivities(store, settings, load_policy(settings.policy_file))
-    llm = LlmActivities(store, settings, memory)
+    providers = LlmProviders(settings)  # one client per model server, shared by the model activities
+    llm = LlmActivities(store, settings, memory, providers)
     tools = ToolActivities(sandbox, sandbox.client if sandbox else None, actions, host_queue=host_queue)
     return {
         "main": [
             *transcript.all(), AuditActivities(actions).record,
             *schedules.activities(settings, engine, sandbox.client if sandbox else None),
         ],
-        "llm": [llm.chat, *MemoryActivities(memory, store, settings).all()],
+        "llm": [llm.chat, *MemoryActivities(memory, store, settings, providers).all()],
         "sandbox": [tools.run],
     }
 

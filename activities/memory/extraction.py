@@ -1,8 +1,10 @@
 """Extraction: after a turn, the chat model picks out what is worth remembering.
 
-The model answers with Ollama structured outputs (``format`` = the JSON schema of
-:class:`~models.memory.MemoryExtraction`), so its answer is parsed, not scraped. Whatever it
-proposes still passes two filters here: texts that look like credentials are dropped (memories end
+The model answers with structured output (the JSON schema of
+:class:`~models.memory.MemoryExtraction`: Ollama's ``format``, an OpenAI-compatible server's
+``response_format``, or — where a server refuses that — the schema in the instructions; see
+``activities/llm/openai_provider.py``), so its answer is parsed, not scraped. Whatever it proposes
+still passes two filters here: texts that look like credentials are dropped (memories end
 up in prompts and in the memory store, where secrets have no business), and the list is capped.
 """
 
@@ -10,8 +12,10 @@ from __future__ import annotations
 
 import re
 
-import ollama
 from pydantic import ValidationError
+
+from activities.llm.chat_models import ChatModel
+from activities.llm.provider import PromptMessage
 
 from models.memory import ExtractedMemory, MemoryExtraction
 from store.tables import Message
@@ -55,20 +59,15 @@ def looks_secret(text: str) -> bool:
     return bool(_SECRET.search(text))
 
 
-async def extract(client: ollama.AsyncClient, model: str, messages: list[Message]) -> list[ExtractedMemory]:
-    """Ask ``model`` for the memories in ``messages``; raises ``ollama`` errors as they come and
-    :class:`ExtractionError` for an answer that does not fit the schema."""
+async def extract(model: ChatModel, messages: list[Message]) -> list[ExtractedMemory]:
+    """Ask ``model`` for the memories in ``messages``; raises :mod:`activities.llm.errors` as they
+    come and :class:`ExtractionError` for an answer that does not fit the schema."""
     transcript = transcript_of(messages)
     if not transcript:
         return []
-    response = await client.chat(
-        model=model,
-        messages=[{"role": "system", "content": INSTRUCTIONS}, {"role": "user", "content": transcript}],
-        format=MemoryExtraction.model_json_schema(),
-        stream=False,
-        options={"temperature": 0},
+    answer = await model.structured(
+        [PromptMessage("system", INSTRUCTIONS), PromptMessage("user", transcript)], MemoryExtraction
     )
-    answer = response.message.content or ""
     try:
         extraction = MemoryExtraction.model_validate_json(answer)
     except ValidationError as err:
