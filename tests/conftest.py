@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.databases",
     "tests.fixtures.ollama",
+    "tests.fixtures.openai_compatible",
     "tests.fixtures.temporal",
     "tests.fixtures.docker",
     "tests.fixtures.api",
