@@ -45,10 +45,12 @@ class ChatModel:
     ) -> ChatOutcome:
         return await self.provider.chat(self.name, messages, self.options, tools, on_delta)
 
-    async def structured(self, messages: Sequence[PromptMessage], schema: type[BaseModel]) -> str:
-        """JSON text meant to fit ``schema``, at temperature 0 (the caller validates it)."""
+    async def structured(self, messages: Sequence[PromptMessage], schema: dict | type[BaseModel]) -> str:
+        """JSON text meant to fit ``schema`` (a JSON schema, or a pydantic model's), at
+        temperature 0; the caller validates it."""
         options = replace(self.options, temperature=0.0)
-        return await self.provider.structured(self.name, messages, schema.model_json_schema(), options)
+        json_schema = schema if isinstance(schema, dict) else schema.model_json_schema()
+        return await self.provider.structured(self.name, messages, json_schema, options)
 
 
 class LlmProviders:
