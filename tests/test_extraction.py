@@ -8,7 +8,14 @@ import json
 import pytest
 
 from activities.llm.chat_models import LlmProviders
-from activities.memory.extraction import REQUESTED_MAX, ExtractionError, extract, extraction_schema
+from activities.memory.extraction import (
+    MAX_TOKENS,
+    REQUESTED_MAX,
+    TEXT_CHARS,
+    ExtractionError,
+    extract,
+    extraction_schema,
+)
 from config.settings import Settings
 from models.agent import AgentTemplate
 from store.tables import Message
@@ -37,7 +44,8 @@ async def test_the_model_is_asked_for_a_bounded_list_at_temperature_zero(fake_op
     sent = fake_openai.structured_requests()[0]
     assert sent["response_format"]["json_schema"]["schema"] == extraction_schema()
     assert extraction_schema()["properties"]["memories"]["maxItems"] == REQUESTED_MAX
-    assert (sent["temperature"], sent["max_tokens"]) == (0.0, 256)
+    assert extraction_schema()["$defs"]["ExtractedMemory"]["properties"]["text"]["maxLength"] == TEXT_CHARS
+    assert (sent["temperature"], sent["max_tokens"]) == (0.0, MAX_TOKENS)  # its own cap, not the replies' 256
     assert "my deployment target is a Raspberry Pi 5" in sent["messages"][1]["content"]
 
 

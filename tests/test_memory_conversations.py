@@ -63,7 +63,7 @@ async def test_a_fact_told_in_one_conversation_is_in_the_prompt_of_the_next(daem
     assert await wait_for(lambda: stored(first, 1)) == {"turn": 1, "added": 1, "updated": 0, "skipped": None}
     extract_call = fake_ollama.structured_requests()[0]
     assert extract_call["format"] == extraction_schema()
-    assert extract_call["format"]["properties"]["memories"]["maxItems"] == 8
+    assert extract_call["format"]["properties"]["memories"]["maxItems"] == 5
     assert "my deployment target is a Raspberry Pi 5" in extract_call["messages"][1]["content"]
 
     second = await daemon.start(user_id="alice")

@@ -45,6 +45,11 @@ class ChatModel:
     ) -> ChatOutcome:
         return await self.provider.chat(self.name, messages, self.options, tools, on_delta)
 
+    def with_max_tokens(self, max_tokens: int) -> ChatModel:
+        """The same model with another generation cap (a structured answer whose size its schema
+        bounds needs its own, whatever the agent's replies may take)."""
+        return replace(self, options=replace(self.options, max_tokens=max_tokens))
+
     async def structured(self, messages: Sequence[PromptMessage], schema: dict | type[BaseModel]) -> str:
         """JSON text meant to fit ``schema`` (a JSON schema, or a pydantic model's), at
         temperature 0; the caller validates it."""

@@ -8,11 +8,12 @@ still passes two filters here: texts that look like credentials are dropped (mem
 up in prompts and in the memory store, where secrets have no business), and the list is capped.
 
 Small local models need some slack, measured with SmolLM2-135M on llama.cpp: greedy decoding
-repeats the same memory until the token cap, and grammar-constrained decoding enforces list
-lengths but not number bounds (it wrote ``"importance": 1000``). So the schema the model is given
-allows at most :data:`REQUESTED_MAX` memories (the grammar then closes the list early, where the
-model would otherwise run into the cap and leave broken JSON), repeated texts are dropped and an
-importance outside 0–1 is clamped before the answer is validated.
+repeats itself — the same memory over and over, or one sentence inside a text — until the token
+cap cuts the JSON, and grammar-constrained decoding enforces lengths but not number bounds (it
+wrote ``"importance": 1000``). So the schema the model is given allows at most
+:data:`REQUESTED_MAX` memories of at most :data:`TEXT_CHARS` characters (a server that turns the
+schema into a grammar, llama.cpp or vLLM, then closes the JSON in time), repeated texts are
+dropped and an importance outside 0–1 is clamped before the answer is validated.
 """
 
 from __future__ import annotations
@@ -31,8 +32,13 @@ from store.tables import Message
 TURN_CHARS = 12_000
 """The most of a turn's transcript shown to the extractor (the newest part is kept)."""
 TOOL_OUTPUT_CHARS = 1_000
-REQUESTED_MAX = 8
+REQUESTED_MAX = 5
 """Most memories the model may list for one turn (the schema it is given says so)."""
+TEXT_CHARS = 200
+"""Longest memory text the model may write: one sentence."""
+MAX_TOKENS = 1024
+"""The extraction answer's own generation cap, whatever cap the agent's replies have: its schema
+bounds it (5 memories of at most 200 characters and their fields, ~70 tokens apiece)."""
 
 INSTRUCTIONS = """You maintain the long-term memory of an AI assistant.
 Read the conversation turn below and list the facts worth remembering in later conversations:
@@ -75,7 +81,7 @@ async def extract(model: ChatModel, messages: list[Message]) -> list[ExtractedMe
     transcript = transcript_of(messages)
     if not transcript:
         return []
-    answer = await model.structured(
+    answer = await model.with_max_tokens(MAX_TOKENS).structured(
         [PromptMessage("system", INSTRUCTIONS), PromptMessage("user", transcript)], extraction_schema()
     )
     try:
@@ -86,9 +92,11 @@ async def extract(model: ChatModel, messages: list[Message]) -> list[ExtractedMe
 
 
 def extraction_schema() -> dict[str, Any]:
-    """:class:`MemoryExtraction`'s JSON schema, asking for at most :data:`REQUESTED_MAX` memories."""
+    """:class:`MemoryExtraction`'s JSON schema, asking for at most :data:`REQUESTED_MAX` memories of
+    at most :data:`TEXT_CHARS` characters."""
     schema = MemoryExtraction.model_json_schema()
     schema["properties"]["memories"]["maxItems"] = REQUESTED_MAX
+    schema["$defs"]["ExtractedMemory"]["properties"]["text"]["maxLength"] = TEXT_CHARS
     return schema
 
 
