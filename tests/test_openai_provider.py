@@ -17,7 +17,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.llm import LlmActivities, LlmProviders
 from activities.llm.openai_messages import UNPARSED_ARGUMENTS, parse_call
 from activities.llm.openai_provider import OpenAIProvider
-from activities.llm.probe import probe_model_servers, probe_server
+from activities.llm.probe import model_server_lines, probe_model_servers, probe_server
 from activities.llm.provider import GenerationOptions, PromptMessage
 from activities.memory.embeddings import Embedder, EmbeddingModelNotFound, EmbeddingUnavailable
 from config.settings import Settings
@@ -322,3 +322,20 @@ async def test_probes_say_what_answers_and_never_raise(fake_openai, fake_ollama)
     fake_openai.down()
     down = await probe_server("openai", fake_openai.url)
     assert not down.reachable and fake_openai.url in down.error
+
+
+async def test_the_lines_dev_prints_about_the_model_servers(fake_openai, fake_ollama):
+    with FakeOpenAI(models=["bge"]) as embed_server:
+        settings = openai_settings(fake_openai.url, embed_base_url=embed_server.url, embed_model="bge")
+        lines = await model_server_lines(settings)
+    assert lines[0].startswith(f"chat: llama.cpp at {fake_openai.url} (") and "2 model(s): smollm2, smollm2-embed" in lines[0]
+    assert lines[1] == "  smollm2: present"
+    assert lines[2].startswith(f"embeddings: llama.cpp at {embed_server.url}") and lines[3] == "  bge: present"
+
+    ollama = Settings(_env_file=None, ollama_host=fake_ollama.url, embed_model="nomic-embed-text")
+    lines = await model_server_lines(ollama)
+    assert lines[1:] == ["  llama3.2: present", "  nomic-embed-text: MISSING — run `ollama pull nomic-embed-text`"]
+    fake_ollama.down()
+    lines = await model_server_lines(ollama)
+    assert lines[0].startswith(f"chat: NOT reachable at {fake_ollama.url}")
+    assert "`ollama pull llama3.2`, `ollama pull nomic-embed-text`" in lines[1] and "make local-model" in lines[1]

@@ -3,7 +3,8 @@
 ``await probe_server("openai", "http://127.0.0.1:8080/v1")`` → :class:`~models.llm.ServerProbe`
 (reachable, server and version, models, latency, error); it never raises. ``probe_model_servers``
 probes the chat server of the settings and, when it is another one, the embedding server;
-``describe`` turns a probe into the lines a person reads, with what to do about a missing model.
+``describe`` turns a probe into the lines a person reads, with what to do about a missing model;
+``model_server_lines`` is all of it for the settings (what ``daemonflow dev`` prints).
 """
 
 from __future__ import annotations
@@ -46,10 +47,22 @@ async def _probe(provider: LlmProvider, timeout_s: float) -> ServerProbe:
         await provider.close()
 
 
+async def model_server_lines(settings: Settings, timeout_s: float = PROBE_TIMEOUT_S) -> list[str]:
+    """What answers for chat and embeddings, their models, and what to do about what is missing."""
+    probes = await probe_model_servers(settings, timeout_s)
+    lines: list[str] = []
+    for role, probe in probes.items():
+        wanted = [settings.model] if role == "chat" else []
+        if role == "embeddings" or "embeddings" not in probes:
+            wanted.append(settings.embed_model)
+        lines += describe(role, probe, wanted)
+    return lines
+
+
 def describe(role: str, probe: ServerProbe, wanted: list[str]) -> list[str]:
     """Lines for a person: what answers where, and for each wanted model whether it is there."""
     if not probe.reachable:
-        return [f"{role}: NOT reachable at {probe.base_url} ({probe.error})"]
+        return [f"{role}: NOT reachable at {probe.base_url} ({probe.error})", *_fixes(probe, wanted)]
     what = " ".join(p for p in (probe.server or "a server", probe.version and f"version {probe.version}") if p)
     lines = [
         f"{role}: {what} at {probe.base_url} ({probe.latency_ms:g} ms), {len(probe.models)} model(s): "
@@ -63,3 +76,17 @@ def describe(role: str, probe: ServerProbe, wanted: list[str]) -> list[str]:
         else:
             lines.append(f"  {model}: not listed (a llama-server answers with whatever it serves; vLLM refuses)")
     return lines
+
+
+def _fixes(probe: ServerProbe, wanted: list[str]) -> list[str]:
+    if probe.provider == "ollama":
+        return [
+            "  conversations wait and retry until it answers. To fix it: install Ollama "
+            "(https://ollama.com/download), start it (`ollama serve`), "
+            + ", ".join(f"`ollama pull {m}`" for m in wanted)
+            + ", or set OLLAMA_HOST to where it runs; or `make local-model` for a tiny local model",
+        ]
+    return [
+        "  conversations wait and retry until it answers. To fix it: start the server, or set "
+        "DAEMONFLOW_OPENAI_BASE_URL (DAEMONFLOW_EMBED_BASE_URL for embeddings) to where it runs",
+    ]
