@@ -57,6 +57,9 @@ class Side:
     seconds: list[float] = field(default_factory=list)
     tokens: list[int] = field(default_factory=list)
     first_token_s: list[float] = field(default_factory=list)
+    retried: int = 0
+    """Direct calls sent again after a connection error (Daemonflow's activity retries by itself,
+    and that time is in its figures)."""
 
     def add(self, seconds: float, tokens: int, first_token_s: float | None = None) -> None:
         self.seconds.append(seconds)
@@ -120,7 +123,12 @@ async def measure(env: WorkflowEnvironment, servers: LocalModelServers, tmp: Pat
                     if counted:
                         ours.add(*figures)
                 else:
-                    figures = await direct_turn(direct, settings)
+                    try:
+                        figures = await direct_turn(direct, settings)
+                    except openai.APIConnectionError as err:
+                        progress(f"  direct call failed ({err.__cause__ or err}); sending it again")
+                        theirs.retried += 1
+                        figures = await direct_turn(direct, settings)
                     if counted:
                         theirs.add(*figures)
             progress(f"  round {round_ + 1}/{args.warmup + args.turns}{'' if counted else ' (warm-up)'}")
@@ -172,6 +180,8 @@ def report(ours: Side, theirs: Side, args: argparse.Namespace, machine: str) -> 
     print(f"tokens/s:  {statistics.median(generation):.1f} generating (direct, after the first token), "
           f"{statistics.median(t / s for t, s in zip(ours.tokens, ours.seconds)):.1f} end to end through Daemonflow")
     print(f"first token (direct): {ms(theirs.first_token_s, statistics.median):.0f} ms median")
+    if theirs.retried:
+        print(f"note:      {theirs.retried} direct call(s) failed to connect and were sent again (not timed)")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
