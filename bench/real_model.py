@@ -32,6 +32,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.llm.openai_provider import FRESH_CONNECTIONS
 from activities.prompt import build_system_prompt
 from bench.conversation import load_average, machine_info, progress, stdout_to_stderr, temporal_binary
 from config.settings import Settings
@@ -111,7 +112,10 @@ async def measure(env: WorkflowEnvironment, servers: LocalModelServers, tmp: Pat
         database_url=f"sqlite:///{tmp / 'daemonflow.db'}", agents_dir=agents, schedules="off",
     )
     settings = servers.settings_for(base).model_copy(update={"max_tokens": args.max_tokens})
-    direct = openai.AsyncOpenAI(base_url=settings.openai_base_url, api_key="no-key", max_retries=0)
+    direct = openai.AsyncOpenAI(  # as the provider connects: a fresh connection per call, no retries
+        base_url=settings.openai_base_url, api_key="no-key", max_retries=0,
+        http_client=openai.DefaultAsyncHttpxClient(limits=FRESH_CONNECTIONS),
+    )
     ours, theirs = Side(), Side()
     async with build_worker(env.client, settings):
         for round_ in range(args.warmup + args.turns):

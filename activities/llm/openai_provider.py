@@ -51,6 +51,12 @@ NO_KEY = "no-key"
 """Sent when no key is configured: the client insists on one, and keyless servers ignore it."""
 SERVER_NAMES = {"llamacpp": "llama.cpp", "vllm": "vLLM", "library": "Ollama", "organization_owner": "LM Studio"}
 """``owned_by`` of ``/v1/models`` entries, as each server writes it."""
+FRESH_CONNECTIONS = httpx2.Limits(max_connections=100, max_keepalive_connections=0)
+"""A connection per request, none kept alive. llama-server sometimes closes a connection right
+after a streamed answer without saying so, and the next request sent on it fails with "Server
+disconnected without sending a response": 1 in 25 and 1 in 60 back-to-back streamed calls here, 0
+in 60 without keep-alive. A new loopback or LAN connection costs well under a millisecond; a model
+call, hundreds."""
 SCHEMA_INSTRUCTIONS = (
     "Answer with one JSON object and nothing else (no prose, no code fence). "
     "It must match this JSON schema:\n{schema}"
@@ -78,6 +84,7 @@ class OpenAIProvider:
                 api_key=self._api_key or NO_KEY,
                 max_retries=0,
                 timeout=openai.Timeout(self._timeout_s, connect=5.0),
+                http_client=openai.DefaultAsyncHttpxClient(limits=FRESH_CONNECTIONS),
             )
         return self._client
 
