@@ -260,8 +260,10 @@ async def test_a_server_without_json_schema_gets_the_schema_in_the_instructions(
     assert second == '{"memories": []}'
     calls = fake_openai.requests_to("/v1/chat/completions")
     assert [bool(c.get("response_format")) for c in calls] == [True, False, False]  # asked once, then remembered
-    assert "must match this JSON schema" in calls[1]["messages"][-1]["content"]
-    assert '"memories"' in calls[1]["messages"][-1]["content"]
+    instructed = calls[1]["messages"]
+    assert [m["role"] for m in instructed] == ["system", "user"]  # the system message stays first
+    assert instructed[0]["content"].startswith("extract\n\n") and "must match this JSON schema" in instructed[0]["content"]
+    assert '"memories"' in instructed[0]["content"]
 
 
 async def test_a_genuine_bad_request_is_not_mistaken_for_a_missing_feature(fake_openai):

@@ -130,6 +130,7 @@ class OpenAIProvider:
     async def structured(
         self, model: str, messages: Sequence[PromptMessage], schema: dict, options: GenerationOptions
     ) -> str:
+        refusal: ModelBadRequest | None = None
         if not self._schema_refused:
             response_format = {
                 "type": "json_schema",
@@ -137,17 +138,15 @@ class OpenAIProvider:
             }
             try:
                 return await self._complete(model, messages, options, response_format=response_format)
-            except ModelBadRequest as refused:
-                first_refusal = refused
-        else:
-            first_refusal = None
-        instructed = [*messages, PromptMessage("system", SCHEMA_INSTRUCTIONS.format(schema=json.dumps(schema)))]
-        answer = json_object_in(await self._complete(model, instructed, options))
-        if first_refusal is not None:
+            except ModelBadRequest as err:
+                refusal = err
+        instructions = SCHEMA_INSTRUCTIONS.format(schema=json.dumps(schema))
+        answer = json_object_in(await self._complete(model, with_instructions(messages, instructions), options))
+        if refusal is not None:  # only now: the refusal was about the format, not the request
             self._schema_refused = True
             log.warning(
                 "%s refused a JSON-schema response_format (%s); structured output is asked for in the "
-                "instructions from now on", self.label, first_refusal,
+                "instructions from now on", self.label, refusal,
             )
         return answer
 
@@ -282,6 +281,15 @@ def server_message(err: openai.APIError) -> str:
     if isinstance(body, str) and body.strip():
         return body.strip()[:500]
     return err.message
+
+
+def with_instructions(messages: Sequence[PromptMessage], instructions: str) -> list[PromptMessage]:
+    """``instructions`` added to the system message, which stays first (some chat templates refuse
+    a system message anywhere else)."""
+    if messages and messages[0].role == "system":
+        first = messages[0]
+        return [PromptMessage("system", f"{first.content}\n\n{instructions}"), *messages[1:]]
+    return [PromptMessage("system", instructions), *messages]
 
 
 def json_object_in(text: str) -> str:
