@@ -7,6 +7,7 @@ store, so workflow history does not grow with the length of the conversation.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -38,7 +39,8 @@ class ChatRequest(BaseModel):
     """``workflow.now()``: the date the model is told, identical on replay."""
     memory_ids: list[str] = Field(default_factory=list)
     tools: list[dict] = Field(default_factory=list)
-    """Ollama tool definitions offered to the model."""
+    """Tool definitions offered to the model (``{"type": "function", "function": {…}}``, the same
+    shape for Ollama and OpenAI-compatible servers)."""
 
 
 class ChatResult(BaseModel):
@@ -47,3 +49,30 @@ class ChatResult(BaseModel):
     tool_calls: list[ToolCallRequest] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     done_reason: str | None = None
+
+
+class ServerProbe(BaseModel):
+    """What ``daemonflow dev``, health checks and the API show about one model server."""
+
+    provider: Literal["ollama", "openai"]
+    base_url: str
+    reachable: bool
+    server: str | None = None
+    """What answers: ``Ollama``, ``llama.cpp``, ``vLLM``… as far as the server tells."""
+    version: str | None = None
+    models: list[str] = Field(default_factory=list)
+    latency_ms: float | None = None
+    """Round trip of the model listing."""
+    error: str | None = None
+    """Why it is not reachable (or answered oddly), in words a person can act on."""
+
+    def has_model(self, name: str) -> bool:
+        """Whether ``name`` is served (Ollama's ``llama3.2`` and ``llama3.2:latest`` are one model)."""
+        wanted = _canonical(name, self.provider)
+        return any(_canonical(m, self.provider) == wanted for m in self.models)
+
+
+def _canonical(name: str, provider: str) -> str:
+    if provider != "ollama":
+        return name
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from activities.llm.ollama_provider import OllamaProvider
 from activities.memory import MemoryService, recall_weights
 from activities.memory.edge_backend import EdgeMemoryStore
 from activities.memory.embeddings import Embedder, EmbeddingError, EmbeddingModelNotFound, EmbeddingUnavailable
@@ -344,7 +345,7 @@ async def test_texts_without_words(memory: MemoryService) -> None:
 
 
 async def test_embedder_batches_and_reads_dimension(fake_ollama: FakeOllama) -> None:
-    embedder = Embedder("all-minilm", fake_ollama.url, batch_size=2)
+    embedder = Embedder("all-minilm", OllamaProvider(fake_ollama.url), batch_size=2)
     try:
         vectors = await embedder.embed(["one", "two", "three", "four", "five"])
         assert len(vectors) == 5 and {len(v) for v in vectors} == {384}
@@ -355,7 +356,7 @@ async def test_embedder_batches_and_reads_dimension(fake_ollama: FakeOllama) -> 
         await embedder.close()
 
     fake_ollama.add_model("mxbai-embed-large", embed_dim=1024)
-    probe = Embedder("mxbai-embed-large", fake_ollama.url)
+    probe = Embedder("mxbai-embed-large", OllamaProvider(fake_ollama.url))
     try:
         assert await probe.dimension() == 1024
     finally:
@@ -363,14 +364,14 @@ async def test_embedder_batches_and_reads_dimension(fake_ollama: FakeOllama) -> 
 
 
 async def test_embedder_errors_are_clear(fake_ollama: FakeOllama) -> None:
-    missing = Embedder("nomic-embed-text", fake_ollama.url)
+    missing = Embedder("nomic-embed-text", OllamaProvider(fake_ollama.url))
     with pytest.raises(EmbeddingModelNotFound) as caught:
         await missing.embed_one("hello")
     assert "nomic-embed-text" in str(caught.value) and "ollama pull nomic-embed-text" in str(caught.value)
     assert not caught.value.retryable
     await missing.close()
 
-    embedder = Embedder("all-minilm", fake_ollama.url)
+    embedder = Embedder("all-minilm", OllamaProvider(fake_ollama.url))
     with pytest.raises(EmbeddingError, match="empty"):
         await embedder.embed(["fine", "  "])
     fake_ollama.fail_next(1, status=500)

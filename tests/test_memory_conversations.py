@@ -13,9 +13,10 @@ import uuid
 from pathlib import Path
 
 from activities.memory import MemoryService
+from activities.memory.extraction import extraction_schema
 from models.conversation import ConversationInput
 from models.events import ConversationEvent, EventsQuery, EventType
-from models.memory import MemoryAdminRequest, MemoryExtraction
+from models.memory import MemoryAdminRequest
 from store.actions import ActionStore
 from tests.fakes.ollama import Reply, ToolCall
 from tests.fixtures.temporal import daemon_settings
@@ -62,7 +63,8 @@ async def test_a_fact_told_in_one_conversation_is_in_the_prompt_of_the_next(daem
     await daemon.send(first, "my deployment target is a Raspberry Pi 5")
     assert await wait_for(lambda: stored(first, 1)) == {"turn": 1, "added": 1, "updated": 0, "skipped": None}
     extract_call = fake_ollama.structured_requests()[0]
-    assert extract_call["format"] == MemoryExtraction.model_json_schema()
+    assert extract_call["format"] == extraction_schema()
+    assert extract_call["format"]["properties"]["memories"]["maxItems"] == 5
     assert "my deployment target is a Raspberry Pi 5" in extract_call["messages"][1]["content"]
 
     second = await daemon.start(user_id="alice")

@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 
 from activities.ai_tools import AiToolActivities
 from activities.audit import AuditActivities
-from activities.llm import LlmActivities
+from activities.llm import LlmActivities, LlmProviders
 from activities.memory import MemoryService
 from activities.memory.activities import MemoryActivities
 from activities.relevance import RelevanceActivities, RelevanceRecordActivities
@@ -57,13 +57,14 @@ def build_activities(
     host_queue: str | None = None,
 ) -> dict[str, list]:
     """Activities by role (``workers/queues.py``): ``main`` beside the store, ``llm`` beside
-    Ollama, ``sandbox`` on Docker hosts."""
+    the model servers, ``sandbox`` on Docker hosts."""
     engine = make_engine(settings.effective_database_url)
     store = TranscriptStore(engine)
     actions = ActionStore(engine)
     payloads = PayloadStore(engine)
     transcript = TranscriptActivities(store, settings, load_policy(settings.policy_file))
-    llm = LlmActivities(store, settings, memory)
+    providers = LlmProviders(settings)  # one client per model server, shared by the model activities
+    llm = LlmActivities(store, settings, memory, providers)
     tools = ToolActivities(sandbox, sandbox.client if sandbox else None, actions, payloads, host_queue=host_queue)
     return {
         "main": [
@@ -72,9 +73,9 @@ def build_activities(
             *RelevanceRecordActivities(RelevanceStore(engine)).all(),
         ],
         "llm": [
-            llm.chat, *MemoryActivities(memory, store, settings).all(),
+            llm.chat, *MemoryActivities(memory, store, settings, providers).all(),
             *RelevanceActivities(memory.embedder, store, settings).all(),
-            *AiToolActivities(store, payloads, settings).all(),
+            *AiToolActivities(store, payloads, settings, providers).all(),
         ],
         "sandbox": [tools.run, tools.diff],
     }
