@@ -126,7 +126,7 @@ def _context(call: dict[str, Any]) -> ToolCallContext:
 
 
 def _judge(index: int, call: dict[str, Any], policy: PolicySet, overrides: list[PolicyRule]) -> dict[str, Any]:
-    """The decision the conversation would take on ``call``, as ``ConversationWorkflow._run_tool`` does."""
+    """The decision a conversation would take on ``call``: arguments checked against the tool's schema, then the policy."""
     context = _context(call)
     spec = BY_NAME.get(context.tool)
     errors = argument_errors(spec.parameters, context.arguments) if spec else []
