@@ -16,6 +16,8 @@ from models.conversation import Usage
 from models.payloads import PayloadRef
 
 MAX_REPLY_CHARS_IN_HISTORY = 16_000
+SERVERS_OF_LISTED_MODELS = frozenset({"Ollama", "vLLM"})
+"""OpenAI-compatible servers (as ``ServerProbe.server`` names them) that refuse unlisted models."""
 
 
 class ToolCallRequest(BaseModel):
@@ -67,9 +69,21 @@ class ServerProbe(BaseModel):
     """Why it is not reachable (or answered oddly), in words a person can act on."""
 
     def has_model(self, name: str) -> bool:
-        """Whether ``name`` is served (Ollama's ``llama3.2`` and ``llama3.2:latest`` are one model)."""
+        """Whether ``name`` is listed (Ollama's ``llama3.2`` and ``llama3.2:latest`` are one model)."""
         wanted = _canonical(name, self.provider)
         return any(_canonical(m, self.provider) == wanted for m in self.models)
+
+    @property
+    def serves_only_listed(self) -> bool:
+        """Whether the server refuses a model it does not list: Ollama (native API or ``/v1``) and
+        vLLM do; a ``llama-server`` answers any model name with the one model it runs, and LM Studio
+        may load a model on demand."""
+        return self.provider == "ollama" or self.server in SERVERS_OF_LISTED_MODELS
+
+    def lacks(self, name: str) -> bool:
+        """Whether a call for ``name`` would surely be refused: the server answers, serves only what
+        it lists, and does not list it. Unreachable or unsure: ``False`` (calls wait or try)."""
+        return self.reachable and self.serves_only_listed and not self.has_model(name)
 
 
 def _canonical(name: str, provider: str) -> str:

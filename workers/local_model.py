@@ -179,20 +179,37 @@ class LocalModelServers:
             "memory_collection": collection,
         })
 
+    async def start(self) -> None:
+        """Both at once; when one cannot start, neither is left running."""
+        try:
+            started = await asyncio.gather(self.chat.start(), self.embeddings.start(), return_exceptions=True)
+        except BaseException:  # cancelled (Ctrl-C while loading)
+            self.stop()
+            raise
+        failed = [outcome for outcome in started if isinstance(outcome, BaseException)]
+        if failed:
+            self.stop()
+            raise failed[0]
+
     def stop(self) -> None:
         self.chat.stop()
         self.embeddings.stop()
 
 
-@contextlib.asynccontextmanager
-async def run_local_model(local: LocalModel, log_dir: Path) -> AsyncIterator[LocalModelServers]:
-    """Both servers, started together and stopped on exit."""
-    servers = LocalModelServers(
+def local_servers(local: LocalModel, log_dir: Path) -> LocalModelServers:
+    """The two servers of ``local``, not started, logging into ``log_dir``."""
+    return LocalModelServers(
         LlamaServer(local, "chat", log_dir / "llama-server-chat.log"),
         LlamaServer(local, "embeddings", log_dir / "llama-server-embeddings.log", threads=1),
     )
+
+
+@contextlib.asynccontextmanager
+async def run_local_model(local: LocalModel, log_dir: Path) -> AsyncIterator[LocalModelServers]:
+    """Both servers, started together and stopped on exit."""
+    servers = local_servers(local, log_dir)
     try:
-        await asyncio.gather(servers.chat.start(), servers.embeddings.start())
+        await servers.start()
         yield servers
     finally:
         servers.stop()
@@ -218,8 +235,8 @@ async def wants_local_model(settings: Settings, say: Say) -> bool:
 @contextlib.asynccontextmanager
 async def dev_model(settings: Settings, say: Say) -> AsyncIterator[Settings]:
     """For ``daemonflow dev``: the settings to run with, and the local model running when they
-    need it (stopped on exit). Without the model provisioned it says how to get one and changes
-    nothing — conversations then wait for a model server, as before."""
+    need it (stopped on exit). Without the model provisioned, or when it cannot start, it says so
+    and how to get a model, and changes nothing — conversations then wait for a model server."""
     if not await wants_local_model(settings, say):
         yield settings
         return
@@ -229,10 +246,19 @@ async def dev_model(settings: Settings, say: Say) -> AsyncIterator[Settings]:
             f"(one-time, about 7 minutes), then `make dev` again; it goes to {cache_dir(settings)}")
         yield settings
         return
-    async with run_local_model(local, settings.var_dir) as servers:
+    servers = local_servers(local, settings.var_dir)
+    try:
+        await servers.start()
+    except LocalModelError as err:
+        say(f"the tiny local model did not start: {err}")
+        yield settings
+        return
+    try:
         say(f"using the tiny local model {CHAT_ALIAS} (SmolLM2-135M: a smoke test, not a capable agent)")
         say(f"  chat        {servers.chat.url}   (log {servers.chat.log_path})")
         say(f"  embeddings  {servers.embeddings.url}   (log {servers.embeddings.log_path})")
         say("  for a real model: install Ollama, or set DAEMONFLOW_LLM_PROVIDER=openai and "
             "DAEMONFLOW_OPENAI_BASE_URL (llama.cpp, vLLM, LM Studio)")
         yield servers.settings_for(settings)
+    finally:
+        servers.stop()

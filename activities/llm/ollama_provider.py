@@ -3,6 +3,10 @@
 Chat streams NDJSON; the last chunk (``done``) carries the token counts and Ollama's own timings
 (nanoseconds). Structured output is Ollama's ``format`` = a JSON schema. The generation cap is
 ``num_predict``, the context ``num_ctx``.
+
+Its address is ``OLLAMA_HOST`` read as Ollama's own clients read it (:func:`ollama_base_url`, the
+one reader of it: the provider, its probe, ``daemonflow dev``, health and the API all go through
+it), so ``gpu-box`` or ``:8080`` mean here what they mean to ``ollama run``.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
+from urllib.parse import urlsplit
 
 import httpx
 import ollama
@@ -26,14 +31,32 @@ from activities.llm.provider import (
 )
 from models.llm import ServerProbe
 
-DEFAULT_HOST = "http://localhost:11434"
+OLLAMA_DEFAULT_PORT = 11434
+SCHEME_PORTS = {"http": 80, "https": 443}
+
+
+def ollama_base_url(host: str | None) -> str:
+    """``OLLAMA_HOST`` as Ollama's clients read it: scheme, host and port all optional
+    (``gpu-box`` → ``http://gpu-box:11434``, ``https://gpu-box`` → ``https://gpu-box:443``,
+    ``:8080`` → ``http://127.0.0.1:8080``, empty → ``http://127.0.0.1:11434``); a path is kept, a
+    trailing slash is not."""
+    text = (host or "").strip()
+    scheme, has_scheme, rest = text.partition("://")
+    if not has_scheme:
+        scheme, rest = "http", text
+    parts = urlsplit(f"{scheme}://{rest}")
+    default_port = SCHEME_PORTS.get(scheme, OLLAMA_DEFAULT_PORT) if has_scheme else OLLAMA_DEFAULT_PORT
+    hostname = parts.hostname or "127.0.0.1"
+    if ":" in hostname:  # IPv6 literals keep their brackets
+        hostname = f"[{hostname}]"
+    return f"{scheme}://{hostname}:{parts.port or default_port}{parts.path.rstrip('/')}"
 
 
 class OllamaProvider:
     kind = "ollama"
 
     def __init__(self, base_url: str | None = None, *, timeout_s: float = 600.0) -> None:
-        self.base_url = (base_url or DEFAULT_HOST).rstrip("/")
+        self.base_url = ollama_base_url(base_url)
         self.label = f"Ollama at {self.base_url}"
         self._timeout_s = timeout_s
         self._client: ollama.AsyncClient | None = None
@@ -115,19 +138,21 @@ class OllamaProvider:
         return [list(map(float, v)) for v in response.embeddings or []]
 
     async def probe(self, timeout_s: float = PROBE_TIMEOUT_S) -> ServerProbe:
+        """``GET /api/version`` and ``/api/tags``."""
         started = time.monotonic()
         try:
             async with httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s) as http:
                 version = (await http.get("/api/version")).raise_for_status().json().get("version")
                 tags = (await http.get("/api/tags")).raise_for_status().json().get("models") or []
         except (httpx.HTTPError, ValueError) as err:
+            why = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
             return ServerProbe(
-                provider="ollama", base_url=self.base_url, reachable=False,
-                error=f"{type(err).__name__}: {err}" if str(err) else type(err).__name__,
+                provider="ollama", base_url=self.base_url, reachable=False, error=why[:500],
+                latency_ms=round((time.monotonic() - started) * 1000, 1),
             )
         return ServerProbe(
             provider="ollama", base_url=self.base_url, reachable=True, server="Ollama", version=version,
-            models=sorted(m.get("model") or m.get("name") or "" for m in tags),
+            models=sorted(name for m in tags if (name := m.get("model") or m.get("name"))),
             latency_ms=round((time.monotonic() - started) * 1000, 1),
         )
 
