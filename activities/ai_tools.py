@@ -7,6 +7,10 @@ keep everything large out of history: generated code is stored and returned as a
 child workflow then writes it in the workspace with ``tools.run``); the diff to review arrives as
 a reference and the review leaves capped and by reference like any tool output
 (``tools/output.py``).
+
+The token cap (``max_tokens`` of the template, else ``DAEMONFLOW_MAX_TOKENS``) bounds these calls
+too: a file the model was cut off in the middle of is not written (a half file that looks whole is
+worse than none), and a review cut off says so.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ REVIEW_SYSTEM = (
 )
 PROMPT_OVERHEAD_CHARS = 400
 """The review prompt's framing around the diff (headers, the focus line)."""
+CUT_AT_CAP = "length"
+"""``done_reason`` when the answer stopped at the token cap (Ollama and OpenAI-compatible servers)."""
 
 
 class AiToolActivities:
@@ -61,7 +67,12 @@ class AiToolActivities:
         path = call.arguments.get("path", "")
         language = language_of(path, call.arguments.get("language"))
         prompt = f"File: {path}\nLanguage: {language}\n\nWhat it must do:\n{call.arguments.get('instructions', '')}"
-        code = strip_fences((await self._ask(call, GENERATE_SYSTEM, prompt)).content)
+        answer = await self._ask(call, GENERATE_SYSTEM, prompt)
+        if answer.done_reason == CUT_AT_CAP:
+            raise InvalidArguments(f"the model reached its token cap ({answer.completion_tokens} tokens) before {path} "
+                                   "was complete; nothing was written: ask for a smaller file, or raise the agent's "
+                                   "max_tokens (DAEMONFLOW_MAX_TOKENS)")
+        code = strip_fences(answer.content)
         size = len(code.encode())
         if size > MAX_GENERATED_BYTES:
             raise InvalidArguments(f"the model generated {size} bytes for {path}, over generate_code's limit of "
@@ -82,8 +93,10 @@ class AiToolActivities:
         review = await self._ask(call, REVIEW_SYSTEM, prompt)
         scope = "staged changes" if call.arguments.get("staged") else "uncommitted changes"
         part = f", of which the reviewer saw {len(shown)}" if len(shown) < len(text) else ""
+        cut = (f"\n\n[the review stopped at the model's token cap ({review.completion_tokens} tokens)]"
+               if review.done_reason == CUT_AT_CAP else "")
         result = ToolResult(success=True, output=f"Review of the {scope} ({diff.chars} characters of diff{part}):\n\n"
-                                                 f"{review.content.strip()}")
+                                                 f"{review.content.strip()}{cut}")
         return await asyncio.to_thread(self._outputs.finish, call.conversation_id, result)
 
     async def _ask(self, call: ToolCallInput, system: str, prompt: str) -> ChatOutcome:
