@@ -142,7 +142,8 @@ class Settings(BaseSettings):
 
     # --- observability and scaling
     llm_task_queue: str = ""
-    """Queue of ``llm.chat`` and the memory activities (workers beside Ollama); empty: the main queue."""
+    """Queue of ``llm.chat``, memory, relevance and the AI tools (workers beside the model servers);
+    empty: the main queue."""
     sandbox_task_queue: str = ""
     """Queue of a conversation's first tool call (workers on Docker hosts); empty: the main queue."""
     sandbox_host: str = ""
