@@ -12,8 +12,10 @@ what the workflow decided since its last activity, and this prelude does it firs
 3. hands ``_chat`` the request with ``memory_ids`` set, as if the workflow had sent them.
 
 Memory trouble never stops a turn: an unreachable embedding server or a missing model leaves the
-prompt without memories and the result says why (``ChatResult.recalled.error``). The writes are
-keyed, so a retried attempt writes nothing twice.
+prompt without memories and the result says why (``ChatResult.recalled.error``); an embedded store
+another process holds for a moment (``StoreLocked``) is waited for: the attempt fails
+``MemoryLocked`` before the model is asked, and the retry recalls. The writes are keyed, so a
+retried attempt writes nothing twice.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from temporalio.exceptions import ApplicationError
+
 from activities.memory import EmbeddingUnavailable, MemoryService
+from activities.memory.store import StoreLocked
 from activities.memory.turn_recall import recall_for_turn
 from activities.prompt_configs import PromptConfigs
 from config.settings import Settings
@@ -88,6 +93,8 @@ class TurnPrelude:
         except EmbeddingUnavailable as err:
             log.warning("memory recall skipped, the embedding server is unreachable: %s", err)
             return RecallResult(error=str(err))
+        except StoreLocked as err:  # `daemonflow memory` holds the embedded store for a moment: wait
+            raise ApplicationError(str(err), type="MemoryLocked") from None
         except Exception as err:  # noqa: BLE001 - the store in trouble costs the prompt its memories, never the turn
             log.warning("memory recall failed; answering without memories", exc_info=True)
             return RecallResult(error=f"memory recall failed: {type(err).__name__}: {err}"[:500])

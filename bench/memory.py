@@ -1,9 +1,16 @@
-"""How fast is the memory store: insert throughput and recall latency at 1k, 10k and 100k memories.
+"""How fast is each memory store: insert throughput, search and recall latency, top-5 hit rate
+and reopen time at 1k, 10k and 100k memories.
 
-Run ``python -m bench.memory [--quick]`` from the repository root. For each backend available here
-— embedded Qdrant (qdrant-client local mode, a temp folder) and PostgreSQL + pgvector (a pgserver
-started by this script in a temp folder, or ``--postgres-url`` for an existing server) — one store
-is filled step by step to each size, and at each size:
+Run ``python -m bench.memory [--quick]`` from the repository root. The stores, each in one run:
+
+- **qdrant-edge**: the embedded default (Qdrant Edge in a temp folder);
+- **pgvector**: PostgreSQL + pgvector (a pgserver started by this script in a temp folder, or
+  ``--postgres-url`` for an existing server);
+- **qdrant-client local**: the embedded store of earlier versions (qdrant-client local mode), for
+  comparison; it writes 60–900 points/s (fewer as it grows, and on a busy disk) and scans in
+  Python, so it stops at ``--legacy-max`` (10k; 1k with ``--quick``) unless told otherwise.
+
+One store per backend is filled step by step to each size, and at each size:
 
 - **insert/s**: memories per second written by ``MemoryStore.add`` (batches of 1000) while growing
   from the previous size to this one (0 → 1k, 1k → 10k, 10k → 100k);
@@ -13,7 +20,10 @@ is filled step by step to each size, and at each size:
   candidates' vectors, ranking, de-duplication and marking the results used — as the recall
   activity will run it, minus the embedding call;
 - **top-5 hit**: of the queries whose target (the stored vector the query was made from) is
-  visible to the query's scopes, how many found it in the search's first five (HNSW is approximate).
+  visible to the query's scopes, how many found it in the search's first five (an approximate
+  index may miss it; an exact search never does);
+- **reopen**: closing the store and answering one ``count`` from a new open (a worker restart:
+  the embedded stores load from disk).
 
 Vectors are precomputed (random unit vectors, 384 dimensions as all-minilm's), so no model is
 measured; queries are stored vectors with noise added, so each has real neighbours. The data:
@@ -22,8 +32,8 @@ importance random; ages up to 90 days; so one recall's filter admits about half 
 
 ``--quick`` stops at 10k; ``--sizes`` picks others; ``--insert-budget-s S`` stops growing a store
 after S seconds per size and measures what is there (the row says so), for machines where 100k
-inserts would take too long. Figures move with the machine's load (printed before and after); compare
-runs made on the same machine. This prints figures; it never judges them.
+inserts would take too long. Figures move with the machine's load (``/proc/loadavg`` is printed
+before and after); compare runs made on the same machine. This prints figures; it never judges them.
 """
 
 from __future__ import annotations
@@ -50,6 +60,7 @@ import numpy as np
 from sqlalchemy import create_engine, make_url, text
 
 from activities.memory import MemoryService
+from activities.memory.edge_backend import EdgeMemoryStore
 from activities.memory.pgvector_backend import PgvectorMemoryStore
 from activities.memory.qdrant_backend import QdrantMemoryStore
 from activities.memory.store import MemoryStore
@@ -60,6 +71,7 @@ USERS = 100
 INSERT_BATCH = 1000
 K = 5
 SIZES = {"full": [1_000, 10_000, 100_000], "quick": [1_000, 10_000]}
+BACKENDS = ("qdrant-edge", "pgvector", "qdrant-local")
 
 
 class PrecomputedEmbedder:
@@ -91,6 +103,7 @@ class Row:
     search_ms: list[float] = field(default_factory=list)
     recall_ms: list[float] = field(default_factory=list)
     hits: str = ""
+    reopen_ms: float = float("nan")
     note: str = ""
 
 
@@ -174,31 +187,11 @@ async def measure(
             stored = size = reached
 
             print(f"[{backend}] querying at {size}", file=sys.stderr)
-            deadline = time.perf_counter() + max_query_s
-            found = visible_total = 0
-            for q in range(queries):
-                target = rng.randrange(size)
-                noisy = vectors[target] + nprng.standard_normal(DIM).astype(np.float32) * 0.05
-                noisy /= np.linalg.norm(noisy)
-                user = f"user-{rng.randrange(USERS)}"
-                query = MemoryQuery(
-                    text="bench query", k=K, scopes=visible_scopes("assistant", user), min_similarity=-1.0
-                )
-                t0 = time.perf_counter()
-                hits = await store.search(noisy.tolist(), query, limit=K * 3)
-                row.search_ms.append((time.perf_counter() - t0) * 1000)
-                visible = records[target].scope is MemoryScope.AGENT or records[target].scope_id == user
-                if visible:
-                    visible_total += 1
-                    found += any(r.id == records[target].id for r, _ in hits[:K])
-
-                embedder.next = noisy.tolist()
-                t0 = time.perf_counter()
-                await service.recall(query)
-                row.recall_ms.append((time.perf_counter() - t0) * 1000)
-                if q >= 10 and time.perf_counter() > deadline:
-                    break
-            row.hits = f"{found}/{visible_total}"
+            await query(store, service, embedder, row, records, vectors, rng, nprng, queries, max_query_s)
+            t0 = time.perf_counter()
+            await store.close()
+            await store.count()
+            row.reopen_ms = (time.perf_counter() - t0) * 1000
             rows.append(row)
             if row.note:
                 break
@@ -210,6 +203,43 @@ async def measure(
     finally:
         await store.close()
     return rows
+
+
+async def query(
+    store: MemoryStore,
+    service: MemoryService,
+    embedder: PrecomputedEmbedder,
+    row: Row,
+    records: list[MemoryRecord],
+    vectors: np.ndarray,
+    rng: random.Random,
+    nprng: np.random.Generator,
+    queries: int,
+    max_query_s: float,
+) -> None:
+    """Fill ``row``'s search and recall latencies and its top-5 hits over the first ``row.size`` records."""
+    deadline = time.perf_counter() + max_query_s
+    found = visible_total = 0
+    for q in range(queries):
+        target = rng.randrange(row.size)
+        noisy = vectors[target] + nprng.standard_normal(DIM).astype(np.float32) * 0.05
+        noisy /= np.linalg.norm(noisy)
+        user = f"user-{rng.randrange(USERS)}"
+        query = MemoryQuery(text="bench query", k=K, scopes=visible_scopes("assistant", user), min_similarity=-1.0)
+        t0 = time.perf_counter()
+        hits = await store.search(noisy.tolist(), query, limit=K * 3)
+        row.search_ms.append((time.perf_counter() - t0) * 1000)
+        if records[target].scope is MemoryScope.AGENT or records[target].scope_id == user:
+            visible_total += 1
+            found += any(r.id == records[target].id for r, _ in hits[:K])
+
+        embedder.next = noisy.tolist()
+        t0 = time.perf_counter()
+        await service.recall(query)
+        row.recall_ms.append((time.perf_counter() - t0) * 1000)
+        if q >= 10 and time.perf_counter() > deadline:
+            break
+    row.hits = f"{found}/{visible_total}"
 
 
 @contextmanager
@@ -250,7 +280,8 @@ def postgres(url: str | None) -> Iterator[tuple[str, str]]:
 
 
 def table(rows: list[Row]) -> str:
-    header = ("backend", "memories", "insert/s", "search p50", "search p95", "recall p50", "recall p95", "queries", "top-5 hit")
+    header = ("backend", "memories", "insert/s", "search p50", "search p95", "recall p50", "recall p95", "queries",
+              "top-5 hit", "reopen")
     lines = [header]
     for row in rows:
         lines.append((
@@ -263,6 +294,7 @@ def table(rows: list[Row]) -> str:
             f"{percentile(row.recall_ms, 0.95):.1f} ms",
             str(len(row.search_ms)),
             row.hits,
+            f"{row.reopen_ms:.0f} ms",
         ))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = []
@@ -273,32 +305,40 @@ def table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().strip() if Path("/proc/loadavg").exists() else f"{os.getloadavg()}"
+
+
 async def main_async(args: argparse.Namespace) -> None:
     sizes = args.sizes or SIZES["quick" if args.quick else "full"]
     backends = args.backends.split(",")
+    unknown = set(backends) - set(BACKENDS)
+    if unknown:
+        raise SystemExit(f"unknown backends {sorted(unknown)}; choose among {', '.join(BACKENDS)}")
     print(f"# memory store benchmark — {'quick' if args.quick else 'full'}: sizes {sizes}, {DIM} dims, k={K}")
     print(
-        f"# {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"load {os.getloadavg()[0]:.2f} at start; qdrant-client {version('qdrant-client')}, "
+        f"# {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs; "
+        f"qdrant-edge-py {version('qdrant-edge-py')}, qdrant-client {version('qdrant-client')}, "
         f"pgvector (py) {version('pgvector')}"
     )
+    print(f"# /proc/loadavg at start: {loadavg()}")
     rows: list[Row] = []
     started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="daemonflow-bench-memory-"))
+    common = dict(queries=args.queries, max_query_s=args.max_query_s, seed=args.seed, insert_budget_s=args.insert_budget_s)
     try:
-        if "qdrant" in backends:
-            rows += await measure(
-                "qdrant (embedded)",
-                lambda: QdrantMemoryStore(path=workdir / "qdrant"),
-                sizes, args.queries, args.max_query_s, args.seed, args.insert_budget_s,
-            )
+        if "qdrant-edge" in backends:
+            print("# qdrant-edge: exact filtered search over payload indexes (see activities/memory/edge_backend.py)")
+            rows += await measure("qdrant-edge", lambda: EdgeMemoryStore(workdir / "qdrant-edge"), sizes, **common)
         if "pgvector" in backends:
             with postgres(args.postgres_url) as (url, versions):
-                print(f"# pgvector backend: {versions}, HNSW (m=16, ef_construction=64), cosine")
-                rows += await measure(
-                    "pgvector", lambda: PgvectorMemoryStore(url), sizes, args.queries, args.max_query_s, args.seed,
-                    args.insert_budget_s,
-                )
+                print(f"# pgvector: {versions}, HNSW (m=16, ef_construction=64), cosine")
+                rows += await measure("pgvector", lambda: PgvectorMemoryStore(url), sizes, **common)
+        legacy_sizes = [size for size in sizes if size <= args.legacy_max]
+        if "qdrant-local" in backends and legacy_sizes:
+            rows += await measure(
+                "qdrant-client local", lambda: QdrantMemoryStore(path=workdir / "qdrant-local"), legacy_sizes, **common
+            )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print()
@@ -306,12 +346,15 @@ async def main_async(args: argparse.Namespace) -> None:
     for row in rows:
         if row.note:
             print(f"# {row.backend}: {row.note}")
+    if "qdrant-local" in backends and legacy_sizes != sizes:
+        print(f"# qdrant-client local: sizes above --legacy-max {args.legacy_max:,} skipped")
     print()
+    print(f"# {time.perf_counter() - started:.0f} s in all; /proc/loadavg at the end: {loadavg()}")
     print(
-        f"# {time.perf_counter() - started:.0f} s in all; load {os.getloadavg()[0]:.2f} at the end. "
-        "insert/s: while growing from the previous size; search: MemoryStore.search, 15 candidates; "
+        "# insert/s: while growing from the previous size; search: MemoryStore.search, 15 candidates; "
         "recall: MemoryService.recall (k=5) without the embedding call; top-5 hit: queries whose "
-        "noisy target (when visible to the query's scopes) came back in the top 5 of the search."
+        "noisy target (when visible to the query's scopes) came back in the top 5 of the search; "
+        "reopen: close, then one count from a new open."
     )
 
 
@@ -319,7 +362,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1k and 10k only")
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], help="e.g. 1000,5000")
-    parser.add_argument("--backends", default="qdrant,pgvector")
+    parser.add_argument("--backends", default=",".join(BACKENDS), help=f"among {','.join(BACKENDS)} (default: all)")
+    parser.add_argument("--legacy-max", type=int,
+                        help="largest size for qdrant-client local (default 10000, --quick 1000: it writes 60-900 points/s)")
     parser.add_argument("--queries", type=int, default=100, help="queries per size (default 100)")
     parser.add_argument("--max-query-s", type=float, default=60.0,
                         help="stop querying a size after this long (at least 10 queries)")
@@ -328,6 +373,8 @@ def main() -> None:
     parser.add_argument("--postgres-url", help="admin URL of an existing PostgreSQL with pgvector")
     parser.add_argument("--seed", type=int, default=4)
     args = parser.parse_args()
+    if args.legacy_max is None:
+        args.legacy_max = 1_000 if args.quick else 10_000
     warnings.filterwarnings("ignore", message=".*Local mode is not recommended.*")
     asyncio.run(main_async(args))
 

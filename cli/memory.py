@@ -1,8 +1,9 @@
 """``daemonflow memory list|search|forget``: what the agents remember, for an operator.
 
-The command opens the memory store itself when it can. Embedded Qdrant (the default) admits one
-process at a time; while a worker holds it, the command runs the same request through that worker
-(``MemoryAdminWorkflow``), so it works the same with or without ``daemonflow dev`` running.
+The command opens the memory store itself when it can. The embedded store (Qdrant Edge, the
+default) admits one process at a time; while a worker holds it, the command runs the same request
+through that worker (``MemoryAdminWorkflow``), so it works the same with or without
+``daemonflow dev`` running.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Checking each rule's ``match``/``not_match`` examples at load time is what keeps
 from silently allowing (or never catching) what its author meant: the worker fails at start with
 the rule and the example named, instead of judging calls wrongly for weeks.
 
-The engine itself is pure and lives in ``workflows/policy.py``; this module is the only one that
+The engine itself is pure and lives in the ``policy`` package; this module is the only one that
 reads files. ``rule_for_approve_always`` is re-exported here for callers outside the workflow.
 """
 
@@ -15,8 +15,16 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from models.policy import PolicyRule, PolicySet
-from workflows.policy import check_examples, rule_for_approve_always
+from models.policy import (
+    COMMAND_PATTERN_KINDS,
+    RESTRICTING_COMMAND_KINDS,
+    Decision,
+    PolicyRule,
+    PolicySet,
+    split_pattern,
+)
+from policy.approval import rule_for_approve_always
+from policy.examples import check_examples
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policy.yaml")
 
@@ -63,7 +71,16 @@ def parse_rules(data: list[dict], source: str = "policy overrides") -> list[Poli
 
 
 def _check(rules: list[PolicyRule], source: str) -> None:
-    failures = [failure for rule in rules for failure in check_examples(rule)]
+    failures = [failure for rule in rules for failure in (*_restricting_patterns_in_allow(rule), *check_examples(rule))]
     if failures:
         raise PolicyError(f"{source}: {len(failures)} rule example(s) fail, refusing the policy:\n  "
                           + "\n  ".join(failures))
+
+
+def _restricting_patterns_in_allow(rule: PolicyRule) -> list[str]:
+    """``raw:`` and ``env:`` patterns only deny or ask: in an allow rule they would allow nothing
+    (the engine ignores them there), so a rule relying on them is a mistake worth refusing."""
+    if rule.decision != Decision.ALLOW:
+        return []
+    return [f"rule {rule.id!r}: {pattern!r} can only deny or ask; an allow rule cannot use it"
+            for pattern in rule.command if split_pattern(pattern, COMMAND_PATTERN_KINDS)[0] in RESTRICTING_COMMAND_KINDS]

@@ -61,6 +61,9 @@ class SandboxLimits(BaseModel):
     """How long a killed command may take to go away before the container is restarted."""
 
 
+_SHELL_STARTUP_VARIABLES = ("BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "POSIXLY_CORRECT")
+
+
 class ExecRequest(BaseModel):
     """One command in the conversation's sandbox. Exactly one of ``command`` and ``argv``."""
 
@@ -68,7 +71,7 @@ class ExecRequest(BaseModel):
 
     conversation_id: ConversationId
     command: str | None = None
-    """A shell command line, run with ``/bin/sh -c`` inside the container."""
+    """A shell command line, run with ``/bin/bash --noprofile --norc -c`` inside the container."""
     argv: list[str] | None = None
     """A program and its arguments, run as is (no shell)."""
     workdir: str = WORKSPACE
@@ -90,8 +93,17 @@ class ExecRequest(BaseModel):
         return self
 
     def program(self) -> list[str]:
-        """The argv to run: ``command`` through ``/bin/sh -c``, or ``argv`` as is."""
-        return ["/bin/sh", "-c", self.command] if self.command is not None else list(self.argv or [])
+        """The argv to run: ``command`` through bash, or ``argv`` as is.
+
+        The auto-accept policy reads a command exactly as bash 5 does (``policy/shell.py``), so
+        bash runs it: ``/bin/bash --noprofile --norc -c``, with ``env -u`` removing the variables
+        that would make bash run a file or change how it reads the line first (``BASH_ENV``,
+        ``ENV``, ``SHELLOPTS``, ``BASHOPTS``, ``POSIXLY_CORRECT``), whatever the environment holds.
+        """
+        if self.command is None:
+            return list(self.argv or [])
+        unset = [part for name in _SHELL_STARTUP_VARIABLES for part in ("-u", name)]
+        return ["/usr/bin/env", *unset, "/bin/bash", "--noprofile", "--norc", "-c", self.command]
 
 
 class ExecResult(BaseModel):

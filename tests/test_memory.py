@@ -1,7 +1,11 @@
-"""The memory layer: embeddings over real HTTP (fake Ollama), both stores, ranking.
+"""The memory layer: embeddings over real HTTP (fake Ollama), every store, ranking.
 
-Every behaviour test runs twice, on embedded Qdrant (a temp folder) and on PostgreSQL + pgvector
-(a fresh database on the session's pgserver), through the ``memory_settings`` fixture.
+Every behaviour test runs three times, through the ``memory_settings`` fixture and
+:func:`open_service`: on the embedded engine (Qdrant Edge in a temp folder, the default), on the
+qdrant-client code path of the Qdrant server store (against qdrant-client's local mode in a temp
+folder: the same client API, no server needed), and on PostgreSQL + pgvector (a fresh database on
+the session's pgserver). What only the embedded engine does (its lock, crash durability, the copy
+of an old ``var/qdrant``) is in ``tests/test_memory_edge.py``.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from activities.memory import TOUCH_EVERY, MemoryService
+from activities.llm.ollama_provider import OllamaProvider
+from activities.memory import TOUCH_EVERY, MemoryService, recall_weights
+from activities.memory.edge_backend import EdgeMemoryStore
 from activities.memory.embeddings import Embedder, EmbeddingError, EmbeddingModelNotFound, EmbeddingUnavailable
 from activities.memory.pgvector_backend import PgvectorMemoryStore
 from activities.memory.qdrant_backend import QdrantMemoryStore
@@ -44,8 +50,16 @@ def _remove_sandboxes_the_test_made() -> None:
     session on this machine is using."""
 
 
-@pytest.fixture(params=["qdrant", "pgvector"])
-def memory_settings(request: pytest.FixtureRequest, tmp_path: Path, fake_ollama: FakeOllama) -> Settings:
+STORES = {"qdrant-edge": EdgeMemoryStore, "qdrant-client": QdrantMemoryStore, "pgvector": PgvectorMemoryStore}
+
+
+@pytest.fixture(params=list(STORES))
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def memory_settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path, fake_ollama: FakeOllama) -> Settings:
     common = dict(
         _env_file=None,
         var_dir=tmp_path / "var",
@@ -54,14 +68,24 @@ def memory_settings(request: pytest.FixtureRequest, tmp_path: Path, fake_ollama:
         qdrant_url="",
         memory_collection="memories",
     )
-    if request.param == "qdrant":
-        return Settings(memory_backend="qdrant", database_url="", **common)
-    return Settings(memory_backend="pgvector", database_url=request.getfixturevalue("fresh_postgres_url"), **common)
+    if backend == "pgvector":
+        return Settings(memory_backend="pgvector", database_url=request.getfixturevalue("fresh_postgres_url"), **common)
+    return Settings(memory_backend="qdrant", database_url="", **common)
+
+
+def open_service(settings: Settings, backend: str) -> MemoryService:
+    """The service ``settings`` describe on ``backend``. The factory gives qdrant-client's store
+    only for a server URL; here its local mode in ``var/qdrant-client`` stands in for the server."""
+    if backend != "qdrant-client":
+        return MemoryService.from_settings(settings)
+    store = QdrantMemoryStore(path=settings.var_dir / "qdrant-client", collection=settings.memory_collection)
+    return MemoryService(store, Embedder.from_settings(settings), weights=recall_weights(settings),
+                         duplicate_threshold=settings.memory_duplicate_threshold)
 
 
 @pytest.fixture
-async def memory(memory_settings: Settings) -> AsyncIterator[MemoryService]:
-    service = MemoryService.from_settings(memory_settings)
+async def memory(memory_settings: Settings, backend: str) -> AsyncIterator[MemoryService]:
+    service = open_service(memory_settings, backend)
     try:
         yield service
     finally:
@@ -75,9 +99,8 @@ def alice_scopes(conversation: str = "c-alice") -> list:
 # --------------------------------------------------------------------------- behaviour, both backends
 
 
-async def test_remember_and_recall(memory: MemoryService, memory_settings: Settings) -> None:
-    expected_store = QdrantMemoryStore if memory_settings.memory_backend == "qdrant" else PgvectorMemoryStore
-    assert isinstance(memory.store, expected_store)
+async def test_remember_and_recall(memory: MemoryService, backend: str) -> None:
+    assert type(memory.store) is STORES[backend]
     record, created = await memory.remember(PI, USER, "alice", MemoryKind.SEMANTIC, 0.8, agent="assistant",
                                             source_conversation="c1", source_turn=3)
     assert created and record.scope is USER and record.scope_id == "alice"
@@ -246,13 +269,13 @@ async def test_forget_really_removes(memory: MemoryService) -> None:
 
 
 async def test_dimension_mismatch_names_both_dimensions(
-    memory: MemoryService, memory_settings: Settings, fake_ollama: FakeOllama
+    memory: MemoryService, memory_settings: Settings, backend: str, fake_ollama: FakeOllama
 ) -> None:
     await memory.remember(PI, USER, "alice")
-    await memory.close()  # embedded Qdrant is single-process: release the folder first
+    await memory.close()  # the embedded stores are single-process: release the folder first
 
     fake_ollama.add_model("nomic-embed-text", embed_dim=768)
-    other = MemoryService.from_settings(memory_settings.model_copy(update={"embed_model": "nomic-embed-text"}))
+    other = open_service(memory_settings.model_copy(update={"embed_model": "nomic-embed-text"}), backend)
     try:
         for attempt in (
             lambda: other.remember("something else", USER, "alice"),
@@ -269,8 +292,9 @@ async def test_dimension_mismatch_names_both_dimensions(
         await other.close()
 
     # Another collection name takes the new model.
-    fresh = MemoryService.from_settings(
-        memory_settings.model_copy(update={"embed_model": "nomic-embed-text", "memory_collection": "memories_768"})
+    fresh = open_service(
+        memory_settings.model_copy(update={"embed_model": "nomic-embed-text", "memory_collection": "memories_768"}),
+        backend,
     )
     try:
         _, created = await fresh.remember("something else", USER, "alice")
@@ -332,7 +356,7 @@ async def test_texts_without_words(memory: MemoryService) -> None:
 
 
 async def test_embedder_batches_and_reads_dimension(fake_ollama: FakeOllama) -> None:
-    embedder = Embedder("all-minilm", fake_ollama.url, batch_size=2)
+    embedder = Embedder("all-minilm", OllamaProvider(fake_ollama.url), batch_size=2)
     try:
         vectors = await embedder.embed(["one", "two", "three", "four", "five"])
         assert len(vectors) == 5 and {len(v) for v in vectors} == {384}
@@ -343,7 +367,7 @@ async def test_embedder_batches_and_reads_dimension(fake_ollama: FakeOllama) -> 
         await embedder.close()
 
     fake_ollama.add_model("mxbai-embed-large", embed_dim=1024)
-    probe = Embedder("mxbai-embed-large", fake_ollama.url)
+    probe = Embedder("mxbai-embed-large", OllamaProvider(fake_ollama.url))
     try:
         assert await probe.dimension() == 1024
     finally:
@@ -351,14 +375,14 @@ async def test_embedder_batches_and_reads_dimension(fake_ollama: FakeOllama) -> 
 
 
 async def test_embedder_errors_are_clear(fake_ollama: FakeOllama) -> None:
-    missing = Embedder("nomic-embed-text", fake_ollama.url)
+    missing = Embedder("nomic-embed-text", OllamaProvider(fake_ollama.url))
     with pytest.raises(EmbeddingModelNotFound) as caught:
         await missing.embed_one("hello")
     assert "nomic-embed-text" in str(caught.value) and "ollama pull nomic-embed-text" in str(caught.value)
     assert not caught.value.retryable
     await missing.close()
 
-    embedder = Embedder("all-minilm", fake_ollama.url)
+    embedder = Embedder("all-minilm", OllamaProvider(fake_ollama.url))
     with pytest.raises(EmbeddingError, match="empty"):
         await embedder.embed(["fine", "  "])
     fake_ollama.fail_next(1, status=500)
@@ -455,8 +479,9 @@ def test_models_validate() -> None:
 def test_factory_picks_the_backend(tmp_path: Path) -> None:
     base = Settings(_env_file=None, var_dir=tmp_path, database_url="", qdrant_url="")
     embedded = open_memory_store(base)
-    assert isinstance(embedded, QdrantMemoryStore) and embedded.path == tmp_path / "qdrant"
-    assert not (tmp_path / "qdrant").exists()  # opened lazily
+    assert isinstance(embedded, EdgeMemoryStore)
+    assert embedded.path == tmp_path / "qdrant-edge" / "memories" and embedded.legacy_path == tmp_path / "qdrant"
+    assert not (tmp_path / "qdrant-edge").exists()  # opened lazily
     server = open_memory_store(base.model_copy(update={"qdrant_url": "http://qdrant:6333"}))
     assert isinstance(server, QdrantMemoryStore) and server.url == "http://qdrant:6333" and not server.local
     with pytest.raises(MemoryStoreError, match="PostgreSQL"):
@@ -470,7 +495,7 @@ def test_factory_picks_the_backend(tmp_path: Path) -> None:
         open_memory_store(base.model_copy(update={"memory_collection": "drop table;"}))
 
 
-async def test_embedded_qdrant_is_single_process(tmp_path: Path) -> None:
+async def test_qdrant_client_local_mode_is_single_process(tmp_path: Path) -> None:
     first = QdrantMemoryStore(path=tmp_path / "qdrant")
     second = QdrantMemoryStore(path=tmp_path / "qdrant")
     try:

@@ -7,14 +7,16 @@ conversation's chat calls, and the ``format`` of the extraction calls.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
 
 from activities.memory import MemoryService
+from activities.memory.extraction import extraction_schema
 from models.conversation import ConversationInput
 from models.events import ConversationEvent, EventsQuery, EventType
-from models.memory import MemoryAdminRequest, MemoryExtraction
+from models.memory import MemoryAdminRequest
 from store.actions import ActionStore
 from tests.fakes.ollama import Reply, ToolCall
 from tests.fixtures.temporal import daemon_settings
@@ -48,7 +50,7 @@ async def stored(handle, turn: int) -> dict | None:
 
 
 async def memories_of(daemon, user_id: str) -> list:
-    """Through the worker, which holds embedded Qdrant open (as `daemonflow memory list` does)."""
+    """Through the worker, which holds the embedded store open (as `daemonflow memory list` does)."""
     result = await daemon.client.execute_workflow(
         MemoryAdminWorkflow.run, args=[MemoryAdminRequest(action="list", scope="user", scope_id=user_id), None],
         id=f"memory-admin-{uuid.uuid4().hex[:8]}", task_queue=daemon.task_queue)
@@ -61,7 +63,8 @@ async def test_a_fact_told_in_one_conversation_is_in_the_prompt_of_the_next(daem
     await daemon.send(first, "my deployment target is a Raspberry Pi 5")
     assert await wait_for(lambda: stored(first, 1)) == {"turn": 1, "added": 1, "updated": 0, "skipped": None}
     extract_call = fake_ollama.structured_requests()[0]
-    assert extract_call["format"] == MemoryExtraction.model_json_schema()
+    assert extract_call["format"] == extraction_schema()
+    assert extract_call["format"]["properties"]["memories"]["maxItems"] == 5
     assert "my deployment target is a Raspberry Pi 5" in extract_call["messages"][1]["content"]
 
     second = await daemon.start(user_id="alice")
@@ -147,7 +150,7 @@ async def test_a_template_without_memory_neither_recalls_nor_extracts(temporal_e
 
 
 async def test_memory_cli_lists_searches_and_forgets_through_the_running_worker(daemon, fake_ollama, tmp_path: Path):
-    """The test's worker holds embedded Qdrant open, so the CLI goes through it."""
+    """The test's worker holds the embedded store open, so the CLI goes through it."""
     fake_ollama.script_structured(extraction(PI, "The user prefers Rust."))
     handle = await daemon.start(user_id="hana")
     await daemon.send(handle, "my deployment target is a Raspberry Pi 5 and I like Rust")
@@ -183,6 +186,31 @@ async def test_memory_cli_opens_the_store_itself_when_no_worker_holds_it(fake_ol
     assert "The user lives in Lyon." in run.out
     run = await daemonflow(env, tmp_path, "memory", "search", "", "--user", "ines")
     assert run.code == 2 and "search needs a query text" in run.err
+
+
+async def test_a_recall_that_finds_the_store_held_by_another_process_waits_for_it(daemon, fake_ollama):
+    """``daemonflow memory`` may hold the embedded store for a moment before the worker first opens
+    it: the recall is retried (``MemoryLocked``) instead of answering without memories (it is part of
+    the turn's model call since one round trip per step: that call is retried, before it asks)."""
+    holder = MemoryService.from_settings(daemon.settings)  # this test process: "another process"
+    await holder.remember(PI, "user", "jules")  # and keeps the store open (the lock)
+    handle = await daemon.start(user_id="jules")
+    turn = asyncio.create_task(daemon.send(handle, "what should I compile for my deployment target?"))
+
+    async def recall_failed_once():
+        pending = (await handle.describe()).raw_description.pending_activities
+        return [a for a in pending if a.activity_type.name == "llm.chat" and a.attempt >= 2
+                and "MemoryLocked" in str(a.last_failure)]
+
+    try:
+        failed = await wait_for(recall_failed_once, interval=0.05)
+        assert "open in another process" in failed[0].last_failure.message
+    finally:
+        await holder.close()
+    assert (await turn).reply.startswith("echo:")
+    recalled = [e.data for e in await events_of(handle) if e.type == EventType.MEMORY_RECALLED]
+    assert recalled == [{"turn": 1, "count": 1, "error": None}]
+    assert PI in system_prompt(fake_ollama.chat_requests()[-1])
 
 
 async def test_pgvector_is_one_setting_away(temporal_env, temporal_address, fake_ollama, tmp_path, fresh_postgres_url):

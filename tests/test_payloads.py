@@ -36,7 +36,7 @@ from tests.test_conversation import _memory_stored, wait_for
 from workflows.arguments import argument_errors
 from workflows.conversation import ConversationWorkflow, args_hash
 from workers.main import build_worker
-from workflows.policy import evaluate
+from policy.engine import evaluate
 
 BIG = "".join(f"{i:07d} the quick brown fox jumps over the lazy dog; ünïcödé ✓\n" for i in range(52_000))
 """About 3.3 MB of UTF-8 (multi-byte characters too: bytes and characters differ)."""

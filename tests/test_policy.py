@@ -18,8 +18,12 @@ import yaml
 
 from config.policy import DEFAULT_POLICY_PATH, PolicyError, load_policy, parse_policy, parse_rules
 from models.policy import ActionType, Decision, PolicyRule, PolicySet, Risk, ToolCallContext
-from workflows.policy import content_size, evaluate, normalize_path, rule_for_approve_always
-from workflows.shell import split_command
+from policy.approval import rule_for_approve_always
+from policy.calls import content_size
+from policy.engine import evaluate
+from policy.paths import normalize_path
+from policy.commands import read_command
+from tests.pure import no_sandbox_cleanup  # noqa: F401 - a fixture: these tests use no Docker
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = yaml.safe_load((Path(__file__).with_name("policy_corpus.yaml")).read_text(encoding="utf-8"))
@@ -104,11 +108,14 @@ def write(path: str, **kwargs) -> ToolCallContext:
     return ToolCallContext(tool="write_file", action_type=ActionType.FILE_WRITE, arguments={"path": path}, **kwargs)
 
 
-def test_each_segment_is_shown_and_the_deciding_rule_named():
+def test_each_unit_is_shown_as_written_and_the_deciding_rule_named():
     verdict = evaluate(POLICY, run("ls -la; sudo /bin/rm -rf / | cat"))
-    assert verdict.segments == ["ls -la", "rm -rf /", "cat"]
+    assert verdict.segments == ["ls -la", "sudo /bin/rm -rf /", "cat"]
     assert (verdict.decision, verdict.rule_id) == (Decision.DENY, "deny-rm-recursive-force")
-    assert "rm -rf /" in verdict.reason
+    assert "sudo /bin/rm -rf /" in verdict.reason
+    assert [(u.unit, u.decision, u.rule_id) for u in verdict.units] == [
+        ("ls -la", Decision.ASK, None), ("sudo /bin/rm -rf /", Decision.DENY, "deny-rm-recursive-force"),
+        ("cat", Decision.ASK, None)]
 
 
 def test_no_rule_means_ask_without_a_rule_id():
@@ -156,11 +163,12 @@ def test_overrides_are_never_mutated_and_default_to_none():
 # --- approve always ----------------------------------------------------------------------------
 
 
-def test_approve_always_for_a_command_is_exact_and_narrow():
-    rule = rule_for_approve_always(run("cd src && /usr/bin/git status"))
+def test_approve_always_for_a_command_binds_the_whole_line():
+    rule = rule_for_approve_always(run("cd src  &&  /usr/bin/git status # why"))
     assert rule.decision == Decision.ALLOW
     assert (rule.tools, rule.action_types) == (["run_command"], [ActionType.TERMINAL_COMMAND])
-    assert rule.command == ["exact:cd src", "exact:git status"]
+    assert rule.command == ["line:cd src && /usr/bin/git status"]
+    assert rule.no_other_arguments and rule.arguments == {}
     assert rule.id == rule_for_approve_always(run("cd src && /usr/bin/git status")).id  # deterministic
 
 
@@ -237,23 +245,25 @@ def test_policy_models_travel_as_json():
 # --- the tokenizer and paths -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("command", "segments"), [
+@pytest.mark.parametrize(("command", "units"), [
     ("a; b && c || d | e & f\ng", ["a", "b", "c", "d", "e", "f", "g"]),
-    ("echo $(date) `pwd`", ["date", "pwd", "echo '$(date)' '`pwd`'"]),
-    ("sudo -u root env A=1 xargs -0 rm -f", ["rm -f"]),
+    ("echo $(date) `pwd`", ["date", "pwd", "echo $(date) `pwd`"]),
+    ("sudo -u root env A=1 xargs -0 rm -f", ["sudo -u root env A=1 xargs -0 rm -f"]),
     ("find . -name '*.py' -exec wc -l {} +", ["wc -l '{}'", "find . -name '*.py' -exec wc -l '{}' +"]),
-    ("echo hi >> log.txt 2>&1", ["echo hi >> log.txt >& 1"]),
-    ("bash -c 'a; b' && sh script.sh", ["a", "b", "sh script.sh"]),
+    ("echo hi >> log.txt 2>&1", ["echo hi >>log.txt 2>&1"]),
+    ("bash -c 'a; b' && sh script.sh", ["a", "b", "bash -c 'a; b'", "sh script.sh"]),
     ("command -v rm", ["command -v rm"]),
 ])
-def test_split_command(command, segments):
-    parsed = split_command(command)
-    assert parsed.ok and [s.text for s in parsed.segments] == segments
+def test_read_command(command, units):
+    reading = read_command(command)
+    assert reading.canonical is not None and [u.written for u in reading.units] == units
 
 
-def test_split_command_reports_what_it_refuses():
+def test_read_command_reports_what_it_refuses():
     for command in ("echo 'x", "cat <<EOF\nx\nEOF", "for i in 1; do :; done", "a |", "(ls", "ls)"):
-        assert not split_command(command).ok, command
+        reading = read_command(command)
+        assert reading.canonical is None or all(u.problem for u in reading.units), command
+        assert any(u.problem for u in reading.units), command
 
 
 @pytest.mark.parametrize(("path", "normal"), [
@@ -264,11 +274,19 @@ def test_normalize_path(path, normal):
 
 
 def test_engine_modules_stay_pure():
-    """workflows/policy.py and workflows/shell.py run inside the workflow: stdlib (no I/O), pydantic, models."""
+    """The policy package runs inside the workflow: stdlib (no I/O), pydantic, models, itself."""
     allowed = {"__future__", "hashlib", "json", "posixpath", "re", "shlex", "collections", "dataclasses",
-               "fnmatch", "models", "workflows", "pydantic"}
-    for name in ("policy.py", "shell.py"):
-        tree = ast.parse((ROOT / "workflows" / name).read_text(encoding="utf-8"))
+               "fnmatch", "functools", "models", "policy", "pydantic", "unicodedata", "typing"}
+    for path in sorted((ROOT / "policy").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
         imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-        assert {m.split(".")[0] for m in imported} <= allowed, name
+        assert {m.split(".")[0] for m in imported} <= allowed, path.name
+
+
+def test_config_never_imports_workflows():
+    for path in sorted((ROOT / "config").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        assert not any(m.split(".")[0] == "workflows" for m in imported), path.name

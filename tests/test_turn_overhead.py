@@ -232,10 +232,10 @@ async def test_a_quick_model_does_not_flip_the_state_attribute_a_slow_one_does(d
     handle = await daemon.start(memory_extraction_every=100, memory_extraction_delay_s=3600)
     for i in range(3):
         await daemon.send(handle, f"quick {i}")
-    fake_ollama.delay_s = 1.2
+    # 80 words: the model reports 1.6 s of generation (its own time, as Ollama's total_duration).
+    fake_ollama.script(Reply(content="word " * 80), Reply(content="ok"))
     await daemon.send(handle, "slow")  # the previous answer was quick: no flip yet
-    await daemon.send(handle, "slow again")  # the model took over a second: thinking, then idle
-    fake_ollama.delay_s = 0.0
+    await daemon.send(handle, "after a slow one")  # the model took over a second: thinking, then idle
     upserts = [e for e in (await handle.fetch_history()).events if e.HasField("upsert_workflow_search_attributes_event_attributes")]
     states = []
     for event in upserts:

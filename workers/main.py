@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 
 from activities.ai_tools import AiToolActivities
 from activities.audit import AuditActivities
-from activities.llm import LlmActivities
+from activities.llm import LlmActivities, LlmProviders
 from activities.memory import MemoryService
 from activities.memory.activities import MemoryActivities
 from activities.relevance import RelevanceActivities, RelevanceRecordActivities
@@ -58,14 +58,15 @@ def build_activities(
     host_queue: str | None = None,
 ) -> dict[str, list]:
     """Activities by role (``workers/queues.py``): ``main`` beside the store, ``llm`` beside
-    Ollama, ``sandbox`` on Docker hosts."""
+    the model servers, ``sandbox`` on Docker hosts."""
     engine = make_engine(settings.effective_database_url)
     store = TranscriptStore(engine)
     actions = ActionStore(engine)
     payloads = PayloadStore(engine)
     writer = TurnWriter(engine)
     transcript = TranscriptActivities(store, settings, load_policy(settings.policy_file), writer)
-    llm = LlmActivities(store, settings, memory, writer)
+    providers = LlmProviders(settings)  # one client per model server, shared by the model activities
+    llm = LlmActivities(store, settings, memory, providers, writer)
     tools = ToolActivities(sandbox, sandbox.client if sandbox else None, actions, payloads, host_queue=host_queue)
     return {
         "main": [
@@ -74,9 +75,9 @@ def build_activities(
             *RelevanceRecordActivities(RelevanceStore(engine)).all(),
         ],
         "llm": [
-            llm.chat, *MemoryActivities(memory, store, settings).all(),
+            llm.chat, *MemoryActivities(memory, store, settings, providers).all(),
             *RelevanceActivities(memory.embedder, store, settings).all(),
-            *AiToolActivities(store, payloads, settings).all(),
+            *AiToolActivities(store, payloads, settings, providers).all(),
         ],
         "sandbox": [tools.run, tools.diff],
     }
@@ -103,7 +104,7 @@ def build_worker(
     """Every workflow and activity on one queue (tests, and the simplest deployment).
 
     ``memory`` is opened lazily on first use; pass one to close it when the worker stops
-    (embedded Qdrant admits one process at a time)."""
+    (the embedded memory store admits one process at a time)."""
     memory = memory or MemoryService.from_settings(settings)
     sandbox = sandbox or build_sandbox(settings)
     by_role = build_activities(settings, sandbox, memory)

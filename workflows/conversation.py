@@ -82,9 +82,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes
     from workflows.activity_config import MEMORY_CALL, MODEL_CALL, STORE_CALL, memory_tool_call
     from workflows.arguments import argument_errors
+    from policy import legacy
+    from policy.approval import rule_for_approve_always
+    from policy.calls import CONTENT_KEYS
+    from policy.engine import evaluate
     from workflows.decisions import ignored_line, rejection
     from workflows.failures import failure_message
-    from workflows.policy import CONTENT_KEYS, evaluate, rule_for_approve_always
     from workflows.tool_execution import (
         STEPS,
         ToolExecutionWorkflow,
@@ -111,6 +114,9 @@ recalls memories before it asks the model (``activities/turn_prelude.py``), the 
 digest, single-step tool calls are activities of the conversation, and memories are extracted when
 the conversation is idle or every few turns, in the background. Histories recorded before it
 replay the old way: an activity per write, recall and extraction, and a child workflow per tool call."""
+POLICY_ENGINE_PATCH = "policy-engine-2"
+"""Calls are judged by ``policy.engine`` (bash-exact reading, exact approve-always); histories
+recorded before it replay with the frozen ``policy.legacy`` engine, so their decisions stand."""
 
 
 class _Ended(Exception):
@@ -614,7 +620,8 @@ class ConversationWorkflow:
                                                 error=f"not run: the edited call is not allowed ({why})",
                                                 waited_ms=waited_ms)
             if answer.decision == "approve_always":
-                self._carried.overrides.append(rule_for_approve_always(self._context(spec, arguments)))
+                always = rule_for_approve_always if workflow.patched(POLICY_ENGINE_PATCH) else legacy.rule_for_approve_always
+                self._carried.overrides.append(always(self._context(spec, arguments)))
         elif decision == Decision.DENY:
             return await self._conclude(call, spec, turn, arguments, "deny", source,
                                         error=f"not run: denied by policy ({verdict.reason})")
@@ -665,7 +672,8 @@ class ConversationWorkflow:
 
     def _judge(self, spec: ToolSpec, arguments: dict) -> Verdict:
         assert self._carried.policy is not None
-        return evaluate(self._carried.policy, self._context(spec, arguments), self._carried.overrides)
+        judge = evaluate if workflow.patched(POLICY_ENGINE_PATCH) else legacy.evaluate
+        return judge(self._carried.policy, self._context(spec, arguments), self._carried.overrides)
 
     async def _await_approval(self, call: ToolCallRequest, spec: ToolSpec, verdict: Verdict) -> Approve | None:
         """Wait on a durable timer for a person's decision; ``None`` when it times out."""

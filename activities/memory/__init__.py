@@ -1,9 +1,10 @@
-"""Long-term memory: embeddings (Ollama), a vector store (Qdrant or pgvector), ranked recall.
+"""Long-term memory: embeddings (Ollama or an OpenAI-compatible server), a vector store (Qdrant
+or pgvector), ranked recall.
 
 :class:`MemoryService` is what the rest of Daemonflow calls (the Temporal activities, the memory
 tools, the CLI wrap it); it combines
 
-- :class:`~activities.memory.embeddings.Embedder` — texts → vectors through ``/api/embed``,
+- :class:`~activities.memory.embeddings.Embedder` — texts → vectors from the embedding server,
 - a :class:`~activities.memory.store.MemoryStore` — from :func:`~activities.memory.store.open_memory_store`,
 - :mod:`~activities.memory.ranking` — the documented recall score, de-duplication, near-duplicates.
 
@@ -18,8 +19,8 @@ Recalling (:meth:`MemoryService.recall`): the query is embedded, ``3·k`` candid
 the caller's visible scopes (unexpired, optionally of some kinds), ranked and de-duplicated, the
 best ``k`` returned and their ``last_used_at`` set to now.
 
-Everything here is async and has side effects only through the store and Ollama; nothing is a
-Temporal activity yet.
+Everything here is async and has side effects only through the store and the embedding server;
+nothing is a Temporal activity yet.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The same function serves both ways in: the CLI calls it directly when it can open the memory
 store, and through the worker (activity ``memory.admin``, run by ``MemoryAdminWorkflow``) when it
-cannot — embedded Qdrant admits one process at a time, and that process is the running worker.
+cannot — the embedded store admits one process at a time, and that process is the running worker.
 """
 
 from __future__ import annotations

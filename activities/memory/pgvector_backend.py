@@ -9,11 +9,12 @@ Tables (in the database of ``DAEMONFLOW_DATABASE_URL``):
   the dimension (:func:`memory_table`). Indexes: ``(scope, scope_id)``, ``kind``, ``created_at``
   and an HNSW index on the embedding with ``vector_cosine_ops``.
 
-The pgvector in use here (0.6) filters HNSW results *after* the index scan, which returns at most
-``hnsw.ef_search`` rows: a selective filter (one user's few memories among many) could starve it.
-So a search asks for ``ef_search = max(100, 4·limit)`` (at most 1000) and, when it still gets
-fewer than ``limit`` rows, repeats the query exactly (index scans off, the ``(scope, scope_id)``
-bitmap index still used): results are then never missing because of the filter. Similarity is ``1 - (a <=> b)``, the
+The pgvector in use here (0.6, no iterative scans) filters HNSW results *after* the index scan,
+which returns at most ``hnsw.ef_search`` rows, and HNSW is approximate: so a search asks for
+``ef_search`` = 1000, pgvector's largest (why, with measurements: :data:`EF_SEARCH`), and, when it
+still gets fewer than ``limit`` rows — a selective filter (one user's few memories among many)
+starved it — repeats the query exactly (index scans off, the ``(scope, scope_id)`` bitmap index
+still used): results are then never missing because of the filter. Similarity is ``1 - (a <=> b)``, the
 cosine similarity, as in Qdrant.
 
 Creating the collection runs under a transaction-scoped advisory lock, so workers starting
@@ -23,7 +24,6 @@ together on a fresh database do not race.
 import asyncio
 import hashlib
 import types
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -60,6 +60,8 @@ from activities.memory.store import (
     MemoryStoreError,
     batch_dimension,
     check_collection_name,
+    record_changes,
+    valid_ids,
 )
 from models.memory import MemoryKind, MemoryQuery, MemoryRecord, MemoryScope, utcnow
 from store.engine import normalize_database_url
@@ -70,10 +72,25 @@ T = TypeVar("T")
 INSERT_BATCH = 1000
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
-MIN_EF_SEARCH = 100
-"""pgvector's default is 40; on 30k random 384-d vectors 100 found 97% of true top-5 neighbours
-(60: 91%, 200: 99%) for about 2 ms more per search."""
-MAX_EF_SEARCH = 1000
+EF_SEARCH = 1000
+"""pgvector's default is 40, its largest 1000. Top-5 hit on 100k random 384-d memories with the
+recall filter (half the collection; bench.memory's data, pgvector 0.6.2, m=16,
+ef_construction=64, 2 CPUs), hits among the queries whose target was visible, and search p50:
+
+=======  ===============  ===============
+ef       run 1, load ~5   run 2, load ~9
+=======  ===============  ===============
+100      44/57 (16 ms)
+200      52/57 (26 ms)
+400      55/57 (34 ms)    156/160 (64 ms)
+600                       159/160 (99 ms)
+800      57/57 (46 ms)    159/160 (138 ms)
+1000     57/57 (66 ms)    160/160 (172 ms)
+exact    57/57 (84 ms)    160/160 (185 ms)
+=======  ===============  ===============
+
+Only 1000 found every target in both runs; an exact scan costs about the same at 100k but grows
+with the table, where HNSW grows slowly."""
 
 
 class BinaryVector(VECTOR):
@@ -166,16 +183,6 @@ def _row_values(record: MemoryRecord, vector: Sequence[float]) -> dict[str, Any]
 def _record(row: Any) -> MemoryRecord:
     mapping = row._mapping
     return MemoryRecord.model_validate({name: mapping[name] for name in _RECORD_COLUMNS})
-
-
-def _valid_ids(record_ids: Sequence[str]) -> list[str]:
-    valid = []
-    for record_id in record_ids:
-        try:
-            valid.append(str(uuid.UUID(str(record_id))))
-        except ValueError:
-            continue
-    return valid
 
 
 def _lock_key(collection: str) -> int:
@@ -325,20 +332,14 @@ class PgvectorMemoryStore(MemoryStore):
     ) -> MemoryRecord | None:
         if vector is not None:
             self._check_vector(vector)
-        values: dict[str, Any] = {}
-        if text is not None:
-            values["text"] = text
-        if importance is not None:
-            if not 0.0 <= importance <= 1.0:
-                raise ValueError("importance must be between 0 and 1")
-            values["importance"] = importance
-        if last_used_at is not None:
-            values["last_used_at"] = last_used_at
+        if importance is not None and not 0.0 <= importance <= 1.0:
+            raise ValueError("importance must be between 0 and 1")
+        values = record_changes(text, importance, last_used_at)
         if vector is not None:
             values["embedding"] = list(map(float, vector))
 
         def run() -> MemoryRecord | None:
-            ids = _valid_ids([record_id])
+            ids = valid_ids([record_id])
             table = self._known()
             if not ids or table is None:
                 return None
@@ -355,7 +356,7 @@ class PgvectorMemoryStore(MemoryStore):
         return await self._run(run)
 
     async def touch(self, record_ids: Sequence[str], at: datetime) -> None:
-        ids = _valid_ids(record_ids)
+        ids = valid_ids(record_ids)
         if not ids:
             return
 
@@ -398,9 +399,8 @@ class PgvectorMemoryStore(MemoryStore):
             .order_by(distance)
             .limit(limit)
         )
-        ef_search = min(max(MIN_EF_SEARCH, 4 * limit), MAX_EF_SEARCH)
         with self._open().begin() as connection:
-            connection.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search)}"))
+            connection.execute(text(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}"))
             rows = connection.execute(statement).all()
             if len(rows) < limit:
                 # Maybe the index scan was starved by the filter: ask again, exactly.
@@ -413,7 +413,7 @@ class PgvectorMemoryStore(MemoryStore):
         ]
 
     async def vectors(self, record_ids: Sequence[str]) -> dict[str, list[float]]:
-        ids = _valid_ids(record_ids)
+        ids = valid_ids(record_ids)
         if not ids:
             return {}
 
@@ -428,7 +428,7 @@ class PgvectorMemoryStore(MemoryStore):
         return await self._run(run)
 
     async def get_many(self, record_ids: Sequence[str]) -> list[MemoryRecord]:
-        ids = _valid_ids(record_ids)
+        ids = valid_ids(record_ids)
         if not ids:
             return []
 
@@ -484,7 +484,7 @@ class PgvectorMemoryStore(MemoryStore):
         return await self._run(run)
 
     async def delete(self, record_ids: Sequence[str]) -> int:
-        ids = _valid_ids(record_ids)
+        ids = valid_ids(record_ids)
         if not ids:
             return 0
 

@@ -1,24 +1,23 @@
-"""The Qdrant memory store: a Qdrant server, or embedded Qdrant (qdrant-client local mode).
+"""The Qdrant server memory store (qdrant-client), with payload indexes on the filtered fields.
 
-One point per memory: the point id is the memory id, the vector its embedding (cosine), the
-payload the record's fields plus three derived ones used by filters: ``scope_key``
-(``"<scope>:<scope_id>"``, matched with ``MatchAny`` against the caller's visible scopes),
-``created_ts`` (list order) and ``expires_ts`` (expiry; absent/null means never). The collection's
-``metadata`` records the embedding model and dimension it was created for.
+Used when ``DAEMONFLOW_QDRANT_URL`` is set; the points are those of :mod:`activities.memory.points`
+and the collection's ``metadata`` records the embedding model and dimension it was created for.
+The thread-safe synchronous client runs in worker threads.
 
-Embedded mode keeps every point in memory and filters in Python: fine for thousands of memories,
-slow beyond a few tens of thousands (``bench/memory.py`` shows how slow); it is also
-single-process (see :mod:`activities.memory.store`). Its calls run on one dedicated thread: the
-local client is neither thread-safe nor usable from another thread than the one that opened it.
-A server is used through the thread-safe synchronous client from worker threads, with payload
-indexes on the filtered fields.
+The class also opens qdrant-client's *local mode* (``path=``), the embedded default of earlier
+versions: it keeps every point in memory and filters in Python (0.6 s per recall at 10k memories,
+3.3 s at 100k — ``bench/memory.py``), so :func:`~activities.memory.store.open_memory_store` no
+longer offers it. It remains because the tests run the server code path against it (the same
+client API, no server needed) and the benchmark compares it; the one-time copy of an old
+``var/qdrant`` into the embedded engine is :mod:`activities.memory.edge_migration`. Local mode is
+single-process and its calls run on one dedicated thread: the local client is neither thread-safe
+nor usable from another thread than the one that opened it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -36,41 +35,15 @@ from activities.memory.store import (
     StoreLocked,
     batch_dimension,
     check_collection_name,
+    record_changes,
+    valid_ids,
 )
+from activities.memory.points import FLOAT_FIELDS, KEYWORD_FIELDS, point_payload, point_record, scope_key
 from models.memory import MemoryKind, MemoryQuery, MemoryRecord, MemoryScope, utcnow
 
 T = TypeVar("T")
 
 UPSERT_BATCH = 512
-_KEYWORD_FIELDS = ("scope_key", "scope", "scope_id", "kind")
-_FLOAT_FIELDS = ("created_ts", "expires_ts")
-
-
-def scope_key(scope: MemoryScope | str, scope_id: str) -> str:
-    return f"{MemoryScope(scope).value}:{scope_id}"
-
-
-def _payload(record: MemoryRecord) -> dict[str, Any]:
-    data = record.model_dump(mode="json", exclude={"id"})
-    data["scope_key"] = scope_key(record.scope, record.scope_id)
-    data["created_ts"] = record.created_at.timestamp()
-    data["expires_ts"] = record.expires_at.timestamp() if record.expires_at else None
-    return data
-
-
-def _record(point_id: Any, payload: dict[str, Any] | None) -> MemoryRecord:
-    return MemoryRecord.model_validate({**(payload or {}), "id": str(point_id)})
-
-
-def _valid_ids(record_ids: Sequence[str]) -> list[str]:
-    """Ids that can exist (uuids), normalised; anything else can only be missing."""
-    valid = []
-    for record_id in record_ids:
-        try:
-            valid.append(str(uuid.UUID(str(record_id))))
-        except ValueError:
-            continue
-    return valid
 
 
 class QdrantMemoryStore(MemoryStore):
@@ -85,7 +58,7 @@ class QdrantMemoryStore(MemoryStore):
         collection: str = "memories",
     ) -> None:
         if (path is None) == (url is None):
-            raise ValueError("give exactly one of path (embedded Qdrant) or url (Qdrant server)")
+            raise ValueError("give exactly one of path (qdrant-client local mode) or url (Qdrant server)")
         self.path = Path(path) if path is not None else None
         self.url = url
         self._api_key = api_key
@@ -124,8 +97,8 @@ class QdrantMemoryStore(MemoryStore):
                     if "already accessed" not in str(error):
                         raise
                     raise StoreLocked(
-                        f"embedded Qdrant at {self.path} is already open in another process (a running "
-                        "worker?); embedded Qdrant is single-process: stop that process, or use a Qdrant "
+                        f"qdrant-client local mode at {self.path} is already open in another process; it is "
+                        "single-process: stop that process, or use a Qdrant "
                         f"server (DAEMONFLOW_QDRANT_URL) or pgvector for shared access. Qdrant said: {error}"
                     ) from None
             else:
@@ -194,9 +167,9 @@ class QdrantMemoryStore(MemoryStore):
         self._dimension = dimension
 
     def _create_payload_indexes(self, client: QdrantClient) -> None:
-        for field in _KEYWORD_FIELDS:
+        for field in KEYWORD_FIELDS:
             client.create_payload_index(self.collection, field, qm.PayloadSchemaType.KEYWORD)
-        for field in _FLOAT_FIELDS:
+        for field in FLOAT_FIELDS:
             client.create_payload_index(self.collection, field, qm.PayloadSchemaType.FLOAT)
 
     async def add(self, records: Sequence[MemoryRecord], vectors: Sequence[Sequence[float]]) -> None:
@@ -210,7 +183,7 @@ class QdrantMemoryStore(MemoryStore):
         client = self._open()
         for start in range(0, len(records), UPSERT_BATCH):
             points = [
-                qm.PointStruct(id=record.id, vector=vector, payload=_payload(record))
+                qm.PointStruct(id=record.id, vector=vector, payload=point_payload(record))
                 for record, vector in zip(
                     records[start : start + UPSERT_BATCH], vectors[start : start + UPSERT_BATCH], strict=True
                 )
@@ -228,31 +201,17 @@ class QdrantMemoryStore(MemoryStore):
     ) -> MemoryRecord | None:
         if vector is not None:
             self._check_vector(vector)
-        return await self._run(self._update, record_id, text, vector, importance, last_used_at)
+        return await self._run(self._update, record_id, record_changes(text, importance, last_used_at), vector)
 
-    def _update(
-        self,
-        record_id: str,
-        text: str | None,
-        vector: Sequence[float] | None,
-        importance: float | None,
-        last_used_at: datetime | None,
-    ) -> MemoryRecord | None:
+    def _update(self, record_id: str, changes: dict[str, Any], vector: Sequence[float] | None) -> MemoryRecord | None:
         current = self._get_many([record_id])
         if not current:
             return None
-        changes: dict[str, Any] = {}
-        if text is not None:
-            changes["text"] = text
-        if importance is not None:
-            changes["importance"] = importance
-        if last_used_at is not None:
-            changes["last_used_at"] = last_used_at
         record = current[0].model_copy(update=changes)
         record = MemoryRecord.model_validate(record.model_dump())  # validate the new values
         client = self._open()
         if changes:
-            payload = _payload(record)
+            payload = point_payload(record)
             client.set_payload(
                 self.collection, payload={k: payload[k] for k in changes}, points=[record.id], wait=True
             )
@@ -265,7 +224,7 @@ class QdrantMemoryStore(MemoryStore):
         return record
 
     async def touch(self, record_ids: Sequence[str], at: datetime) -> None:
-        ids = _valid_ids(record_ids)
+        ids = valid_ids(record_ids)
         if not ids:
             return
         stamp = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
@@ -305,13 +264,13 @@ class QdrantMemoryStore(MemoryStore):
             with_vectors=False,
         )
         return [
-            (_record(point.id, point.payload), float(point.score))
+            (point_record(point.id, point.payload), float(point.score))
             for point in response.points
             if point.score >= query.min_similarity
         ]
 
     async def vectors(self, record_ids: Sequence[str]) -> dict[str, list[float]]:
-        ids = _valid_ids(record_ids)
+        ids = valid_ids(record_ids)
         if not ids:
             return {}
 
@@ -327,11 +286,11 @@ class QdrantMemoryStore(MemoryStore):
         return await self._run(self._get_many, builtins.list(record_ids))
 
     def _get_many(self, record_ids: Sequence[str]) -> list[MemoryRecord]:
-        ids = _valid_ids(record_ids)
+        ids = valid_ids(record_ids)
         if not ids or not self._exists():
             return []
         points = self._open().retrieve(self.collection, ids=ids, with_payload=True, with_vectors=False)
-        by_id = {str(p.id): _record(p.id, p.payload) for p in points}
+        by_id = {str(p.id): point_record(p.id, p.payload) for p in points}
         return [by_id[i] for i in ids if i in by_id]
 
     async def list(
@@ -357,12 +316,12 @@ class QdrantMemoryStore(MemoryStore):
                 with_payload=True,
                 with_vectors=False,
             )
-            return [_record(p.id, p.payload) for p in points[offset : offset + limit]]
+            return [point_record(p.id, p.payload) for p in points[offset : offset + limit]]
 
         return await self._run(run)
 
     async def delete(self, record_ids: Sequence[str]) -> int:
-        ids = _valid_ids(record_ids)
+        ids = valid_ids(record_ids)
         if not ids:
             return 0
 

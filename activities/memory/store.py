@@ -1,14 +1,17 @@
 """The memory store interface, its errors, and the factory that picks a backend from settings.
 
-Two backends behave identically (the same tests run against both):
+Three stores behave identically (the same tests run against each):
 
-- ``qdrant`` (:mod:`activities.memory.qdrant_backend`): a Qdrant server when
-  ``DAEMONFLOW_QDRANT_URL`` is set, else embedded Qdrant (``qdrant-client`` local mode) in
-  ``<var_dir>/qdrant``. **Embedded Qdrant is single-process**: qdrant-client takes an exclusive
-  lock on the folder, so only one process (the worker, or the CLI when no worker runs) may open
-  it at a time; a second one fails with "already accessed by another instance". The store opens
-  the folder lazily, on the first call that needs it, and :meth:`MemoryStore.close` releases it.
-  Several processes → use a Qdrant server or pgvector.
+- ``qdrant`` without ``DAEMONFLOW_QDRANT_URL`` — the default —
+  (:mod:`activities.memory.edge_backend`): Qdrant Edge, the Qdrant engine embedded in the
+  process, one shard per collection in ``<var_dir>/qdrant-edge``, exact filtered search over
+  payload indexes. **Single-process**: the process that opens it (the worker, or the CLI when no
+  worker runs) holds a lock until :meth:`MemoryStore.close`; another one gets
+  :class:`StoreLocked`. The store opens lazily, on the first call that needs it. At its first
+  open it copies, once, the collection of an older version's ``<var_dir>/qdrant``
+  (:mod:`activities.memory.edge_migration`). Several processes → a Qdrant server or pgvector.
+- ``qdrant`` with ``DAEMONFLOW_QDRANT_URL`` (:mod:`activities.memory.qdrant_backend`): a Qdrant
+  server through qdrant-client.
 - ``pgvector`` (:mod:`activities.memory.pgvector_backend`): a table in the PostgreSQL database of
   ``DAEMONFLOW_DATABASE_URL`` (the pgvector extension must be installable there).
 
@@ -25,8 +28,10 @@ from __future__ import annotations
 
 import abc
 import re
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import make_url
 
@@ -34,6 +39,8 @@ from config.settings import Settings
 from models.memory import MemoryKind, MemoryQuery, MemoryRecord, MemoryScope
 
 BACKENDS = ("qdrant", "pgvector")
+LEGACY_LOCAL_DIR = "qdrant"
+"""Under ``var_dir``: qdrant-client local mode, the embedded store of earlier versions (copied once)."""
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -42,7 +49,7 @@ class MemoryStoreError(RuntimeError):
 
 
 class StoreLocked(MemoryStoreError):
-    """Embedded Qdrant is open in another process (the worker): go through that process."""
+    """The embedded store is open in another process (the worker): go through that process."""
 
 
 class DimensionMismatch(MemoryStoreError):
@@ -184,7 +191,7 @@ class MemoryStore(abc.ABC):
 
     @abc.abstractmethod
     async def close(self) -> None:
-        """Release connections (and the embedded Qdrant folder lock). The store may be reopened
+        """Release connections (and the embedded store's lock). The store may be reopened
         by using it again."""
 
     async def __aenter__(self) -> MemoryStore:
@@ -198,16 +205,16 @@ def open_memory_store(settings: Settings) -> MemoryStore:
     """The store ``settings`` ask for. Nothing is opened until first use."""
     backend = settings.memory_backend.strip().lower()
     collection = check_collection_name(settings.memory_collection)
-    if backend == "qdrant":
+    if backend == "qdrant" and settings.qdrant_url:
         from activities.memory.qdrant_backend import QdrantMemoryStore
 
-        if settings.qdrant_url:
-            return QdrantMemoryStore(
-                url=settings.qdrant_url,
-                api_key=settings.qdrant_api_key or None,
-                collection=collection,
-            )
-        return QdrantMemoryStore(path=settings.var_dir / "qdrant", collection=collection)
+        return QdrantMemoryStore(url=settings.qdrant_url, api_key=settings.qdrant_api_key or None, collection=collection)
+    if backend == "qdrant":
+        from activities.memory.edge_backend import EdgeMemoryStore
+
+        return EdgeMemoryStore(
+            settings.embedded_memory_dir, collection=collection, legacy_path=settings.var_dir / LEGACY_LOCAL_DIR
+        )
     if backend == "pgvector":
         from activities.memory.pgvector_backend import PgvectorMemoryStore
 
@@ -244,3 +251,20 @@ def batch_dimension(records: Sequence[MemoryRecord], vectors: Sequence[Sequence[
     if len(dims) != 1:
         raise ValueError(f"vectors of several sizes: {sorted(dims)}")
     return dims.pop()
+
+
+def valid_ids(record_ids: Sequence[str]) -> list[str]:
+    """The ids that can exist (uuids), normalised; anything else can only be missing."""
+    valid = []
+    for record_id in record_ids:
+        try:
+            valid.append(str(uuid.UUID(str(record_id))))
+        except ValueError:
+            continue
+    return valid
+
+
+def record_changes(text: str | None, importance: float | None, last_used_at: datetime | None) -> dict[str, Any]:
+    """The record fields an :meth:`MemoryStore.update` sets (``None`` leaves a field as it is)."""
+    changes: dict[str, Any] = {"text": text, "importance": importance, "last_used_at": last_used_at}
+    return {name: value for name, value in changes.items() if value is not None}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from activities.memory import EmbeddingError, EmbeddingUnavailable, MemoryService, MemoryStoreError
+from activities.memory.store import StoreLocked
 from config.settings import Settings
 from models.memory import MemoryQuery, RecallResult, visible_scopes
 
@@ -32,15 +33,15 @@ def recall_query(settings: Settings, text: str, k: int, agent: str, user_id: str
 
 async def recall_for_turn(memory: MemoryService, settings: Settings, text: str, agent: str, user_id: str | None,
                           conversation_id: str) -> RecallResult:
-    """Raises ``EmbeddingUnavailable`` (the caller decides whether to retry); any other memory
-    failure is configuration (a missing model, a mismatched collection) and comes back as the
+    """Raises ``EmbeddingUnavailable`` and ``StoreLocked`` (the caller decides whether to retry); any
+    other memory failure is configuration (a missing model, a mismatched collection) and comes back as the
     result's ``error``: the turn goes on without memories."""
     if not text.strip():
         return RecallResult()
     query = recall_query(settings, text[:QUERY_CHARS], settings.memory_recall_k, agent, user_id, conversation_id)
     try:
         found = await memory.recall(query)
-    except EmbeddingUnavailable:
+    except (EmbeddingUnavailable, StoreLocked):
         raise
     except (EmbeddingError, MemoryStoreError) as err:
         log.warning("memory recall skipped: %s", err)

@@ -364,8 +364,9 @@ async function refreshHealth() {
   badge.textContent = report_.status;
   badge.className = `badge ${report_.status}`;
   const rows = [];
-  for (const name of ["temporal", "store", "ollama", "workers"]) {
-    const c = report_[name];
+  const components = [["temporal", report_.temporal], ["store", report_.store],
+    ...Object.entries(report_.model_servers || {}), ["workers", report_.workers]];
+  for (const [name, c] of components) {
     if (!c) continue;
     rows.push(el("dt", {}, `${c.ok ? "✔" : "✖"} ${name}`),
       el("dd", {}, `${c.latency_ms !== null && c.latency_ms !== undefined ? c.latency_ms.toFixed(1) + " ms · " : ""}${c.detail}`));

@@ -1,4 +1,14 @@
-"""The auto-accept policy engine: judge one tool call against rules, deterministically.
+"""The policy engine as it was before engine 2, frozen: only for replaying older histories.
+
+``ConversationWorkflow`` judges with ``policy.engine`` once ``workflow.patched("policy-engine-2")``
+holds; histories recorded before that patch replay through this module so that every decision —
+and so every command — comes out as it was recorded. Never change it; delete it once no history
+without the patch marker can be replayed any more.
+
+Only what judging needs is kept (``evaluate``, ``rule_for_approve_always``); rule examples are
+checked by ``policy/examples.py``. The original description follows.
+
+The auto-accept policy engine: judge one tool call against rules, deterministically.
 
 It runs inside the conversation workflow, so it is pure: no I/O, no clock, no randomness, no
 state kept between calls — the same policy and call always give the same verdict, on replay too.
@@ -7,7 +17,7 @@ The rules and pattern syntax are described in ``models/policy.py``.
 How a call is judged:
 
 1. The call is cut into *units*. A call with a ``command`` argument gives one unit per shell
-   segment (``workflows/shell.py``), plus one for the whole command if part of it cannot be
+   segment (``policy/shell.py``), plus one for the whole command if part of it cannot be
    parsed. A call naming paths gives one unit per normalised path. Anything else is one unit.
 2. Each unit collects the decisions of every rule that matches it; the strictest wins
    (deny > ask > allow). No matching rule: ask (fail closed). A unit that cannot be judged
@@ -32,19 +42,18 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from models.policy import (
-    ARGUMENT_PATTERN_KINDS,
-    COMMAND_PATTERN_KINDS,
-    PATH_PATTERN_KINDS,
-    ActionType,
     Decision,
     PolicyRule,
     PolicySet,
-    RuleExample,
     ToolCallContext,
     Verdict,
     split_pattern,
 )
-from workflows.shell import Segment, split_command
+from policy.legacy.shell import Segment, split_command
+
+COMMAND_PATTERN_KINDS = ("glob", "exact", "re", "argv", "raw")
+PATH_PATTERN_KINDS = ("glob", "exact")
+ARGUMENT_PATTERN_KINDS = ("glob", "exact")
 
 PATH_KEYS = ("path", "paths", "file", "files", "file_path", "filename", "target", "source", "src",
              "destination", "dest", "dst", "directory", "dir", "cwd", "workdir")
@@ -108,57 +117,6 @@ def rule_for_approve_always(call: ToolCallContext, rule_id: str | None = None) -
         action_types=[call.action_type],
         tools=[call.tool],
         **fields,
-    )
-
-
-def check_examples(rule: PolicyRule) -> list[str]:
-    """Why ``rule``'s ``match``/``not_match`` examples fail, one message each (empty: all pass).
-
-    An example *matches* when a policy made of this rule alone decides it with this rule — the
-    rule's own decision, attributed to it. That is what the rule will contribute in the real
-    policy, whatever the other rules say.
-    """
-    alone = PolicySet(version="examples", rules=[rule], max_consecutive_auto=1)
-    failures: list[str] = []
-    for kind, examples, wanted in (("match", rule.match, True), ("not_match", rule.not_match, False)):
-        for example in examples:
-            try:
-                call = example_context(rule, example)
-            except ValueError as err:
-                failures.append(f"rule {rule.id!r}: {kind} example {_describe(example)} is invalid: {err}")
-                continue
-            verdict = evaluate(alone, call)
-            decided = verdict.rule_id == rule.id and verdict.decision == rule.decision
-            if decided != wanted:
-                outcome = "is not matched" if wanted else "is matched, but must not be"
-                failures.append(f"rule {rule.id!r}: {kind} example {_describe(example)} {outcome} "
-                                f"(verdict {verdict.decision.value}: {verdict.reason})")
-    return failures
-
-
-def example_context(rule: PolicyRule, example: RuleExample | str) -> ToolCallContext:
-    """The call an example describes; missing tool and action type come from the rule."""
-    if isinstance(example, str):
-        if rule.command:
-            example = RuleExample(arguments={"command": example})
-        elif rule.path:
-            example = RuleExample(arguments={"path": example})
-        else:
-            raise ValueError("a plain-string example needs a rule with command or path patterns")
-    if "command" in example.arguments:
-        tool, action_type = "run_command", ActionType.TERMINAL_COMMAND
-    elif any(key in example.arguments for key in PATH_KEYS):
-        tool, action_type = "write_file", ActionType.FILE_WRITE
-    else:
-        tool, action_type = "example", None
-    action_type = example.action_type or (rule.action_types[0] if rule.action_types else action_type)
-    if action_type is None:
-        raise ValueError("name its action_type")
-    return ToolCallContext(
-        tool=example.tool or (rule.tools[0] if rule.tools else tool),
-        action_type=action_type,
-        arguments=example.arguments,
-        content_bytes=example.content_bytes,
     )
 
 
@@ -382,9 +340,3 @@ def _argument_text(value: object) -> str:
 def _short(text: str) -> str:
     text = " ".join(text.split()) if "\n" in text else text
     return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1] + "…"
-
-
-def _describe(example: RuleExample | str) -> str:
-    if isinstance(example, str):
-        return repr(example)
-    return json.dumps(example.model_dump(mode="json", exclude_defaults=True), sort_keys=True, ensure_ascii=False)

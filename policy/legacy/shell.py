@@ -1,4 +1,6 @@
-"""A small POSIX-shell lexer that splits a command line into the simple commands it would run.
+"""The shell reader of policy engine 1, frozen with ``policy/legacy/engine.py`` (see there).
+
+A small POSIX-shell lexer that splits a command line into the simple commands it would run.
 
 Why not just ``shlex``: the policy must see *every* command a line can start — after ``;``,
 ``&&``, ``|``, inside ``$(…)`` and backticks, inside ``bash -c '…'`` and ``eval``, behind
