@@ -45,7 +45,9 @@ from models.conversation import (
     SendMessage,
     SetAutoAccept,
     Status,
+    TurnProgress,
     TurnResult,
+    WatchTurn,
 )
 from models.events import ConversationEvent, EventsQuery
 from workflows.conversation import ConversationWorkflow
@@ -190,6 +192,16 @@ class Conversation:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise TurnNotFound(self.id, turn_id) from None
             raise rpc_failure(err, "reading the turn") from err
+
+    async def watch(self, turn_id: str) -> TurnProgress:
+        """The ``watch_turn`` update: returns once the turn (a message's update id, or a requested
+        turn's request id) is over, or the conversation waits for a person, is paused, or ended."""
+        self.ensure_running("its turns are over")
+        try:
+            return await answered(self._handle.execute_update(ConversationWorkflow.watch_turn, WatchTurn(turn_id=turn_id)),
+                                  f"watching turn {turn_id}")  # fmt: skip
+        except WorkflowUpdateFailedError as err:
+            raise turn_failure(err) from err
 
     async def accepted(self, starting: Awaitable[WorkflowUpdateHandle[TurnResult]]) -> WorkflowUpdateHandle[TurnResult]:
         """Wait (the answer timeout) for the workflow to accept the message: its validator's
