@@ -248,6 +248,14 @@ class ChannelMessageView(Contract):
     at: datetime | None = None
 
 
+class ChannelSummary(Contract):
+    """What a finished channel workflow returns."""
+
+    channel_id: str
+    posts: int
+    ended_reason: str
+
+
 class ChannelHistoryQuery(Contract):
     limit: int = Field(default=20, ge=1, le=200)
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from models.channel import ChannelMessageView, ChannelState, Post, ScoredMessage
+from models.channel import ChannelMessageView, ChannelNote, ChannelState, Post, ScoredMessage
 from models.channel_events import ChannelEvent
 from models.conversation import Contract
 from models.relevance import RelevanceConfig
@@ -35,6 +35,12 @@ class AgentSeat(Contract):
     tokens: int = 0
     system_prompt: str = ""
     """Its template's prompt (or the member's override) followed by the channel's note, from ``channel.open``."""
+    turn: str | None = None
+    """While it answers: ``answering``, ``awaiting_approval`` or ``paused`` (from its progress notes)."""
+    waiting: list[WaitingCall] = Field(default_factory=list)
+    """Its tool calls waiting for a person, while it answers."""
+    memory: bool = True
+    """Its template keeps memories (an observed message goes to them)."""
 
 
 class QueuedPost(Contract):
@@ -50,15 +56,17 @@ class CarriedChannel(Contract):
 
     channel_id: str
     opened: bool = False
-    config: RelevanceConfig | None = None
-    """``config/relevance.yaml`` as it was when the channel opened, with the channel's overrides
-    merged; each post applies the thresholds set since (``PUT /relevance/thresholds``) under them."""
+    defaults: RelevanceConfig | None = None
+    """``config/relevance.yaml`` as it was when the channel opened (the channel's overrides go on top,
+    and under them the thresholds set at run time, read with each message)."""
     routing: Routing = Field(default_factory=Routing)
     agents: list[AgentSeat] = Field(default_factory=list)
     people: list[str] = Field(default_factory=list)
     next_seq: int = 1
     posts: int = 0
     queue: list[QueuedPost] = Field(default_factory=list)
+    notes: list[ChannelNote] = Field(default_factory=list)
+    """``inject``ed notes not written yet (each stays until it is in the store)."""
     paused: bool = False
     pause_reason: str | None = None
     tokens_used: int = 0

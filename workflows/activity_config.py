@@ -37,6 +37,15 @@ MEMORY_CALL = workflow.ActivityConfig(
 )
 """Recall before a turn and extraction after it: memory trouble never stops a turn."""
 
+SIMILARITY_CALL = workflow.ActivityConfig(
+    start_to_close_timeout=timedelta(minutes=2),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                             maximum_interval=timedelta(seconds=10), maximum_attempts=5),
+)
+"""``relevance.similarities`` for a channel's message: while Ollama is unreachable it fails its
+first attempts (``fallback_after_attempts``, 3) and then answers by keywords, so five attempts
+always reach an answer; a post is never lost to an embedding outage."""
+
 MONITORING_STEP = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(seconds=60),
     retry_policy=RetryPolicy(

@@ -18,7 +18,6 @@ rejection, ``watch_turn`` → as soon as a turn waits for a person); signals onl
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from datetime import timedelta
@@ -77,6 +76,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.decisions import ignored_line, rejection
     from workflows.failures import failure_message
     from workflows.policy import CONTENT_KEYS, evaluate, rule_for_approve_always
+    from workflows.outbox import Outbox
     from workflows.tool_execution import ToolExecutionWorkflow, run_timeout, tool_workflow_id
     from workflows.turn_requests import (
         not_answered,
@@ -84,7 +84,6 @@ with workflow.unsafe.imports_passed_through():
         progress_note,
         queued,
         refusal,
-        send_report,
         turn_done,
     )
 
@@ -129,9 +128,8 @@ class ConversationWorkflow:
         """The message whose turn runs; ``_unwritten`` too until it is in the transcript."""
         self._unwritten: QueuedMessage | None = None
         self._results: dict[str, TurnResult | ApplicationError] = {}
-        self._outbox: list[tuple[ReplyAddress, str, TurnDone | TurnProgressNote]] = []
-        """Reports to requesters (``request_turn``) not delivered yet, in order."""
-        self._sender: asyncio.Task[None] | None = None
+        self._reports = Outbox()
+        """Reports to requesters (``request_turn``), delivered in order."""
 
     def _first_state(self) -> CarriedState:
         conversation_id = self._input.conversation_id or workflow.info().workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
@@ -167,7 +165,7 @@ class ConversationWorkflow:
                 await self._answer(self._carried.queue.pop(0))
                 continue
             await workflow.wait_condition(workflow.all_handlers_finished)
-            await self._reports_delivered()
+            await self._reports.delivered()
             if self._ended or not self._should_continue_as_new():
                 continue
             workflow.continue_as_new(ConversationInput(**self._input.model_dump(exclude={"carried"}), carried=self._carried))
@@ -222,10 +220,10 @@ class ConversationWorkflow:
             summary="close conversation",
             **STORE_CALL,
         )
-        while self._carried.queue or self._outbox:  # requesters of turns that never came are told
+        while self._carried.queue or self._reports:  # requesters of turns that never came are told
             while self._carried.queue:
                 self._report_unanswered(self._carried.queue.pop(0))
-            await self._reports_delivered()
+            await self._reports.delivered()
         return ConversationSummary(
             conversation_id=self._carried.conversation_id, turns=self._carried.turn, ended_reason=self._end_reason
         )
@@ -747,20 +745,8 @@ class ConversationWorkflow:
             self._send(item.reply_to, item.reply_to.progress_signal, note)
 
     def _send(self, address: ReplyAddress, signal: str, report: TurnDone | TurnProgressNote) -> None:
-        """Without holding up the turns, one at a time: two signals sent at once may arrive in either
-        order, and a requester must hear "waiting" before "done". ``_reports_delivered`` waits for
-        them before the run ends."""
-        self._outbox.append((address, signal, report))
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._deliver())
-
-    async def _deliver(self) -> None:
-        while self._outbox:
-            await send_report(*self._outbox.pop(0))
-
-    async def _reports_delivered(self) -> None:
-        if self._sender is not None:
-            await self._sender
+        """In order, without holding up the turns (``workflows/outbox.py``)."""
+        self._reports.send(address.workflow_id, signal, report)
 
     def _reply_seq(self, first_seq: int) -> int | None:
         """The seq of the turn's last assistant message (its reply), if the turn wrote one."""

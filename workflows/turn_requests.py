@@ -2,20 +2,19 @@
 the reports it sends back.
 
 ``ConversationWorkflow.request_turn`` queues an accepted request like a message; when its turn is
-over ``turn_done`` says how it went and ``send_report`` signals the requester. Everything here but
-``send_report`` is pure. A requester that is gone (ended, terminated) cannot be told: the failed
-signal is logged, never fatal to the conversation.
+over ``turn_done`` says how it went, and the conversation's ``Outbox`` signals the requester (a
+requester that is gone cannot be told: the failed signal is logged, never fatal). Pure.
 """
 
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from models.conversation import ConversationState, PendingApproval, QueuedMessage, TurnResult
     from models.turn_reports import REPLY_PREVIEW_CHARS, TurnDone, TurnOutcome, TurnProgressNote, WaitingCall
-    from models.turn_requests import ReplyAddress, TurnRequest
+    from models.turn_requests import TurnRequest
 
 WAITING_STATES = (ConversationState.AWAITING_APPROVAL, ConversationState.PAUSED)
 
@@ -72,12 +71,3 @@ def progress_note(conversation_id: str, item: QueuedMessage, state: Conversation
 def progress_changed(before: ConversationState, after: ConversationState) -> bool:
     """A requester hears when its turn starts or stops waiting for a person or a resume."""
     return before != after and (before in WAITING_STATES or after in WAITING_STATES)
-
-
-async def send_report(address: ReplyAddress, signal: str, report: TurnDone | TurnProgressNote) -> None:
-    """Signal the requester; one that is gone is logged (it cannot be told any more)."""
-    try:
-        await workflow.get_external_workflow_handle(address.workflow_id).signal(signal, report)
-    except FailureError as err:
-        workflow.logger.warning("could not tell %s (%s) about request %s: %s", address.workflow_id, signal,
-                                report.request_id, err)  # fmt: skip
