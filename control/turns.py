@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, computed_field
 from temporalio.service import RPCError
@@ -27,6 +27,8 @@ from temporalio.client import (
 )
 
 from control.errors import ControlError
+
+T = TypeVar("T")
 from control.failures import answered, rpc_failure, turn_failure
 from models.conversation import ConversationState, PendingApproval, Status, TurnProgress, TurnResult, WatchTurn
 from workflows.conversation import ConversationWorkflow
@@ -83,7 +85,7 @@ async def turn_outcome(
 ) -> Outcome:
     """The turn's result, or why it is not there yet; ``wait_s`` None waits as long as it takes."""
     if wait_s == 0:
-        await _rejected_at_once(update)
+        await rejected_at_once(update, turn_failure)
         return TurnWaiting(turn_id=update.id, reason=WaitReason.NOT_WAITED)
     deadline = None if wait_s is None else asyncio.get_running_loop().time() + wait_s
     result = asyncio.ensure_future(_result(update))
@@ -96,12 +98,12 @@ async def turn_outcome(
         if progress is not None and not progress.answered and progress.state in _WAITS:
             return _waiting(update.id, _WAITS[progress.state], progress.state, progress)
         if watch in done:  # over (the result is on its way), ended, or a worker without watch_turn
-            return await _until(result, deadline)
+            return await until_deadline(result, deadline)
         return await _after_budget(update.id, status)
     except TimeoutError:
         return await _after_budget(update.id, status)
     finally:
-        await _drop(result, watch)
+        await drop_tasks(result, watch)
 
 
 _WAITS = {
@@ -117,13 +119,15 @@ async def _result(update: WorkflowUpdateHandle[TurnResult]) -> TurnResult:
         raise turn_failure(err) from err
 
 
-async def _rejected_at_once(update: WorkflowUpdateHandle[TurnResult]) -> None:
+async def rejected_at_once(update: WorkflowUpdateHandle[Any],
+                           failure: Callable[[WorkflowUpdateFailedError], ControlError]) -> None:  # fmt: skip
+    """With ``wait=False``: raise the validator's rejection (``failure`` of it) if there was one."""
     try:
         await update.result(rpc_timeout=REJECTION_POLL)
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         return
     except WorkflowUpdateFailedError as err:
-        raise turn_failure(err) from err
+        raise failure(err) from err
     except RPCError as err:
         raise rpc_failure(err, "reading the turn") from err
 
@@ -133,7 +137,7 @@ def _progress(watch: asyncio.Future[TurnProgress]) -> TurnProgress | None:
     return None if watch.exception() is not None else watch.result()
 
 
-async def _until(result: asyncio.Future[TurnResult], deadline: float | None) -> TurnResult:
+async def until_deadline(result: asyncio.Future[T], deadline: float | None) -> T:
     left = None if deadline is None else max(deadline - asyncio.get_running_loop().time(), 0)
     return await asyncio.wait_for(asyncio.shield(result), left)
 
@@ -151,7 +155,7 @@ def _waiting(turn_id: str, reason: WaitReason, state: ConversationState, seen: T
                        pause_reason=seen.pause_reason)  # fmt: skip
 
 
-async def _drop(*tasks: asyncio.Future[Any]) -> None:
+async def drop_tasks(*tasks: asyncio.Future[Any]) -> None:
     """Stop waiting on what is left; the workflow carries on regardless (a watch ends with its turn)."""
     for task in tasks:
         task.cancel()

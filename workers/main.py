@@ -22,6 +22,7 @@ from activities.llm import LlmActivities
 from activities.memory import MemoryService
 from activities.memory.activities import MemoryActivities
 from activities.relevance import RelevanceActivities, RelevanceRecordActivities
+from activities.relevance.settings import RelevanceSettingsActivities
 from activities.sandbox import SandboxManager, connect_docker
 from activities.tools.runner import ToolActivities
 from activities.transcript import TranscriptActivities
@@ -42,6 +43,7 @@ from workers.telemetry import setup_tracing, shutdown_tracing
 from workflows.channel import ChannelWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.memory_admin import MemoryAdminWorkflow
+from workflows.relevance_calculation import RelevanceCalculationWorkflow
 from workflows.tool_execution import ToolExecutionWorkflow
 
 log = logging.getLogger("daemonflow.worker")
@@ -50,7 +52,8 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 
 WORKFLOWS: list[type] = [
-    ConversationWorkflow, ChannelWorkflow, ToolExecutionWorkflow, MemoryAdminWorkflow, *schedules.WORKFLOWS,
+    ConversationWorkflow, ChannelWorkflow, ToolExecutionWorkflow, MemoryAdminWorkflow, RelevanceCalculationWorkflow,
+    *schedules.WORKFLOWS,
 ]
 """Workflows, all on the main queue."""
 
@@ -76,6 +79,7 @@ def build_activities(
             *schedules.activities(settings, engine, sandbox.client if sandbox else None),
             *RelevanceRecordActivities(RelevanceStore(engine)).all(),
             *ChannelActivities(store, settings).all(),
+            *RelevanceSettingsActivities(settings, engine).all(),
         ],
         "llm": [
             llm.chat, *MemoryActivities(memory, store, settings).all(),

@@ -70,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.conversation import ConversationInput, ConversationState, End, Pause, conversation_workflow_id
     from models.events import EventsQuery
+    from models.relevance_calculation import ScoringContext
     from models.relevance_records import Outcome, RecordOutcome, RecordRelevance
     from models.relevance_scoring import Decision, PostRelevance
     from models.turn_reports import TurnDone, TurnOutcome, TurnProgressNote
@@ -79,11 +80,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.activity_config import MEMORY_CALL, SIMILARITY_CALL, STORE_CALL
     from workflows.channel_chain import Chain, Turn
     from workflows.channel_scoring import (
+        agent_profiles,
         agent_states,
         effective_config,
         member_scores,
         nobody_line,
         post_context,
+        recent_messages,
         scored_agents,
         scored_message,
         similarity_request,
@@ -378,7 +381,8 @@ class ChannelWorkflow:
         self._scoring = view.seq
         self._set_state(self._busy_state(ChannelState.SCORING))
         assert self._carried.defaults is not None
-        config = effective_config(self._carried.defaults, appended.thresholds, self._input)
+        config = effective_config(self._carried.defaults, appended.thresholds, self._input.relevance,
+                                  self._carried.channel_id)
         similarities = await workflow.execute_activity_method(
             RelevanceActivities.similarities, similarity_request(self._carried, self._input, view),
             summary=f"similarities of #{view.seq}", task_queue=self._carried.routing.llm_queue, **SIMILARITY_CALL,
@@ -664,6 +668,15 @@ class ChannelWorkflow:
     def scores(self, query: ScoresQuery | None = None) -> list[ScoredMessage]:
         """Every agent's score for the latest scored messages, newest last."""
         return self._carried.scored[-(query or ScoresQuery()).limit:]
+
+    @workflow.query
+    def scoring_context(self) -> ScoringContext:
+        """What a hypothetical message would be scored with now (``POST /relevance/calculate``)."""
+        return ScoringContext(
+            channel_id=self._carried.channel_id, defaults=self._carried.defaults, overrides=self._input.relevance,
+            agents=agent_states(self._carried, ""), profiles=agent_profiles(self._carried, self._input),
+            recent=recent_messages(self._carried, self._carried.next_seq), members=self._member_names(),
+        )  # fmt: skip
 
     @workflow.query
     def events(self, query: EventsQuery | None = None) -> list[ChannelEvent]:

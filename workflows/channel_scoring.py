@@ -20,7 +20,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from models.channel import AuthorKind, ChannelInput, ChannelMessageView, MemberScore, ScoredMessage, transcript_id
     from models.channel_state import AgentSeat, CarriedChannel
-    from models.relevance import RelevanceConfig, Thresholds
+    from models.relevance import RelevanceConfig, RelevanceOverrides, Thresholds
     from models.relevance_scoring import AgentProfile, AgentState, PostContext, PostRelevance, RecentMessage
     from models.relevance_scoring import AuthorKind as ScoredAuthor
     from models.relevance_scoring import SimilarityRequest, TextRef
@@ -30,13 +30,15 @@ RECENT_COMPARED = 10
 """Earlier messages the post is compared with (the engine's ``conversation_gap``)."""
 
 
-def effective_config(defaults: RelevanceConfig, run_time: Thresholds | None, channel: ChannelInput) -> RelevanceConfig:
+def effective_config(defaults: RelevanceConfig, run_time: Thresholds | None, overrides: RelevanceOverrides | None,
+                     channel_id: str) -> RelevanceConfig:  # fmt: skip
+    source = f"relevance overrides of channel {channel_id}"
     base = defaults if run_time is None else defaults.model_copy(update={"thresholds": run_time})
     try:
-        return apply_overrides(base, channel.relevance, f"relevance overrides of channel {channel.channel_id}")
+        return apply_overrides(base, overrides, source)
     except RelevanceConfigError as err:
         workflow.logger.warning("run-time thresholds left out for this channel: %s", err)
-        return apply_overrides(defaults, channel.relevance, f"relevance overrides of channel {channel.channel_id}")
+        return apply_overrides(defaults, overrides, source)
 
 
 def scored_agents(state: CarriedChannel, author: str | None = None) -> list[AgentSeat]:
@@ -45,25 +47,39 @@ def scored_agents(state: CarriedChannel, author: str | None = None) -> list[Agen
     return [seat for seat in state.agents if seat.gone is None and seat.agent != author]
 
 
-def similarity_request(state: CarriedChannel, channel: ChannelInput, view: ChannelMessageView) -> SimilarityRequest:
-    where = transcript_id(state.channel_id)
+def agent_profiles(state: CarriedChannel, channel: ChannelInput, author: str | None = None) -> list[AgentProfile]:
+    """Names, and the member's own expertise when the channel overrides its template's."""
     members = {member.agent: member for member in channel.agents}
+    return [AgentProfile(agent=seat.agent, expertise=members[seat.agent].expertise,
+                         description=members[seat.agent].description) for seat in scored_agents(state, author)]  # fmt: skip
+
+
+def recent_refs(channel_id: str, recent: list[RecentMessage]) -> dict[str, TextRef]:
+    """The recent messages by reference to the channel's transcript (their ids are their seqs)."""
+    return {m.message_id: TextRef(conversation_id=transcript_id(channel_id), seq=int(m.message_id)) for m in recent}
+
+
+def similarity_request(state: CarriedChannel, channel: ChannelInput, view: ChannelMessageView) -> SimilarityRequest:
     return SimilarityRequest(
-        post=TextRef(conversation_id=where, seq=view.seq),
-        recent={str(v.seq): TextRef(conversation_id=where, seq=v.seq) for v in _recent(state, view.seq)},
-        agents=[AgentProfile(agent=seat.agent, expertise=members[seat.agent].expertise,
-                             description=members[seat.agent].description)
-                for seat in scored_agents(state, view.author)],
-    )  # fmt: skip
+        post=TextRef(conversation_id=transcript_id(state.channel_id), seq=view.seq),
+        recent=recent_refs(state.channel_id, recent_messages(state, view.seq)),
+        agents=agent_profiles(state, channel, view.author),
+    )
 
 
 def post_context(state: CarriedChannel, view: ChannelMessageView, mentions: list[str], at: datetime) -> PostContext:
     return PostContext(
         channel_id=state.channel_id, message_id=str(view.seq), author=view.author,
         author_kind=ScoredAuthor.AGENT if view.kind == AuthorKind.AGENT else ScoredAuthor.PERSON, at=at,
-        mentions=mentions, reply_to=view.reply_to,
-        recent=[RecentMessage(message_id=str(v.seq), author=v.author, at=v.at or at) for v in _recent(state, view.seq)],
+        mentions=mentions, reply_to=view.reply_to, recent=recent_messages(state, view.seq),
     )  # fmt: skip
+
+
+def recent_messages(state: CarriedChannel, seq: int) -> list[RecentMessage]:
+    """The people's and agents' messages before ``seq`` the post is compared with (notes and the
+    channel's notices are not part of the conversation)."""
+    earlier = [v for v in state.recent if v.seq < seq and v.kind in (AuthorKind.PERSON, AuthorKind.AGENT)]
+    return [RecentMessage(message_id=str(v.seq), author=v.author, at=v.at) for v in earlier[-RECENT_COMPARED:] if v.at]
 
 
 def agent_states(state: CarriedChannel, author: str) -> list[AgentState]:
@@ -75,11 +91,6 @@ def agent_states(state: CarriedChannel, author: str) -> list[AgentState]:
                    last_spoke_at=seat.last_spoke_at, mid_turn=seat.turn is not None)
         for seat in scored_agents(state, author)
     ]  # fmt: skip
-
-
-def _recent(state: CarriedChannel, seq: int) -> list[ChannelMessageView]:
-    earlier = [v for v in state.recent if v.seq < seq and v.kind in (AuthorKind.PERSON, AuthorKind.AGENT)]
-    return earlier[-RECENT_COMPARED:]
 
 
 def member_scores(relevance: PostRelevance, score_ids: list[int]) -> list[MemberScore]:
