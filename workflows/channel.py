@@ -190,6 +190,8 @@ class ChannelWorkflow:
             seat.system_prompt, seat.memory = opened.prompts[seat.agent], opened.memory.get(seat.agent, True)
         await asyncio.gather(*(self._start_member(seat) for seat in self._carried.agents))
         self._carried.opened = True
+        if self._carried.paused:  # paused before its agents existed: they start paused
+            self._pause_members()
 
     async def _start_member(self, seat: AgentSeat) -> None:
         """The agent's conversation, started once for the channel's life (abandoned on the channel's
@@ -617,7 +619,7 @@ class ChannelWorkflow:
         stops at its next step)."""
         self._carried.paused = True
         self._carried.pause_reason = (signal.reason if signal else "") or None
-        self._to_members(ConversationWorkflow.pause, Pause(reason=f"channel #{self._carried.channel_id} paused"))
+        self._pause_members()
         if self._state in (ChannelState.IDLE, ChannelState.ANSWERING, ChannelState.AWAITING_APPROVAL):
             self._set_state(ChannelState.PAUSED)
 
@@ -628,6 +630,9 @@ class ChannelWorkflow:
         self._to_members(ConversationWorkflow.resume, None)
         if self._state == ChannelState.PAUSED:
             self._set_state(self._busy_state() if self._current else ChannelState.IDLE)
+
+    def _pause_members(self) -> None:
+        self._to_members(ConversationWorkflow.pause, Pause(reason=f"channel #{self._carried.channel_id} paused"))
 
     def _to_members(self, signal: Any, arg: Any) -> None:
         for seat in self._carried.agents:
