@@ -194,13 +194,20 @@ class RelevanceStore:
     ) -> ScorePage:
         """An agent's scores, newest first, ``limit`` at a time; ``before`` is the previous page's
         ``next_before``."""
+        query = select(RelevanceScoreRow).where(RelevanceScoreRow.agent == agent)
+        if channel_id is not None:
+            query = query.where(RelevanceScoreRow.channel_id == channel_id)
+        return self._page(query, limit, before)
+
+    def scores_in(self, channel_id: str, *, limit: int = 50, before: int | None = None) -> ScorePage:
+        """A channel's scores, every agent's, newest first, paged like ``scores_of``."""
+        return self._page(select(RelevanceScoreRow).where(RelevanceScoreRow.channel_id == channel_id), limit, before)
+
+    def _page(self, query: Any, limit: int, before: int | None) -> ScorePage:
         limit = max(1, min(limit, 500))
+        if before is not None:
+            query = query.where(col(RelevanceScoreRow.id) < before)
         with Session(self._engine) as session:
-            query = select(RelevanceScoreRow).where(RelevanceScoreRow.agent == agent)
-            if channel_id is not None:
-                query = query.where(RelevanceScoreRow.channel_id == channel_id)
-            if before is not None:
-                query = query.where(col(RelevanceScoreRow.id) < before)
             rows = list(session.exec(query.order_by(col(RelevanceScoreRow.id).desc()).limit(limit + 1)))
             page = rows[:limit]
             feedback = self._feedback_of(session, [row.id or 0 for row in page])
