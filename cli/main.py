@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from pydantic import ValidationError
 
-from cli import memory, monitoring_args, payload
+from cli import channel, memory, monitoring_args, payload
 from cli.common import EXIT_ERROR, EXIT_USAGE, CliError
 from config.settings import Settings
 from control.errors import ControlError
@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     monitoring_args.add_parsers(sub)
     memory.add_parser(sub)
     payload.add_parser(sub)
+    channel.add_parser(sub)
     return parser
 
 
@@ -164,6 +165,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "sandbox": _sandbox,
     "memory": memory.run,
     "payload": payload.run,
+    "channel": channel.run,
     **monitoring_args.COMMANDS,
     **{name: _async(name) for name in ("status", "pause", "resume", "inject", "end", "history", "approve", "deny")},
 }
