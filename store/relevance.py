@@ -24,6 +24,7 @@ from models.relevance_records import (
     Feedback,
     FeedbackRecord,
     Outcome,
+    RecordOutcome,
     RelevanceAnalytics,
     ScorePage,
     ScoreRecord,
@@ -156,6 +157,21 @@ class RelevanceStore:
             session.add(row)
             session.commit()
             return True
+
+    def set_outcomes(self, outcomes: Iterable[RecordOutcome]) -> int:
+        """``set_outcome`` for each, in one transaction; how many found their score."""
+        found = 0
+        with Session(self._engine) as session:
+            for item in outcomes:
+                row = session.exec(select(RelevanceScoreRow).where(
+                    RelevanceScoreRow.channel_id == item.channel_id, RelevanceScoreRow.message_id == item.message_id,
+                    RelevanceScoreRow.agent == item.agent)).first()
+                if row is not None:
+                    row.outcome, row.outcome_at = item.outcome.value, item.at
+                    session.add(row)
+                    found += 1
+            session.commit()
+        return found
 
     def record_feedback(
         self, score_id: int, person: str, feedback: Feedback, at: datetime, note: str | None = None

@@ -71,7 +71,7 @@ with workflow.unsafe.imports_passed_through():
     from models.conversation import ConversationInput, ConversationState, End, Pause, conversation_workflow_id
     from models.events import EventsQuery
     from models.relevance_calculation import ScoringContext
-    from models.relevance_records import Outcome, RecordOutcome, RecordRelevance
+    from models.relevance_records import Outcome, RecordOutcome, RecordOutcomes, RecordRelevance
     from models.relevance_scoring import Decision, PostRelevance
     from models.turn_reports import TurnDone, TurnOutcome, TurnProgressNote
     from models.turn_requests import ReplyAddress, TurnRequest
@@ -131,6 +131,12 @@ class ChannelWorkflow:
         """Request id → agent, for the turns asked of members and not reported yet."""
         self._done: dict[str, TurnDone] = {}
         self._signals = Outbox()
+        self._writes: list[asyncio.Task[None]] = []
+        """A post's records and observations, written while its chain goes on; awaited at its end."""
+        self._unrecorded: tuple[PostRelevance, list[MemberScore], int] | None = None
+        """The latest scored message, recorded when the chain goes on (or with the outcomes at its end)."""
+        self._outcomes: list[RecordOutcome] = []
+        """What came of the post's decisions, written at its end."""
 
     def _first_state(self) -> CarriedChannel:
         channel_id = self._input.channel_id or workflow.info().workflow_id.removeprefix(CHANNEL_WORKFLOW_PREFIX)
@@ -247,6 +253,7 @@ class ChannelWorkflow:
             result = ApplicationError(f"channel ended during this post: {self._end_reason}", type="ChannelEnded")
         except ApplicationError as err:
             result = err
+        await self._write_records()  # before the result: its score ids come from the records
         self._current = None
         self._set_state(self._resting_state())
         if item.has_caller:
@@ -261,7 +268,7 @@ class ChannelWorkflow:
                                             reply_to=post.reply_to, mentions=post.mentions)  # fmt: skip
         result = PostResult(channel_id=self._carried.channel_id, seq=view.seq)
         relevance, result.scores = await self._score(view, appended)
-        result.observed = await self._settle(relevance, view)
+        result.observed = self._settle(relevance, view)
         chain = Chain(self._input.budgets)
         chain.add(result.scores, view.seq, relevance.speakers)
         if not relevance.speakers:
@@ -278,12 +285,13 @@ class ChannelWorkflow:
 
     async def _speak(self, turn: Turn, chain: Chain, result: PostResult) -> None:
         """One agent's answer: asked, written into the channel, then scored by the others."""
+        self._record_later()
         done = await self._ask(turn)
         if done.outcome != TurnOutcome.ANSWERED or done.reply_seq is None:
             why = done.error or "its turn ended without a reply"
             result.not_answered.append(NotAnswered(agent=turn.agent, reason=why))
             self._emit(ChannelEventType.NOT_ANSWERED, {"agent": turn.agent, "reason": why})
-            await self._outcome(turn.answers, turn.agent, Outcome.FAILED)
+            self._outcome(turn.answers, turn.agent, Outcome.FAILED)
             return
         chain.replies += 1
         seat = self._carried.seat(turn.agent)
@@ -297,10 +305,10 @@ class ChannelWorkflow:
         result.replies.append(ChannelReply(agent=turn.agent, seq=view.seq, answers=turn.answers, preview=view.content,
                                            chars=appended.chars, score=turn.score.score,
                                            reason=turn.score.explanation, usage=done.usage))  # fmt: skip
-        (relevance, scores), _ = await asyncio.gather(self._score(view, appended),
-                                                      self._outcome(turn.answers, turn.agent, Outcome.REPLIED))  # fmt: skip
+        self._outcome(turn.answers, turn.agent, Outcome.REPLIED)
+        relevance, scores = await self._score(view, appended)
         result.reactions.append(scored_message(view, scores))
-        await self._settle(relevance, view)
+        self._settle(relevance, view)
         chain.add(scores, view.seq, relevance.speakers)
 
     def _spoke(self, seat: AgentSeat, done: TurnDone, seq: int) -> None:
@@ -318,7 +326,8 @@ class ChannelWorkflow:
         result.not_answered += [NotAnswered(agent=name, reason=reason) for name in names]
         budget = "replies_per_post" if reason.startswith("reply budget") else "tokens"
         await self._notice(result.stopped, ChannelEventType.BUDGET_REACHED, {"budget": budget, "skipped": names})
-        await asyncio.gather(*(self._outcome(turn.answers, turn.agent, Outcome.FAILED) for turn in dropped))
+        for turn in dropped:
+            self._outcome(turn.answers, turn.agent, Outcome.FAILED)
 
     async def _checkpoint(self) -> None:
         """Between two turns of a chain: notes are written, a pause holds, an end stops."""
@@ -391,11 +400,8 @@ class ChannelWorkflow:
         )  # fmt: skip
         context = post_context(self._carried, view, appended.mentions, workflow.now())
         relevance = score_post(config, context, agent_states(self._carried, view.author), similarities)
-        ids = await workflow.execute_activity_method(
-            RelevanceRecordActivities.record, RecordRelevance(post=relevance, at=workflow.now()),
-            summary=f"record the scores of #{view.seq}", **STORE_CALL,
-        )  # fmt: skip
-        scores = member_scores(relevance, ids)
+        scores = member_scores(relevance)
+        self._unrecorded = (relevance, scores, view.seq)
         self._carried.scored.append(scored_message(view, scores))
         del self._carried.scored[:-SCORED_KEPT]
         self._scoring = None
@@ -405,19 +411,50 @@ class ChannelWorkflow:
             "scores": [s.model_dump(mode="json", include={"agent", "score", "decision", "explanation"}) for s in scores]})
         return relevance, scores
 
-    async def _settle(self, relevance: PostRelevance, view: ChannelMessageView) -> list[str]:
-        """Observers remember the message; ignores are recorded as such. The observers."""
-        ignored = [s.agent for s in relevance.scores if s.decision == Decision.IGNORE]
-        self._observing = list(relevance.observers)
-        self._set_details()
-        await asyncio.gather(*(self._observe(agent, view) for agent in relevance.observers),
-                             *(self._outcome(view.seq, agent, Outcome.IGNORED) for agent in ignored))  # fmt: skip
-        self._observing = []
+    def _record_later(self) -> None:
+        """The latest scored message's decisions go to the records while the chain goes on."""
+        if self._unrecorded is not None:
+            self._writes.append(asyncio.create_task(self._record(*self._unrecorded)))
+            self._unrecorded = None
+
+    async def _record(self, relevance: PostRelevance, scores: list[MemberScore], seq: int,
+                      outcomes: list[RecordOutcome] | None = None) -> None:  # fmt: skip
+        """The decisions with their factor breakdowns into the records (then ``outcomes``); the ids
+        into ``scores``."""
+        ids = await workflow.execute_activity_method(
+            RelevanceRecordActivities.record, RecordRelevance(post=relevance, at=workflow.now(), outcomes=outcomes or []),
+            summary=f"record the scores of #{seq}" + (f" and {len(outcomes)} outcomes" if outcomes else ""), **STORE_CALL,
+        )  # fmt: skip
+        for score, score_id in zip(scores, ids, strict=True):
+            score.score_id = score_id
+
+    async def _write_records(self) -> None:
+        """At a post's end: what is still being written, then its last message's scores with what
+        came of every decision of the post, in one call (outcomes need their scores written first)."""
+        await asyncio.gather(*self._writes)
+        self._writes.clear()
+        outcomes, self._outcomes = self._outcomes, []
+        if self._unrecorded is not None:
+            pending, self._unrecorded = self._unrecorded, None
+            await self._record(*pending, outcomes=outcomes)
+        elif outcomes:
+            await workflow.execute_activity_method(RelevanceRecordActivities.outcomes, RecordOutcomes(outcomes=outcomes),
+                                                   summary=f"{len(outcomes)} outcomes", **STORE_CALL)  # fmt: skip
+
+    def _settle(self, relevance: PostRelevance, view: ChannelMessageView) -> list[str]:
+        """Observers remember the message (while the chain goes on); ignores are noted. The observers."""
+        for score in relevance.scores:
+            if score.decision == Decision.IGNORE:
+                self._outcome(view.seq, score.agent, Outcome.IGNORED)
+        for agent in relevance.observers:
+            self._writes.append(asyncio.create_task(self._observe(agent, view)))
         return list(relevance.observers)
 
     async def _observe(self, agent: str, view: ChannelMessageView) -> None:
         seat = self._carried.seat(agent)
         observed = Observed(stored=False, skipped="memory is off for this agent")
+        self._observing.append(agent)
+        self._set_details()
         if seat.memory:
             try:
                 observed = await workflow.execute_activity_method(
@@ -428,17 +465,17 @@ class ChannelWorkflow:
                 )  # fmt: skip
             except ActivityError as err:
                 observed = Observed(stored=False, skipped=failure_message(err, "remembering the message"))
+        self._observing.remove(agent)
+        self._set_details()
         self._emit(ChannelEventType.OBSERVED, {"seq": view.seq, "agent": agent, **observed.model_dump()})
         failed = observed.skipped is not None and seat.memory
-        await self._outcome(view.seq, agent, Outcome.FAILED if failed else Outcome.OBSERVED)
+        self._outcome(view.seq, agent, Outcome.FAILED if failed else Outcome.OBSERVED)
 
-    async def _outcome(self, seq: int, agent: str, outcome: Outcome) -> None:
-        await workflow.execute_activity_method(
-            RelevanceRecordActivities.outcome,
-            RecordOutcome(channel_id=self._carried.channel_id, message_id=str(seq), agent=agent, outcome=outcome,
-                          at=workflow.now()),
-            summary=f"{agent} {outcome.value} #{seq}", **STORE_CALL,
-        )  # fmt: skip
+    def _outcome(self, seq: int, agent: str, outcome: Outcome) -> None:
+        self._outcomes.append(RecordOutcome(channel_id=self._carried.channel_id, message_id=str(seq), agent=agent,
+                                            outcome=outcome, at=workflow.now()))  # fmt: skip
+
+
 
     # --- the channel's messages -------------------------------------------------------------
 

@@ -93,11 +93,12 @@ def agent_states(state: CarriedChannel, author: str) -> list[AgentState]:
     ]  # fmt: skip
 
 
-def member_scores(relevance: PostRelevance, score_ids: list[int]) -> list[MemberScore]:
+def member_scores(relevance: PostRelevance) -> list[MemberScore]:
+    """The one-line view of each decision (``score_id`` is filled in once the records are written)."""
     return [
         MemberScore(agent=s.agent, score=s.score, decision=s.decision, high_priority=s.high_priority,
-                    forced=s.forced, explanation=s.explanation, score_id=score_id)
-        for s, score_id in zip(relevance.scores, score_ids, strict=True)
+                    forced=s.forced, explanation=s.explanation)
+        for s in relevance.scores
     ]  # fmt: skip
 
 
