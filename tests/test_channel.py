@@ -313,3 +313,20 @@ async def test_posts_are_handled_one_at_a_time_in_order(daemon, fake_ollama):
     assert {first.seq, second.seq} == {1, 3}
     assert ChannelStore(daemon.store.engine).get(channel.id, 2).answers == 1
     assert transcript_id(channel.id) == f"channel:{channel.id}"
+
+
+async def test_an_agent_whose_conversation_was_ended_apart_is_left_out_not_waited_for(daemon, fake_ollama):
+    team_answers(fake_ollama)
+    channel = await open_channel(daemon)
+    conversations = Conversations(daemon.client, daemon.task_queue)
+    developer = await wait_for(lambda: _found(conversations, member_conversation_id(channel.id, "developer")))
+    await developer.end("removed by an operator")
+    await wait_for(lambda: _closed(developer))
+    result = await post(channel, CODING)
+    [missing] = result.not_answered
+    assert missing.agent == "developer" and "cannot be reached" in missing.reason
+    assert outcomes(daemon, channel.id, "1")["developer"] == Outcome.FAILED
+    status = await channel.status()
+    assert next(m for m in status.agents if m.agent == "developer").state == "gone"
+    later = await post(channel, DATA)
+    assert later.spoke == ["analyst"] and "developer" not in decisions(later)
