@@ -46,6 +46,7 @@ bench: install
 	$(PY) -m bench.sandbox
 	$(PY) -m bench.memory --quick
 	$(PY) -m bench.relevance
+	$(PY) -m bench.channel
 
 histories: install  ## re-record tests/histories (only for an intended, versioned change)
 	DAEMONFLOW_RECORD_HISTORIES=1 $(PY) -m pytest -q tests/test_replay.py

@@ -155,7 +155,7 @@ async def status(args: argparse.Namespace, settings: Settings) -> int:
 def format_status(found: ChannelStatus) -> str:
     budget = f" of {found.token_budget}" if found.token_budget else ""
     lines = [f"channel       {found.channel_id}{f' · {found.title}' if found.title else ''}",
-             f"state         {found.state.value} · {found.details}",
+             f"state         {found.state.value}{'' if found.state == ChannelState.IDLE else f' · {found.details}'}",
              f"posts         {found.posts} · {found.queued} queued · tokens {found.tokens_used}{budget} · "
              f"{found.replies_per_post} replies per post", f"people        {', '.join(found.people) or '-'}"]
     for member in found.agents:
