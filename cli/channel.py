@@ -247,35 +247,25 @@ async def history(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def pause(args: argparse.Namespace, settings: Settings) -> int:
+async def steer(args: argparse.Namespace, settings: Settings) -> int:
+    """pause, resume, inject, end: a signal, and a line saying it was sent."""
     channel = await _channel(args, settings)
-    await channel.pause(args.reason)
-    print(f"paused channel {channel.id} and its agents")
-    return 0
-
-
-async def resume(args: argparse.Namespace, settings: Settings) -> int:
-    channel = await _channel(args, settings)
-    await channel.resume()
-    print(f"resumed channel {channel.id}")
-    return 0
-
-
-async def inject(args: argparse.Namespace, settings: Settings) -> int:
-    channel = await _channel(args, settings)
-    await channel.inject(ChannelNote(content=args.text, author="operator"))
-    print(f"noted in channel {channel.id}")
-    return 0
-
-
-async def end(args: argparse.Namespace, settings: Settings) -> int:
-    channel = await _channel(args, settings)
-    await channel.end(args.reason)
-    print(f"ended channel {channel.id} and its agents' conversations")
+    action = args.channel_command
+    if action == "pause":
+        await channel.pause(args.reason)
+    elif action == "resume":
+        await channel.resume()
+    elif action == "inject":
+        await channel.inject(ChannelNote(content=args.text, author="operator"))
+    else:
+        await channel.end(args.reason)
+    said = {"pause": "paused channel {} and its agents", "resume": "resumed channel {}",
+            "inject": "noted in channel {}", "end": "ended channel {} and its agents' conversations"}  # fmt: skip
+    print(said[action].format(channel.id))
     return 0
 
 
 ACTIONS = {
     "create": create, "list": list_channels, "status": status, "post": post, "watch": watch, "history": history,
-    "pause": pause, "resume": resume, "inject": inject, "end": end,
+    "pause": steer, "resume": steer, "inject": steer, "end": steer,
 }

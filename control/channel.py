@@ -16,7 +16,6 @@ from typing import Any
 
 from temporalio.client import (
     Client,
-    RPCTimeoutOrCancelledError,
     WorkflowUpdateFailedError,
     WorkflowUpdateHandle,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -24,8 +23,8 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from control.conversation import Execution
-from control.errors import ChannelEnded, ChannelNotFound, NoWorker, PostNotFound, TemporalUnavailable
+from control.conversation import Execution, described
+from control.errors import ChannelEnded, ChannelNotFound, NoWorker, PostNotFound
 from control.failures import answered, post_failure, rpc_failure
 from control.posts import PostOutcome, post_outcome
 from models.channel import (
@@ -69,15 +68,8 @@ class Channel:
         return self._handle.id
 
     async def describe(self) -> Execution:
-        try:
-            description = await self._handle.describe(rpc_timeout=self._timeout)
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                raise ChannelNotFound(self.id, [self.workflow_id]) from None
-            raise rpc_failure(err, "describing the channel", needs_worker=False) from err
-        except RPCTimeoutOrCancelledError:
-            raise TemporalUnavailable("describing the channel: Temporal did not answer in time") from None
-        self.execution = Execution(description.id, description.workflow_type, description.status)
+        self.execution = await described(self._handle, self._timeout, "the channel",
+                                         lambda: ChannelNotFound(self.id, [self.workflow_id]))  # fmt: skip
         return self.execution
 
     def ensure_running(self, advice: str = "create a new one") -> None:

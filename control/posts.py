@@ -9,7 +9,6 @@ caller's budget one ``status`` query says where it is. Either way the caller get
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,7 +17,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError, Workflo
 
 from control.errors import ControlError
 from control.failures import answered, post_failure
-from control.turns import WaitReason, drop_tasks, rejected_at_once, until_deadline
+from control.turns import WaitReason, race, rejected_at_once
 from models.channel import ChannelState, PostResult, WatchPost
 from models.channel_state import ChannelStatus, MemberStatus, PostProgress
 from workflows.channel import ChannelWorkflow
@@ -65,24 +64,15 @@ async def post_outcome(
     if wait_s == 0:
         await rejected_at_once(update, post_failure)
         return PostWaiting(post_id=update.id, reason=WaitReason.NOT_WAITED)
-    deadline = None if wait_s is None else asyncio.get_running_loop().time() + wait_s
-    result = asyncio.ensure_future(post_result(update))
-    watch = asyncio.ensure_future(handle.execute_update(ChannelWorkflow.watch_post, WatchPost(post_id=update.id)))
-    try:
-        done, _ = await asyncio.wait({result, watch}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
-        if result in done:
-            return result.result()
-        progress: PostProgress | None = watch.result() if watch in done and watch.exception() is None else None
-        if progress is not None and not progress.done and progress.state in _WAITS:
-            return PostWaiting(post_id=update.id, reason=_WAITS[progress.state], state=progress.state,
-                               waiting=progress.waiting, pause_reason=progress.pause_reason)  # fmt: skip
-        if watch in done:  # over (the result is on its way), or ended
-            return await until_deadline(result, deadline)
-        return await _after_budget(update.id, status)
-    except TimeoutError:
-        return await _after_budget(update.id, status)
-    finally:
-        await drop_tasks(result, watch)
+
+    def waits(progress: PostProgress) -> PostWaiting | None:
+        if progress.done or progress.state not in _WAITS:
+            return None
+        return PostWaiting(post_id=update.id, reason=_WAITS[progress.state], state=progress.state,
+                           waiting=progress.waiting, pause_reason=progress.pause_reason)  # fmt: skip
+
+    watch = handle.execute_update(ChannelWorkflow.watch_post, WatchPost(post_id=update.id))
+    return await race(post_result(update), watch, waits, wait_s, lambda: _after_budget(update.id, status))
 
 
 async def post_result(update: WorkflowUpdateHandle[PostResult]) -> PostResult:

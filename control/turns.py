@@ -29,6 +29,9 @@ from temporalio.client import (
 from control.errors import ControlError
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = TypeVar("P")
+W = TypeVar("W")
 from control.failures import answered, rpc_failure, turn_failure
 from models.conversation import ConversationState, PendingApproval, Status, TurnProgress, TurnResult, WatchTurn
 from workflows.conversation import ConversationWorkflow
@@ -87,23 +90,40 @@ async def turn_outcome(
     if wait_s == 0:
         await rejected_at_once(update, turn_failure)
         return TurnWaiting(turn_id=update.id, reason=WaitReason.NOT_WAITED)
+
+    def waits(progress: TurnProgress) -> TurnWaiting | None:
+        if progress.answered or progress.state not in _WAITS:
+            return None  # over (the result is on its way), ended, or a worker without watch_turn
+        return _waiting(update.id, _WAITS[progress.state], progress.state, progress)
+
+    watch = handle.execute_update(ConversationWorkflow.watch_turn, WatchTurn(turn_id=update.id))
+    return await race(_result(update), watch, waits, wait_s, lambda: _after_budget(update.id, status))
+
+
+async def race(
+    result: Awaitable[R],
+    watch: Awaitable[P],
+    waits: Callable[[P], W | None],
+    wait_s: float | None,
+    after_budget: Callable[[], Awaitable[W]],
+) -> R | W:
+    """``result``, unless ``watch`` comes back first saying the work waits (``waits`` of its answer is
+    not None: that is the answer), or ``wait_s`` runs out (then ``after_budget()``). A watch that
+    fails (an older worker without it) or says the work is over leaves the result to wait for."""
     deadline = None if wait_s is None else asyncio.get_running_loop().time() + wait_s
-    result = asyncio.ensure_future(_result(update))
-    watch = asyncio.ensure_future(handle.execute_update(ConversationWorkflow.watch_turn, WatchTurn(turn_id=update.id)))
+    result_task, watch_task = asyncio.ensure_future(result), asyncio.ensure_future(watch)
     try:
-        done, _ = await asyncio.wait({result, watch}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
-        if result in done:
-            return result.result()
-        progress = _progress(watch) if watch in done else None
-        if progress is not None and not progress.answered and progress.state in _WAITS:
-            return _waiting(update.id, _WAITS[progress.state], progress.state, progress)
-        if watch in done:  # over (the result is on its way), ended, or a worker without watch_turn
-            return await until_deadline(result, deadline)
-        return await _after_budget(update.id, status)
+        done, _ = await asyncio.wait({result_task, watch_task}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+        if result_task in done:
+            return result_task.result()
+        if watch_task in done:
+            early = waits(watch_task.result()) if watch_task.exception() is None else None
+            return early if early is not None else await _until(result_task, deadline)
+        return await after_budget()
     except TimeoutError:
-        return await _after_budget(update.id, status)
+        return await after_budget()
     finally:
-        await drop_tasks(result, watch)
+        await _drop(result_task, watch_task)
 
 
 _WAITS = {
@@ -132,12 +152,7 @@ async def rejected_at_once(update: WorkflowUpdateHandle[Any],
         raise rpc_failure(err, "reading the turn") from err
 
 
-def _progress(watch: asyncio.Future[TurnProgress]) -> TurnProgress | None:
-    """The watch's answer; None when it failed (an older worker without ``watch_turn``, say)."""
-    return None if watch.exception() is not None else watch.result()
-
-
-async def until_deadline(result: asyncio.Future[T], deadline: float | None) -> T:
+async def _until(result: asyncio.Future[T], deadline: float | None) -> T:
     left = None if deadline is None else max(deadline - asyncio.get_running_loop().time(), 0)
     return await asyncio.wait_for(asyncio.shield(result), left)
 
@@ -155,7 +170,7 @@ def _waiting(turn_id: str, reason: WaitReason, state: ConversationState, seen: T
                        pause_reason=seen.pause_reason)  # fmt: skip
 
 
-async def drop_tasks(*tasks: asyncio.Future[Any]) -> None:
+async def _drop(*tasks: asyncio.Future[Any]) -> None:
     """Stop waiting on what is left; the workflow carries on regardless (a watch ends with its turn)."""
     for task in tasks:
         task.cancel()
