@@ -72,12 +72,12 @@ with workflow.unsafe.imports_passed_through():
     from models.events import EventsQuery
     from models.relevance_calculation import ScoringContext
     from models.relevance_records import Outcome, RecordOutcome, RecordOutcomes, RecordRelevance
-    from models.relevance_scoring import Decision, PostRelevance
+    from models.relevance_scoring import Decision, PostRelevance, Similarities, SimilarityRequest
     from models.turn_reports import TurnDone, TurnOutcome, TurnProgressNote
     from models.turn_requests import ReplyAddress, TurnRequest
     from relevance import score_post
     from workflows import search_attributes
-    from workflows.activity_config import MEMORY_CALL, SIMILARITY_CALL, STORE_CALL
+    from workflows.activity_config import MEMORY_CALL, SIMILARITY_CALL, SIMILARITY_LOCAL, STORE_CALL, STORE_LOCAL
     from workflows.channel_chain import Chain, Turn
     from workflows.channel_scoring import (
         agent_profiles,
@@ -347,12 +347,12 @@ class ChannelWorkflow:
         seat = self._carried.seat(turn.agent)
         if seat.gone is not None:
             return TurnDone(request_id="", conversation_id=seat.conversation_id, outcome=TurnOutcome.ENDED, error=seat.gone)
-        text = await workflow.execute_activity_method(
+        text = await workflow.execute_local_activity_method(
             ChannelActivities.compose,
             ComposeTurn(channel_id=self._carried.channel_id, conversation_id=seat.conversation_id, agent=seat.agent,
                         after_seq=seat.seen_seq, answering_seq=turn.answers,
                         limit=self._input.budgets.context_messages),
-            summary=f"{seat.agent}'s turn on #{turn.answers}", **STORE_CALL,
+            summary=f"{seat.agent}'s turn on #{turn.answers}", **STORE_LOCAL,
         )  # fmt: skip
         seat.seen_seq = max(seat.seen_seq, turn.answers)
         request_id = f"{self._carried.channel_id}-{turn.answers}-{seat.agent}-{workflow.uuid4().hex[:8]}"
@@ -394,10 +394,7 @@ class ChannelWorkflow:
         assert self._carried.defaults is not None
         config = effective_config(self._carried.defaults, appended.thresholds, self._input.relevance,
                                   self._carried.channel_id)
-        similarities = await workflow.execute_activity_method(
-            RelevanceActivities.similarities, similarity_request(self._carried, self._input, view),
-            summary=f"similarities of #{view.seq}", task_queue=self._carried.routing.llm_queue, **SIMILARITY_CALL,
-        )  # fmt: skip
+        similarities = await self._similarities(similarity_request(self._carried, self._input, view), view.seq)
         context = post_context(self._carried, view, appended.mentions, workflow.now())
         relevance = score_post(config, context, agent_states(self._carried, view.author), similarities)
         scores = member_scores(relevance)
@@ -411,6 +408,16 @@ class ChannelWorkflow:
             "scores": [s.model_dump(mode="json", include={"agent", "score", "decision", "explanation"}) for s in scores]})
         return relevance, scores
 
+    async def _similarities(self, request: SimilarityRequest, seq: int) -> Similarities:
+        """On the llm queue when it is split off; else a local activity of this worker, which serves
+        the llm role too (one workflow task less)."""
+        summary = f"similarities of #{seq}"
+        if self._carried.routing.llm_queue is None:
+            return await workflow.execute_local_activity_method(RelevanceActivities.similarities, request,
+                                                                summary=summary, **SIMILARITY_LOCAL)  # fmt: skip
+        return await workflow.execute_activity_method(RelevanceActivities.similarities, request, summary=summary,
+                                                      task_queue=self._carried.routing.llm_queue, **SIMILARITY_CALL)  # fmt: skip
+
     def _record_later(self) -> None:
         """The latest scored message's decisions go to the records while the chain goes on."""
         if self._unrecorded is not None:
@@ -421,9 +428,9 @@ class ChannelWorkflow:
                       outcomes: list[RecordOutcome] | None = None) -> None:  # fmt: skip
         """The decisions with their factor breakdowns into the records (then ``outcomes``); the ids
         into ``scores``."""
-        ids = await workflow.execute_activity_method(
+        ids = await workflow.execute_local_activity_method(
             RelevanceRecordActivities.record, RecordRelevance(post=relevance, at=workflow.now(), outcomes=outcomes or []),
-            summary=f"record the scores of #{seq}" + (f" and {len(outcomes)} outcomes" if outcomes else ""), **STORE_CALL,
+            summary=f"record the scores of #{seq}" + (f" and {len(outcomes)} outcomes" if outcomes else ""), **STORE_LOCAL,
         )  # fmt: skip
         for score, score_id in zip(scores, ids, strict=True):
             score.score_id = score_id
@@ -438,8 +445,8 @@ class ChannelWorkflow:
             pending, self._unrecorded = self._unrecorded, None
             await self._record(*pending, outcomes=outcomes)
         elif outcomes:
-            await workflow.execute_activity_method(RelevanceRecordActivities.outcomes, RecordOutcomes(outcomes=outcomes),
-                                                   summary=f"{len(outcomes)} outcomes", **STORE_CALL)  # fmt: skip
+            await workflow.execute_local_activity_method(RelevanceRecordActivities.outcomes, RecordOutcomes(outcomes=outcomes),
+                                                         summary=f"{len(outcomes)} outcomes", **STORE_LOCAL)  # fmt: skip
 
     def _settle(self, relevance: PostRelevance, view: ChannelMessageView) -> list[str]:
         """Observers remember the message (while the chain goes on); ignores are noted. The observers."""
@@ -483,12 +490,12 @@ class ChannelWorkflow:
                       reply_to: str | None = None, answers: int | None = None,
                       mentions: list[str] | None = None) -> tuple[ChannelMessageView, AppendedChannelMessage]:  # fmt: skip
         seq, now = self._carried.next_seq, workflow.now()
-        appended = await workflow.execute_activity_method(
+        appended = await workflow.execute_local_activity_method(
             ChannelActivities.append,
             AppendChannelMessage(channel_id=self._carried.channel_id, seq=seq, author=author, kind=kind, content=content,
                                  source=source, reply_to=reply_to, answers=answers, mentions=mentions or [],
                                  members=self._member_names(), at=now),
-            summary=f"store {kind.value} message #{seq} by {author}", **STORE_CALL,
+            summary=f"store {kind.value} message #{seq} by {author}", **STORE_LOCAL,
         )  # fmt: skip
         self._carried.next_seq = seq + 1
         view = ChannelMessageView(seq=seq, author=author, kind=kind, content=appended.preview,
