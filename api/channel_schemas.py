@@ -112,6 +112,8 @@ class ChannelSignalSent(BaseModel):
 
 
 class NoteBody(ChannelNote):
+    """A note; its author is the API key's name unless given."""
+
     content: str = Field(min_length=1, max_length=100_000)
 
 

@@ -41,7 +41,16 @@ from config.policy import PolicyError, parse_rules
 from config.relevance import RelevanceConfigError, relevance_for_channel
 from config.templates import template_names
 from control.visibility import ChannelFilter
-from models.channel import NAME_PATTERN, ChannelInput, ChannelState, Post, PostResult, check_name, member_conversation_id
+from models.channel import (
+    NAME_PATTERN,
+    ChannelInput,
+    ChannelNote,
+    ChannelState,
+    Post,
+    PostResult,
+    check_name,
+    member_conversation_id,
+)
 from models.conversation import End, Pause
 
 router = APIRouter(tags=["channels"])
@@ -126,6 +135,14 @@ async def get_post(channel_id: ChannelId, post_id: PostId, ctx: Ctx, _: Reader) 
     return PostStatus(post_id=post_id, done=result is not None, result=result)
 
 
+def _author_or(principal: Principal, fallback: str) -> str:
+    """The key's name when it can be a member's name, else ``fallback``."""
+    try:
+        return check_name(principal.name, "author")
+    except ValueError:
+        return fallback
+
+
 def _author(principal: Principal) -> str:
     try:
         return check_name(principal.name, "author")
@@ -194,8 +211,9 @@ async def resume(channel_id: ChannelId, ctx: Ctx, _: Operator) -> ChannelSignalS
 
 
 @_steer("inject", "Write a note into the channel: agents read it with their next turn, nobody answers it")
-async def inject(channel_id: ChannelId, body: NoteBody, ctx: Ctx, _: Operator) -> ChannelSignalSent:
-    await (await ctx.channels.find(channel_id)).inject(body)
+async def inject(channel_id: ChannelId, body: NoteBody, ctx: Ctx, principal: Operator) -> ChannelSignalSent:
+    author = body.author if "author" in body.model_fields_set else _author_or(principal, body.author)
+    await (await ctx.channels.find(channel_id)).inject(ChannelNote(content=body.content, author=author))
     return ChannelSignalSent(channel_id=channel_id, signal="inject")
 
 

@@ -165,6 +165,14 @@ def format_status(found: ChannelStatus) -> str:
     return "\n".join(lines)
 
 
+def _me(fallback: str) -> str:
+    """$USER when it can be a member's name, else ``fallback``."""
+    try:
+        return check_name(getpass.getuser(), "author")
+    except (ValueError, OSError, KeyError):
+        return fallback
+
+
 async def post(args: argparse.Namespace, settings: Settings) -> int:
     author = args.author or getpass.getuser()
     try:
@@ -256,7 +264,7 @@ async def steer(args: argparse.Namespace, settings: Settings) -> int:
     elif action == "resume":
         await channel.resume()
     elif action == "inject":
-        await channel.inject(ChannelNote(content=args.text, author="operator"))
+        await channel.inject(ChannelNote(content=args.text, author=_me("operator")))
     else:
         await channel.end(args.reason)
     said = {"pause": "paused channel {} and its agents", "resume": "resumed channel {}",

@@ -78,7 +78,7 @@ async def _listed(http, params, cid):
 
 async def _has_note(http, cid):
     messages = (await http.get(f"/channels/{cid}/messages")).json()["messages"]
-    return any(m["kind"] == "note" and m["content"] == "be brief" for m in messages)
+    return any(m["kind"] == "note" and m["content"] == "be brief" and m["author"] == "operator-key" for m in messages)
 
 
 async def _execution(http, cid, name):
