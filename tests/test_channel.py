@@ -90,6 +90,9 @@ async def test_channels_and_their_agents_are_found_by_search_attributes(daemon, 
     channels = Channels(daemon.client, daemon.task_queue)
     found = await wait_for(lambda: _listed(_page(channels.list(ChannelFilter(member="carol"), 10)), 1))
     assert [(c.channel_id, c.members) for c in found] == [(channel.id, ["developer", "analyst", "bob", "carol"])]
+    quiet = await open_channel(daemon, agents=["moderator"], people=["dave"])
+    [listed] = await wait_for(lambda: _listed(_page(channels.list(ChannelFilter(member="dave"), 10)), 1))
+    assert (listed.channel_id, listed.state) == (quiet.id, "idle"), "a channel that never posted is listed idle"
     assert (await channel.status()).details.startswith("idle · 1 posts")
 
 

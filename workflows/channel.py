@@ -563,13 +563,17 @@ class ChannelWorkflow:
         parts += [f"{agent} observing" for agent in self._observing]
         if parts:
             return "; ".join(parts)
+        if self._current is not None:
+            return f"handling a post by {self._current.post.author}"
         queued = f" · {len(self._carried.queue)} queued" if self._carried.queue else ""
         return f"idle · {self._carried.posts} posts · {', '.join(s.agent for s in self._carried.agents)}{queued}"
 
     def _upsert_members(self) -> None:
+        """Its id, members and state (set here too: a run starting idle changes no state)."""
         workflow.upsert_search_attributes([
             search_attributes.CHANNEL.value_set(self._carried.channel_id),
             search_attributes.MEMBERS.value_set(self._member_names()),
+            search_attributes.STATE.value_set(self._state.value),
         ])  # fmt: skip
 
     def _emit(self, type: ChannelEventType, data: dict[str, Any]) -> None:
