@@ -38,12 +38,10 @@ class ConversationFilter:
     """Only the agents' conversations of this channel."""
 
     def query(self) -> str:
-        clauses = _common(WORKFLOW_TYPE, self.task_queue, self.running, self.state, self.awaiting_approval)
+        clauses = _common(WORKFLOW_TYPE, self.task_queue, self.running, self.state)
         if self.agent is not None:
             clauses.append(f"{search_attributes.AGENT.name} = {_quoted(self.agent)}")
-        if self.channel is not None:
-            clauses.append(f"{search_attributes.CHANNEL.name} = {_quoted(self.channel)}")
-        return " AND ".join(clauses)
+        return " AND ".join(clauses + _awaiting(self.awaiting_approval) + _named(search_attributes.CHANNEL.name, self.channel))
 
 
 @dataclass(frozen=True)
@@ -56,24 +54,28 @@ class ChannelFilter:
     awaiting_approval: bool | None = None
 
     def query(self) -> str:
-        clauses = _common(CHANNEL_TYPE, self.task_queue, self.running, self.state, self.awaiting_approval)
-        if self.member is not None:
-            clauses.append(f"{search_attributes.MEMBERS.name} = {_quoted(self.member)}")
+        clauses = _common(CHANNEL_TYPE, self.task_queue, self.running, self.state)
+        clauses += _named(search_attributes.MEMBERS.name, self.member) + _awaiting(self.awaiting_approval)
         return " AND ".join(clauses)
 
 
-def _common(workflow_type: str, task_queue: str | None, running: bool | None, state: StrEnum | None,
-            awaiting_approval: bool | None) -> list[str]:  # fmt: skip
+def _common(workflow_type: str, task_queue: str | None, running: bool | None, state: StrEnum | None) -> list[str]:
     clauses = [f"WorkflowType = {_quoted(workflow_type)}"]
     if task_queue is not None:
         clauses.append(f"TaskQueue = {_quoted(task_queue)}")
     if running is not None:
         clauses.append(f"ExecutionStatus {'=' if running else '!='} 'Running'")
-    if state is not None:
-        clauses.append(f"{search_attributes.STATE.name} = {_quoted(state.value)}")
-    if awaiting_approval is not None:
-        clauses.append(f"{search_attributes.AWAITING_APPROVAL.name} = {str(awaiting_approval).lower()}")
-    return clauses
+    return clauses + _named(search_attributes.STATE.name, state.value if state is not None else None)
+
+
+def _named(attribute: str, value: str | None) -> list[str]:
+    return [f"{attribute} = {_quoted(value)}"] if value is not None else []
+
+
+def _awaiting(awaiting_approval: bool | None) -> list[str]:
+    if awaiting_approval is None:
+        return []
+    return [f"{search_attributes.AWAITING_APPROVAL.name} = {str(awaiting_approval).lower()}"]
 
 
 class ConversationItem(BaseModel):
