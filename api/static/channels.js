@@ -162,9 +162,10 @@ function onChannelEvent(channelId, event) {
   if (event.id !== null) state.lastEventId = Number(event.id);
   const data = event.data && event.data.data !== undefined ? event.data.data : event.data;
   switch (event.type) {
-    case "state":
+    case "state":  // a post's end among others: its records are all written by then
       showChannelState(data.state, data.details);
       loadChannelStatus();
+      loadChannelScores();
       return data.state === "ended";
     case "message":
       if (data.seq > channel.lastSeq) loadChannelMessages();
