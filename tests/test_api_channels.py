@@ -119,6 +119,7 @@ async def test_bad_channel_requests_are_refused_with_a_useful_problem(team: ApiS
     as_agent = problem(await operator.post(f"/channels/{cid}/posts", json={"content": "hi", "author": "developer"}),
                        422, "post-rejected")  # fmt: skip
     assert "agents speak through their turns" in as_agent["detail"]
+    problem(await operator.post(f"/channels/{cid}/posts", json={"content": "hi", "author": "channel"}), 422, "post-rejected")
     stranger = problem(await operator.post(f"/channels/{cid}/posts", json={"content": "hi", "mentions": ["zed"]}),
                        422, "post-rejected")  # fmt: skip
     assert "not members of this channel: zed" in stranger["detail"]

@@ -624,6 +624,8 @@ class ChannelWorkflow:
             return f"post is {len(post.content)} characters; the limit is {self._input.max_message_chars}"
         if post.author in agents:
             return f"{post.author!r} is an agent of this channel; agents speak through their turns, not posts"
+        if post.author == NOTICE_AUTHOR:
+            return f"{NOTICE_AUTHOR!r} is the channel's own name (its notices); post under yours"
         members = set(self._member_names()) | {post.author}
         unknown = [name for name in [*post.mentions, *([post.reply_to] if post.reply_to else [])] if name not in members]
         if unknown:
