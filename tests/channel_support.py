@@ -24,6 +24,11 @@ ANSWERS = {
 }
 
 
+FILE_THRESHOLDS = {"observe": 0.2, "intervene": 0.5, "high_priority": 0.8, "reflect": None}
+"""``config/relevance.yaml``'s: what a test sets back on a shared API stack, whose thresholds other
+tests (schemathesis among them) may have changed at run time."""
+
+
 def agent_of(agent: str) -> str:
     """The key ``by_system_prompt`` finds in the system prompt of ``agent``'s conversation."""
     return f'You are "{agent}"'
@@ -37,6 +42,13 @@ def team_answers(fake: FakeOllama, **answers: Reply | str) -> None:
 
 def channel_id() -> str:
     return f"ch{uuid.uuid4().hex[:8]}"
+
+
+async def team_on(api) -> None:
+    """A shared API stack's fake answering as each agent, and the file's thresholds in force."""
+    team_answers(api.ollama)
+    response = await api.http("admin").put("/relevance/thresholds", json=FILE_THRESHOLDS)
+    assert response.status_code == 200, response.text
 
 
 async def open_channel(daemon, agents: list[str] | None = None, **fields) -> Channel:

@@ -10,18 +10,17 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.channel_support import CODING, DATA, team_answers
+from tests.channel_support import CODING, DATA, FILE_THRESHOLDS, team_on
 from tests.fakes.ollama import Reply, ToolCall, by_system_prompt, echo_responder, hashed_embedding
 from tests.fixtures.api import ApiStack
 from tests.test_api import new_id, problem, until
 
-FILE_THRESHOLDS = {"observe": 0.2, "intervene": 0.5, "high_priority": 0.8, "reflect": None}
 
 
 @pytest.fixture
 async def team(api: ApiStack) -> AsyncIterator[ApiStack]:
     """The session's stack with the fake answering as each agent; put back as other tests expect it."""
-    team_answers(api.ollama)
+    await team_on(api)
     yield api
     api.ollama.responder, api.ollama.embedder = echo_responder, hashed_embedding
 

@@ -13,7 +13,7 @@ from control.errors import ConversationNotFound
 from control.posts import PostWaiting
 from control.turns import WaitReason
 from control.visibility import ChannelFilter, ConversationFilter
-from models.channel import AuthorKind, ChannelState, Post, PostResult, member_conversation_id, transcript_id
+from models.channel import AuthorKind, ChannelNote, ChannelState, Post, PostResult, member_conversation_id, transcript_id
 from models.conversation import Approve, ConversationState
 from models.memory import MemoryAdminRequest
 from models.relevance_records import Outcome
@@ -221,6 +221,9 @@ async def test_pause_holds_posts_resume_lets_them_through_and_end_ends_every_age
     developer = await wait_for(lambda: _found(conversations, member_conversation_id(channel.id, "developer")))
     await wait_for(lambda: _status_if(developer, lambda s: s.paused), timeout=10)
     assert fake_ollama.chat_requests() == []
+    await channel.inject(ChannelNote(content="back at two"))
+    note = await wait_for(lambda: _note_in(channel, "back at two"))
+    assert (note.kind, note.author, (await channel.status()).paused) == (AuthorKind.NOTE, "operator", True)
 
     await channel.resume()
     done = await channel.follow(waiting.post_id, wait_s=None)
@@ -234,6 +237,10 @@ async def test_pause_holds_posts_resume_lets_them_through_and_end_ends_every_age
         execution = await wait_for(lambda m=member: _closed(m))
         assert execution.name == "completed"
     assert ChannelStore(daemon.store.engine).get_channel(channel.id).end_reason == "wrapping up"
+
+
+async def _note_in(channel, content: str):
+    return next((m for m in await channel.history(20) if m.content == content), None)
 
 
 async def _found(conversations, conversation_id: str):

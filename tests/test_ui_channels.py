@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.channel_support import CODING, team_answers
+from tests.channel_support import CODING, team_on
 from tests.fakes.ollama import Reply, ToolCall, by_system_prompt, echo_responder, hashed_embedding
 from tests.fixtures.api import ApiStack
 from tests.test_ui import browser, signed_in  # noqa: F401  (the browser fixture)
@@ -17,7 +17,7 @@ from tests.test_ui import browser, signed_in  # noqa: F401  (the browser fixture
 
 @pytest.fixture
 async def team(api: ApiStack) -> AsyncIterator[ApiStack]:
-    team_answers(api.ollama)
+    await team_on(api)
     yield api
     api.ollama.responder, api.ollama.embedder = echo_responder, hashed_embedding
 

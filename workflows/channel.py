@@ -173,7 +173,8 @@ class ChannelWorkflow:
         return await self._finish()
 
     def _has_work(self) -> bool:
-        return not self._carried.paused and bool(self._carried.queue or self._carried.notes)
+        """Notes are written even while paused (people see them at once); posts wait for resume."""
+        return bool(self._carried.notes) or (not self._carried.paused and bool(self._carried.queue))
 
     def _should_continue_as_new(self) -> bool:
         due = self._posts_this_run >= self._input.posts_per_run or workflow.info().is_continue_as_new_suggested()
