@@ -56,6 +56,7 @@ bench: install
 	$(PY) -m bench.memory --quick
 	$(PY) -m bench.relevance
 	@PYTHON=$(PY) bash deploy/provision-local-model.sh && $(PY) -m bench.real_model
+	$(PY) -m bench.channel
 
 histories: install  ## re-record tests/histories (only for an intended, versioned change)
 	DAEMONFLOW_RECORD_HISTORIES=1 $(PY) -m pytest -q tests/test_replay.py

@@ -117,6 +117,8 @@ class InjectBody(Inject):
 class ApprovalItem(PendingApproval):
     conversation_id: str
     agent: str | None = None
+    channel: str | None = None
+    """The channel whose agent this conversation is, if any."""
 
 
 class DecisionBody(Contract):

@@ -17,16 +17,19 @@ from temporalio.worker import Worker
 
 from activities.ai_tools import AiToolActivities
 from activities.audit import AuditActivities
+from activities.channels import ChannelActivities, ChannelMemoryActivities
 from activities.llm import LlmActivities, LlmProviders
 from activities.memory import MemoryService
 from activities.memory.activities import MemoryActivities
 from activities.relevance import RelevanceActivities, RelevanceRecordActivities
+from activities.relevance.settings import RelevanceSettingsActivities
 from activities.sandbox import SandboxManager, connect_docker
 from activities.tools.runner import ToolActivities
 from activities.transcript import TranscriptActivities
 from config.policy import load_policy
 from config.settings import Settings
 from store.actions import ActionStore
+from store.channels import ChannelStore
 from store.engine import make_engine
 from store.relevance import RelevanceStore
 from store.payloads import PayloadStore
@@ -38,8 +41,10 @@ from workers.interceptors import DaemonflowInterceptor
 from workers.logs import configure_logging
 from workers.metrics import SandboxObserver, serve_metrics, temporal_runtime, track_conversation_states
 from workers.telemetry import setup_tracing, shutdown_tracing
+from workflows.channel import ChannelWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.memory_admin import MemoryAdminWorkflow
+from workflows.relevance_calculation import RelevanceCalculationWorkflow
 from workflows.tool_execution import ToolExecutionWorkflow
 
 log = logging.getLogger("daemonflow.worker")
@@ -47,7 +52,10 @@ log = logging.getLogger("daemonflow.worker")
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 
-WORKFLOWS: list[type] = [ConversationWorkflow, ToolExecutionWorkflow, MemoryAdminWorkflow, *schedules.WORKFLOWS]
+WORKFLOWS: list[type] = [
+    ConversationWorkflow, ChannelWorkflow, ToolExecutionWorkflow, MemoryAdminWorkflow, RelevanceCalculationWorkflow,
+    *schedules.WORKFLOWS,
+]
 """Workflows, all on the main queue."""
 
 
@@ -73,10 +81,13 @@ def build_activities(
             *transcript.all(), AuditActivities(actions).record,
             *schedules.activities(settings, engine, sandbox.client if sandbox else None),
             *RelevanceRecordActivities(RelevanceStore(engine)).all(),
+            *ChannelActivities(store, settings).all(),
+            *RelevanceSettingsActivities(settings, engine).all(),
         ],
         "llm": [
             llm.chat, *MemoryActivities(memory, store, settings, providers).all(),
             *RelevanceActivities(memory.embedder, store, settings).all(),
+            *ChannelMemoryActivities(memory, ChannelStore(engine)).all(),
             *AiToolActivities(store, payloads, settings, providers).all(),
         ],
         "sandbox": [tools.run, tools.diff],

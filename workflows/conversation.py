@@ -73,11 +73,13 @@ with workflow.unsafe.imports_passed_through():
         StoreTurnMemories,
         UnextractedTurns,
     )
-    from models.payloads import content_bytes
+    from models.payloads import PayloadRef, content_bytes
     from models.prompt_config import PromptConfig, prompt_ref
     from models.policy import Decision, ToolCallContext, Verdict
     from models.tools import ActionRecord, RunsOn, ToolCallInput, ToolResult, ToolSpec
     from models.transcript import AppendMessage, CloseConversation, OpenConversation
+    from models.turn_reports import TurnDone, TurnOutcome, TurnProgressNote
+    from models.turn_requests import REQUESTS_REMEMBERED, ReplyAddress, TurnRequest
     from models.turn_writes import TurnWrites
     from workflows import search_attributes
     from workflows.activity_config import MEMORY_CALL, MODEL_CALL, STORE_CALL, memory_tool_call
@@ -88,6 +90,7 @@ with workflow.unsafe.imports_passed_through():
     from policy.engine import evaluate
     from workflows.decisions import ignored_line, rejection
     from workflows.failures import failure_message
+    from workflows.outbox import Outbox
     from workflows.tool_execution import (
         STEPS,
         ToolExecutionWorkflow,
@@ -95,6 +98,14 @@ with workflow.unsafe.imports_passed_through():
         tool_call,
         tool_failure,
         tool_workflow_id,
+    )
+    from workflows.turn_requests import (
+        not_answered,
+        progress_changed,
+        progress_note,
+        queued,
+        refusal,
+        turn_done,
     )
 
 RECENT_MESSAGES_KEPT = 50
@@ -168,6 +179,8 @@ class ConversationWorkflow:
         self._extracting: asyncio.Task[None] | None = None
         self._hurry = False
         """Extract the backlog now: the run is about to end (continue-as-new, end)."""
+        self._reports = Outbox()
+        """Reports to requesters (``request_turn``), delivered in order."""
 
     def _first_state(self) -> CarriedState:
         conversation_id = self._input.conversation_id or workflow.info().workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
@@ -204,6 +217,7 @@ class ConversationWorkflow:
                 continue
             await workflow.wait_condition(workflow.all_handlers_finished)
             await self._extraction_finished()  # the backlog is extracted before the run ends
+            await self._reports.delivered()
             if self._ended or not self._should_continue_as_new():
                 continue
             workflow.continue_as_new(ConversationInput(**self._input.model_dump(exclude={"carried"}), carried=self._carried))
@@ -250,7 +264,6 @@ class ConversationWorkflow:
                     f"conversation ended before this message was answered: {self._end_reason}",
                     type="ConversationEnded",
                 )
-        self._carried.queue.clear()
         await self._extraction_finished()  # the last turns' memories; `ended` stays the last event
         self._set_state(ConversationState.ENDED)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -260,6 +273,10 @@ class ConversationWorkflow:
             summary="close conversation",
             **STORE_CALL,
         )
+        while self._carried.queue or self._reports:  # requesters of turns that never came are told
+            while self._carried.queue:
+                self._report_unanswered(self._carried.queue.pop(0))
+            await self._reports.delivered()
         return ConversationSummary(
             conversation_id=self._carried.conversation_id, turns=self._carried.turn, ended_reason=self._end_reason
         )
@@ -288,6 +305,8 @@ class ConversationWorkflow:
         self._set_state(self._resting_state())
         if item.has_caller:
             self._results[item.id] = result
+        if item.reply_to:
+            self._report(item, turn_done(self._carried.conversation_id, item, result, self._reply_seq(first_seq)))
         if isinstance(result, TurnResult) and self._memory_on():
             await self._store_memories(result.turn, first_seq)
 
@@ -296,7 +315,7 @@ class ConversationWorkflow:
         self._consecutive_auto = 0
         self._set_state(ConversationState.THINKING)
         await self._flush_injected()
-        await self._append(item.role, item.content)
+        await self._append(item.role, item.content, quoted=item.content_ref)
         self._unwritten = None
         self._memory_ids = await self._recall(self._carried.next_seq - 1, turn) if self._memory_on() else []
         usage = Usage()
@@ -345,12 +364,14 @@ class ConversationWorkflow:
             self._carried.injected.pop(0)
 
     async def _append(
-        self, role: str, content: str, tool_call_id: str | None = None, stored: ToolResult | None = None
+        self, role: str, content: str, tool_call_id: str | None = None, stored: ToolResult | None = None,
+        quoted: PayloadRef | None = None,
     ) -> None:
-        """``stored``: a tool result whose output is in the store (``output_ref``); the message is
-        that output followed by ``content``, and history carries only its digest."""
+        """``stored``: a tool result whose output is in the store (``output_ref``); ``quoted``: a stored
+        text a requested turn starts with. The message is that text followed by ``content``, and
+        history carries only its digest."""
         seq = self._carried.next_seq
-        content_ref = stored.output_ref if stored else None
+        content_ref = stored.output_ref if stored else (quoted.digest if quoted else None)
         message = AppendMessage(
             conversation_id=self._carried.conversation_id, seq=seq, role=role, content=content,
             tool_call_id=tool_call_id, content_ref=content_ref,
@@ -362,7 +383,8 @@ class ConversationWorkflow:
                 TranscriptActivities.append, message, summary=f"store {role} message #{seq}", **STORE_CALL
             )
         self._carried.next_seq = seq + 1
-        self._remember(seq, role, stored.output + content if stored and content_ref else content)
+        shown = stored.output if stored and content_ref else quoted.preview if quoted else ""
+        self._remember(seq, role, shown + content)
 
     async def _ask_model(self, turn: int) -> ChatResult:
         """Ask the model, riding out an unreachable Ollama with durable back-off.
@@ -834,6 +856,7 @@ class ConversationWorkflow:
 
     def _set_state(self, state: ConversationState) -> None:
         if state != self._state:
+            self._report_progress(self._state, state)
             self._state = state
             self._show_state(state)
             self._emit(EventType.STATE, {"state": state.value, "details": self._describe()})
@@ -895,11 +918,42 @@ class ConversationWorkflow:
         """What will enter the transcript, in that order: injected notes (before the model's next
         step), the message whose turn just began, then the queue."""
         waiting = [*self._carried.injected, *([self._unwritten] if self._unwritten else []), *self._carried.queue]
-        return [_view(item.role, item.content) for item in waiting]
+        return [_view(item.role, item.shown if isinstance(item, QueuedMessage) else item.content) for item in waiting]
 
     def _turn_over(self, turn_id: str) -> bool:
         answering = self._answering is not None and self._answering.update_id == turn_id
         return not answering and not any(item.update_id == turn_id for item in self._carried.queue)
+
+    # --- reports to requesters (request_turn) -------------------------------------------------
+
+    def _report(self, item: QueuedMessage, report: TurnDone) -> None:
+        assert item.reply_to is not None
+        self._emit(EventType.TURN_REPORTED, {"request_id": report.request_id, "outcome": report.outcome.value,
+                                             "to": item.reply_to.workflow_id})  # fmt: skip
+        self._send(item.reply_to, item.reply_to.signal, report)
+
+    def _report_unanswered(self, item: QueuedMessage) -> None:
+        if item.reply_to and item.request_id:
+            why = f"the conversation ended before this request was answered: {self._end_reason}"
+            self._report(item, not_answered(self._carried.conversation_id, item.request_id, TurnOutcome.ENDED, why))
+
+    def _report_progress(self, before: ConversationState, after: ConversationState) -> None:
+        item = self._answering
+        if item is None or item.reply_to is None or item.reply_to.progress_signal is None:
+            return
+        if progress_changed(before, after):
+            note = progress_note(self._carried.conversation_id, item, after, list(self._pending.values()),
+                                 self._carried.pause_reason)  # fmt: skip
+            self._send(item.reply_to, item.reply_to.progress_signal, note)
+
+    def _send(self, address: ReplyAddress, signal: str, report: TurnDone | TurnProgressNote) -> None:
+        """In order, without holding up the turns (``workflows/outbox.py``)."""
+        self._reports.send(address.workflow_id, signal, report)
+
+    def _reply_seq(self, first_seq: int) -> int | None:
+        """The seq of the turn's last assistant message (its reply), if the turn wrote one."""
+        return next((m.seq for m in reversed(self._carried.recent)
+                     if m.role == "assistant" and m.seq is not None and m.seq >= first_seq), None)  # fmt: skip
 
     # --- updates ----------------------------------------------------------------------------
 
@@ -981,6 +1035,28 @@ class ConversationWorkflow:
         else:
             queued = QueuedMessage(id=str(workflow.uuid4()), content=signal.content, role=signal.role)
             self._carried.queue.append(queued)
+
+    @workflow.signal
+    def request_turn(self, request: TurnRequest) -> None:
+        """Queue a message for a turn of its own, like ``send_message``, for a caller that is a
+        workflow: it hears back through ``request.reply_to`` (``models.turn_requests``). A repeated
+        request id is ignored; a request that cannot be queued is answered ``rejected`` at once."""
+        if request.request_id in self._carried.requests:
+            workflow.logger.warning("turn request %s ignored: already received", request.request_id)
+            return
+        self._carried.requests.append(request.request_id)
+        del self._carried.requests[:-REQUESTS_REMEMBERED]
+        self._emit(EventType.TURN_REQUESTED, {"request_id": request.request_id, "author": request.author})
+        why = refusal(request, self._input.max_message_chars)
+        if why is not None:
+            workflow.logger.warning("turn request %s refused: %s", request.request_id, why)
+            if request.reply_to:
+                report = not_answered(self._carried.conversation_id, request.request_id, TurnOutcome.REJECTED, why)
+                self._send(request.reply_to, request.reply_to.signal, report)
+            return
+        self._carried.queue.append(queued(request, str(workflow.uuid4())))
+        if self._state == ConversationState.IDLE:
+            self._set_details(self._describe())
 
     @workflow.signal
     def approve(self, signal: Approve) -> None:

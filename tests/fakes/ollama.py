@@ -34,10 +34,12 @@ from tests.fakes.script import (
     Reply,
     Responder,
     ToolCall,
+    by_system_prompt,
     content_word_embedding,
     echo_responder,
     hashed_embedding,
     normalise,
+    system_prompt_of,
 )
 from tests.fakes.script import chunks as _chunks
 from tests.fakes.script import words as _words
@@ -46,6 +48,8 @@ __all__ = [
     "DEFAULT_MODELS",
     "DEFAULT_EMBED_DIM",
     "FakeOllama",
+    "by_system_prompt",
+    "system_prompt_of",
     "RecordedRequest",
     "Reply",
     "ToolCall",

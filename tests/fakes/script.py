@@ -67,6 +67,25 @@ def echo_responder(request: dict[str, Any]) -> Reply:
     return Reply(content=f"echo: {last_user}")
 
 
+def system_prompt_of(request: dict[str, Any]) -> str:
+    """The system message of a chat request body ("" when there is none)."""
+    return next((m.get("content") or "" for m in request.get("messages") or [] if m.get("role") == "system"), "")
+
+
+def by_system_prompt(routes: dict[str, Responder | Reply | str], default: Responder = echo_responder) -> Responder:
+    """A responder that answers each chat call as the agent it is for: the first route whose key
+    appears in the call's system prompt answers (a responder, a fixed ``Reply`` or text), else
+    ``default``. Agents in one test then answer deterministically whatever order their calls come
+    in (a channel's agents, say, keyed on ``"You are developer"``)."""
+
+    def respond(request: dict[str, Any]) -> Reply | str:
+        system = system_prompt_of(request)
+        route = next((answer for key, answer in routes.items() if key in system), default)
+        return route(request) if callable(route) else route
+
+    return respond
+
+
 # --------------------------------------------------------------------------- embeddings
 
 
