@@ -1,21 +1,28 @@
 """The AI tools' model steps: ``ai.generate_code`` and ``ai.review_diff``, on the llm queue.
 
-Both ask the conversation's own model (the model its row in the store names, with its agent
-template's temperature and context) for one answer, and keep everything large out of history:
-generated code is stored and returned as a reference (the child workflow then writes it in the
-workspace with ``tools.run``); the diff to review arrives as a reference and the review leaves
-capped and by reference like any tool output (``tools/output.py``).
+Both ask the conversation's own model (the model its row in the store names, on the server its
+agent template names — Ollama or an OpenAI-compatible one, through ``providers.chat_model`` like
+every model call — with the template's temperature, context and token cap) for one answer, and
+keep everything large out of history: generated code is stored and returned as a reference (the
+child workflow then writes it in the workspace with ``tools.run``); the diff to review arrives as
+a reference and the review leaves capped and by reference like any tool output
+(``tools/output.py``).
+
+The token cap (``max_tokens`` of the template, else ``DAEMONFLOW_MAX_TOKENS``) bounds these calls
+too: a file the model was cut off in the middle of is not written (a half file that looks whole is
+worse than none), and a review cut off says so.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-import ollama
 from temporalio import activity
 
 from activities.heartbeat import heartbeating
-from activities.llm import _classify_response_error, make_ollama_client
+from activities.llm.chat_models import LlmProviders
+from activities.llm.errors import LlmError
+from activities.llm.provider import ChatOutcome, PromptMessage
 from activities.prompt import prompt_budget_chars
 from activities.tools.catalog import MAX_GENERATED_BYTES
 from activities.tools.languages import language_of
@@ -41,22 +48,31 @@ REVIEW_SYSTEM = (
 )
 PROMPT_OVERHEAD_CHARS = 400
 """The review prompt's framing around the diff (headers, the focus line)."""
+CUT_AT_CAP = "length"
+"""``done_reason`` when the answer stopped at the token cap (Ollama and OpenAI-compatible servers)."""
 
 
 class AiToolActivities:
-    def __init__(self, store: TranscriptStore, payloads: PayloadStore, settings: Settings) -> None:
+    def __init__(
+        self, store: TranscriptStore, payloads: PayloadStore, settings: Settings, providers: LlmProviders | None = None
+    ) -> None:
         self._store = store
         self._payloads = payloads
         self._outputs = ToolOutputs(payloads)
         self._settings = settings
-        self._client: ollama.AsyncClient | None = None
+        self._providers = providers or LlmProviders(settings)
 
     @activity.defn(name="ai.generate_code")
     async def generate_code(self, spec: ToolSpec, call: ToolCallInput) -> PayloadRef:
         path = call.arguments.get("path", "")
         language = language_of(path, call.arguments.get("language"))
         prompt = f"File: {path}\nLanguage: {language}\n\nWhat it must do:\n{call.arguments.get('instructions', '')}"
-        code = strip_fences(await self._ask(call, GENERATE_SYSTEM, prompt))
+        answer = await self._ask(call, GENERATE_SYSTEM, prompt)
+        if answer.done_reason == CUT_AT_CAP:
+            raise InvalidArguments(f"the model reached its token cap ({answer.completion_tokens} tokens) before {path} "
+                                   "was complete; nothing was written: ask for a smaller file, or raise the agent's "
+                                   "max_tokens (DAEMONFLOW_MAX_TOKENS)")
+        code = strip_fences(answer.content)
         size = len(code.encode())
         if size > MAX_GENERATED_BYTES:
             raise InvalidArguments(f"the model generated {size} bytes for {path}, over generate_code's limit of "
@@ -77,24 +93,23 @@ class AiToolActivities:
         review = await self._ask(call, REVIEW_SYSTEM, prompt)
         scope = "staged changes" if call.arguments.get("staged") else "uncommitted changes"
         part = f", of which the reviewer saw {len(shown)}" if len(shown) < len(text) else ""
+        cut = (f"\n\n[the review stopped at the model's token cap ({review.completion_tokens} tokens)]"
+               if review.done_reason == CUT_AT_CAP else "")
         result = ToolResult(success=True, output=f"Review of the {scope} ({diff.chars} characters of diff{part}):\n\n"
-                                                 f"{review.strip()}")
+                                                 f"{review.content.strip()}{cut}")
         return await asyncio.to_thread(self._outputs.finish, call.conversation_id, result)
 
-    async def _ask(self, call: ToolCallInput, system: str, prompt: str) -> str:
+    async def _ask(self, call: ToolCallInput, system: str, prompt: str) -> ChatOutcome:
+        """One answer of the conversation's chat model; a model failure is the activity's failure,
+        retryable (server away or in trouble) or not (unknown model, refused request)."""
         template = self._template(call)
-        model = await asyncio.to_thread(self._model, call, template)
-        if self._client is None:
-            self._client = make_ollama_client(self._settings)
+        name = await asyncio.to_thread(self._model, call, template)
         try:
+            model = self._providers.chat_model(template, name)
             async with heartbeating():
-                response = await self._client.chat(
-                    model=model, messages=[{"role": "system", "content": system}, {"role": "user", "content": prompt}],
-                    stream=False, options={"num_ctx": template.context_size, "temperature": template.temperature},
-                )
-        except ollama.ResponseError as err:
-            raise _classify_response_error(err, model) from None
-        return response.message.content or ""
+                return await model.chat([PromptMessage("system", system), PromptMessage("user", prompt)])
+        except LlmError as err:
+            raise err.application_error() from None
 
     def _template(self, call: ToolCallInput) -> AgentTemplate:
         try:

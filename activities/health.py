@@ -3,7 +3,9 @@
 Three activities so that each step shows (and retries) on its own in the Web UI:
 
 - ``health.check`` probes every dependency concurrently, each with a timeout, and never fails: a
-  dependency that does not answer is a ``down`` check, which is the point of monitoring.
+  dependency that does not answer is a ``down`` check, which is the point of monitoring. The model
+  servers are the ones the settings use (``activities/llm/probe.py``), each named by its provider:
+  ``ollama`` or ``openai`` for the chat server, ``…-embeddings`` for a separate embedding server.
 - ``health.metrics`` reads model usage, budgets, the action registry, Temporal visibility (running
   conversations and their state, pending approvals) and the cache index.
 - ``health.record`` scores (``activities.health_score``), opens/refreshes/resolves alerts, stores
@@ -20,6 +22,7 @@ The read side for the CLI and the HTTP API is ``latest_report`` / ``active_alert
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import shutil
@@ -40,7 +43,7 @@ from temporalio.client import Client
 from activities import health_score, monitoring_metrics
 from activities.analytics import DENIED
 from activities.cache import ScheduledActivities
-from activities.model_probe import ollama_base_url, probe_ollama
+from activities.llm.probe import ModelServer, is_model_server_check, model_servers, probe_model_server, verdict
 from activities.monitoring_figures import with_performance_figures
 from config.settings import Settings
 from control.conversations import Conversations
@@ -74,6 +77,7 @@ MAX_APPROVAL_QUERIES = 10
 """Awaiting conversations asked for their oldest pending approval per run (the rest are counted)."""
 MAX_LISTED_CONVERSATIONS = 2000
 APPROVAL_QUERY_TIMEOUT_S = 3.0
+MODEL_SERVER_STATUS = {"ok": CheckStatus.OK, "missing": CheckStatus.DEGRADED, "down": CheckStatus.DOWN}
 
 
 def thresholds_from(settings: Settings) -> HealthThresholds:
@@ -139,7 +143,7 @@ class HealthActivities(ScheduledActivities):
         ``at`` is not read: it stays in the signature so that recorded histories still replay.
         """
         probes: dict[str, Callable[[], Awaitable[tuple[CheckStatus, str]]]] = {
-            "ollama": self._ollama,
+            **{server.name: functools.partial(self._model_server, server) for server in model_servers(self._settings)},
             "memory": self._memory,
             "docker": self._docker_engine,
             "store": self._store,
@@ -160,14 +164,11 @@ class HealthActivities(ScheduledActivities):
         latency = None if status == CheckStatus.SKIPPED else round((time.perf_counter() - started) * 1000, 1)
         return DependencyCheck(name=name, status=status, latency_ms=latency, detail=detail)
 
-    async def _ollama(self) -> tuple[CheckStatus, str]:
-        probe = await probe_ollama(ollama_base_url(self._settings.ollama_host), self._settings.health_check_timeout_s)
-        model, where = self._settings.model, f"Ollama {probe.version or '?'} at {probe.base_url}"
-        if not probe.reachable:
-            return CheckStatus.DOWN, f"Ollama at {probe.base_url}: {probe.error}"
-        if not probe.has_model(model):
-            return CheckStatus.DEGRADED, f"{where} answers but has no {model} (`ollama pull {model}`)"
-        return CheckStatus.OK, f"{where}, {len(probe.models)} models"
+    async def _model_server(self, server: ModelServer) -> tuple[CheckStatus, str]:
+        """Down when it does not answer, degraded when it surely lacks a model the settings name."""
+        probe = await probe_model_server(server, self._settings.health_check_timeout_s)
+        state, detail = verdict(probe, server.wanted)
+        return MODEL_SERVER_STATUS[state], detail
 
     async def _memory(self) -> tuple[CheckStatus, str]:
         settings = self._settings
@@ -371,11 +372,11 @@ class HealthActivities(ScheduledActivities):
     def _record(self, request: RecordInput) -> MonitoringResult:
         settings, at = self._settings, request.at
         thresholds = thresholds_from(settings)
-        ollama = next((c for c in request.checks if c.name == "ollama"), None)
-        ollama_ok = None if ollama is None else ollama.status != CheckStatus.DOWN
-        probes = self._monitoring.ollama_probes(at - timedelta(minutes=settings.monitoring_trend_minutes))
-        if ollama_ok is not None:
-            probes.append(ollama_ok)
+        servers = [c for c in request.checks if is_model_server_check(c.name)]
+        servers_ok = all(c.status != CheckStatus.DOWN for c in servers) if servers else None
+        probes = self._monitoring.model_server_probes(at - timedelta(minutes=settings.monitoring_trend_minutes))
+        if servers_ok is not None:
+            probes.append(servers_ok)
         error_rate = probes.count(False) / len(probes) if probes else None
         breakdown = health_score.health_score(request.checks, request.metrics, error_rate, thresholds)
         found = health_score.conditions(request.checks, request.metrics, breakdown, thresholds)
@@ -391,7 +392,7 @@ class HealthActivities(ScheduledActivities):
             metrics=request.metrics,
             alerts=changes.active,
         )
-        self._monitoring.save_snapshot(report, ollama_ok)
+        self._monitoring.save_snapshot(report, servers_ok)
         pruned = self._monitoring.delete_snapshots_before(at - timedelta(days=settings.history_max_days))
         monitoring_metrics.update(breakdown.score, changes.active, request.metrics.budgets, request.checks)
         monitoring_metrics.update_performance(breakdown, request.metrics.weekly)

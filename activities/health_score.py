@@ -21,8 +21,8 @@ always lies in 0..100.
 
 - **L**: latency is the mean time to first token (load + prompt evaluation) of the window's model
   calls: 1 up to ``llm_latency_warning_ms``, 0 from ``llm_latency_critical_ms``, linear between.
-  The error rate is the share of failed Ollama probes among the monitoring runs of the trend
-  window, this one included (the store records successful model calls only).
+  The error rate is the share of monitoring runs of the trend window, this one included, whose
+  model-server probes failed (any provider) (the store records successful model calls only).
 - **A**: backlog is 1 − pending/``approval_backlog_critical`` (floored at 0); wait is 1 up to
   ``approval_wait_warning_s`` for the oldest pending approval, 0 from ``approval_wait_critical_s``.
 - **K**: cached / prompt tokens of the window's model calls whose server reports its prompt
@@ -175,7 +175,7 @@ def conditions(
         severity = Severity.CRITICAL if latency >= thresholds.llm_latency_critical_ms else Severity.WARNING
         add("llm:latency", "llm", severity, f"model time to first token averages {latency:.0f} ms")
     if breakdown.llm_error_rate >= thresholds.llm_error_rate_warning:
-        add("llm:errors", "llm", Severity.WARNING, f"{breakdown.llm_error_rate:.0%} of recent Ollama probes failed")
+        add("llm:errors", "llm", Severity.WARNING, f"{breakdown.llm_error_rate:.0%} of recent model-server probes failed")
 
     rate = metrics.tools.success_rate
     if rate is not None and metrics.tools.runs >= MIN_TOOL_RUNS_FOR_ALERT and rate < thresholds.tool_success_warning:

@@ -2,7 +2,10 @@
 
 A worker that dies is noticed by the heartbeat timeout (30 s for tools), not by the start-to-close
 timeout, which for a command allowed an hour is an hour. Exec output heartbeats on its own; file
-transfers, host Docker calls and model calls wait in one call, so this beats for them.
+transfers, host Docker calls and model calls wait in one call, so this beats for them. The first
+beat comes after ``every_s``, not at once: the SDK sends a first heartbeat to the server right away
+(a write of the activity's state), which a tool call over in 60 ms does not need; the heartbeat
+timeout runs from the start all the same.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ async def heartbeating(every_s: float = HEARTBEAT_EVERY_S) -> AsyncIterator[None
         return
 
     async def beat() -> None:
-        while True:
-            activity.heartbeat()
+        while True:  # the first after ``every_s``: a call over sooner needs no heartbeat at all
             await asyncio.sleep(every_s)
+            activity.heartbeat()
 
     task = asyncio.create_task(beat())
     try:

@@ -1,4 +1,4 @@
-"""Transcript activities: the conversation's records in the store (open, append, close)."""
+"""Transcript activities: the conversation's records in the store (open, append, write, close)."""
 
 from __future__ import annotations
 
@@ -14,18 +14,20 @@ from models.agent import AgentTemplate
 from models.policy import PolicySet
 from config.templates import InvalidAgentError, UnknownAgentError, load_template
 from models.transcript import AppendMessage, CloseConversation, OpenConversation, OpenedConversation, Routing
+from models.turn_writes import TurnWrites
 from store.agent_hints import AgentHintStore
-from store.payloads import PayloadStore
 from store.transcript import TranscriptStore
+from store.turn_writes import TurnWriter
 
 
 class TranscriptActivities:
-    def __init__(self, store: TranscriptStore, settings: Settings, policy: PolicySet) -> None:
+    def __init__(self, store: TranscriptStore, settings: Settings, policy: PolicySet,
+                 writer: TurnWriter | None = None) -> None:
         self._store = store
         self._settings = settings
         self._policy = policy
-        self._payloads = PayloadStore(store.engine)
         self._hints = AgentHintStore(store.engine)
+        self._writer = writer or TurnWriter(store.engine)
 
     @activity.defn(name="transcript.open")
     async def open(self, request: OpenConversation) -> OpenedConversation:
@@ -73,25 +75,19 @@ class TranscriptActivities:
 
     @activity.defn(name="transcript.append")
     async def append(self, request: AppendMessage) -> None:
-        content = request.content
-        if request.content_ref:
-            body = await asyncio.to_thread(self._payloads.get, request.conversation_id, request.content_ref)
-            # Stored by the tool's activity before its result reached the workflow; only a cleanup
-            # of this conversation's records could have removed it since: say so, never block the turn.
-            content = (body if body is not None else f"[output sha256={request.content_ref} is no longer stored]"
-                       ) + content
-        await asyncio.to_thread(
-            self._store.append,
-            request.conversation_id,
-            request.seq,
-            request.role,
-            content,
-            tool_call_id=request.tool_call_id,
-        )
+        """One message (histories recorded before a turn's writes went together)."""
+        await asyncio.to_thread(self._writer.write, TurnWrites(conversation_id=request.conversation_id,
+                                                               messages=[request]))
+
+    @activity.defn(name="transcript.write")
+    async def write(self, writes: TurnWrites) -> None:
+        """A turn's pending messages and audit rows when no model call follows to carry them: the
+        turn ends, or waits for a person or a resume (``models/turn_writes.py``)."""
+        await asyncio.to_thread(self._writer.write, writes)
 
     @activity.defn(name="transcript.close")
     async def close(self, request: CloseConversation) -> None:
         await asyncio.to_thread(self._store.end_conversation, request.conversation_id, request.reason)
 
     def all(self) -> list:
-        return [self.open, self.append, self.close]
+        return [self.open, self.append, self.write, self.close]

@@ -13,19 +13,35 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
-from api import approvals, conversations, errors, events, health, monitoring, openapi, optimisations, patterns, payloads
+from api import (
+    approvals,
+    channels,
+    conversations,
+    errors,
+    events,
+    health,
+    monitoring,
+    openapi,
+    optimisations,
+    patterns,
+    payloads,
+    relevance,
+)
 from api.auth import KeyRing
 from api.context import ApiContext
 from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from api.metrics import MetricsMiddleware
 from config.settings import Settings
+from control.channels import Channels
 from control.conversations import Conversations
+from control.relevance import RelevanceCalculator
 from store.engine import make_engine
 from store.transcript import TranscriptStore
 
 STATIC_DIR = Path(__file__).parent / "static"
 
-DESCRIPTION = """Drive Daemonflow conversations over HTTP, and read its monitoring and analytics.
+DESCRIPTION = """Drive Daemonflow conversations and channels over HTTP, and read its monitoring, analytics
+and relevance records.
 
 Every endpoint but `/metrics`, `/docs`, `/openapi.json` and the admin page `/ui` needs
 `Authorization: Bearer <key>` with a key from `DAEMONFLOW_API_KEYS` (`name:role:key`, roles
@@ -41,6 +57,8 @@ def create_app(settings: Settings, client: Client, keys: KeyRing) -> FastAPI:
         conversations=Conversations(client, settings.task_queue, settings.api_query_timeout_s),
         keys=keys,
         transcripts=TranscriptStore(engine),
+        channels=Channels(client, settings.task_queue, settings.api_query_timeout_s),
+        relevance=RelevanceCalculator(client, settings.task_queue, settings.llm_task_queue or None),
     )
     errors.install(app)
     openapi.install(app)
@@ -52,6 +70,8 @@ def create_app(settings: Settings, client: Client, keys: KeyRing) -> FastAPI:
     app.include_router(monitoring.router)
     app.include_router(patterns.router)
     app.include_router(optimisations.router)
+    app.include_router(channels.router)
+    app.include_router(relevance.router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

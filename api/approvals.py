@@ -38,7 +38,8 @@ LIST_LIMIT = 500
 async def list_approvals(ctx: Ctx, _: Reader) -> list[ApprovalItem]:
     waiting = await ctx.conversations.awaiting_approval(LIST_LIMIT)
     items = [
-        ApprovalItem(conversation_id=w.conversation.conversation_id, agent=w.conversation.agent, **p.model_dump())
+        ApprovalItem(conversation_id=w.conversation.conversation_id, agent=w.conversation.agent,
+                     channel=w.conversation.channel, **p.model_dump())
         for w in waiting
         for p in w.pending
     ]

@@ -48,13 +48,15 @@ class Permission(StrEnum):
     DECIDE = "decide"
     """Approve, approve always, deny or edit a waiting tool call."""
     CONFIGURE = "configure"
-    """Per-conversation policy overrides when starting a conversation."""
+    """Per-conversation (and per-channel) policy overrides; the relevance thresholds of every channel."""
+    FEEDBACK = "feedback"
+    """Give feedback on a relevance decision (useful, ignored, conflict, inappropriate)."""
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.READ}),
-    Role.OPERATOR: frozenset({Permission.READ, Permission.OPERATE}),
-    Role.APPROVER: frozenset({Permission.READ, Permission.DECIDE}),
+    Role.OPERATOR: frozenset({Permission.READ, Permission.OPERATE, Permission.FEEDBACK}),
+    Role.APPROVER: frozenset({Permission.READ, Permission.DECIDE, Permission.FEEDBACK}),
     Role.ADMIN: frozenset(Permission),
 }
 

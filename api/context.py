@@ -16,7 +16,12 @@ from sqlalchemy import Engine
 
 from api.auth import KeyRing
 from config.settings import Settings
+from control.channels import Channels
 from control.conversations import Conversations
+from control.relevance import RelevanceCalculator
+from store.channels import ChannelStore
+from store.relevance import RelevanceStore
+from store.relevance_settings import RelevanceSettingsStore
 from store.transcript import TranscriptStore
 
 T = TypeVar("T")
@@ -28,6 +33,8 @@ class ApiContext:
     conversations: Conversations
     keys: KeyRing
     transcripts: TranscriptStore
+    channels: Channels
+    relevance: RelevanceCalculator
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the server begins to stop, so live event streams end instead of holding it up."""
 
@@ -35,6 +42,18 @@ class ApiContext:
     def engine(self) -> Engine:
         """The store's engine, for read functions that take one (monitoring, analytics)."""
         return self.transcripts.engine
+
+    @property
+    def channel_store(self) -> ChannelStore:
+        return ChannelStore(self.engine)
+
+    @property
+    def relevance_store(self) -> RelevanceStore:
+        return RelevanceStore(self.engine)
+
+    @property
+    def relevance_settings(self) -> RelevanceSettingsStore:
+        return RelevanceSettingsStore(self.engine)
 
     async def in_thread(self, call: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(call, *args)

@@ -2,7 +2,7 @@
 
 Every body is validated twice before a workflow sees it: by the pydantic contract (422 with the
 field and the reason), then by what only the server knows (the agent template exists, the model is
-on Ollama, the message fits the limit). ``send_message`` then runs the workflow's own validator;
+on the template's model server, the message fits the limit). ``send_message`` then runs the workflow's own validator;
 its rejection is a 422 (or 409 once the conversation ended) carrying the validator's words.
 
 A message whose turn waits — for a person, for ``resume``, or longer than
@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from activities.model_probe import ollama_base_url, probe_ollama
+from activities.llm.probe import probe_template_server
 from api.auth import Permission, Principal, require
 from api.context import ApiContext
 from api.errors import ApiError
@@ -45,7 +45,7 @@ from api.schemas import (
     TurnStatus,
 )
 from config.policy import PolicyError, parse_rules
-from config.templates import load_all, template_names
+from config.templates import InvalidAgentError, UnknownAgentError, load_all, load_template, template_names
 from control.errors import ControlError, ConversationNotFound
 from control.turns import TurnWaiting
 from control.visibility import ConversationFilter
@@ -55,7 +55,7 @@ router = APIRouter(tags=["conversations"])
 
 ConversationId = Annotated[str, Path(pattern=ID_PATTERN, description="conversation id (workflow `conversation-<id>`)")]
 TurnId = Annotated[str, Path(pattern=ID_PATTERN)]
-OLLAMA_CHECK_TIMEOUT_S = 3.0
+MODEL_CHECK_TIMEOUT_S = 3.0
 PENDING_QUERY_TIMEOUT = timedelta(seconds=2)
 """The messages page waits this long for the workflow to list what is pending (then lists without)."""
 MAX_INT64 = 2**63 - 1
@@ -318,7 +318,7 @@ async def _check_start(body: CreateConversation, ctx: ApiContext, principal: Pri
         raise ApiError(422, "unknown-agent", "Unknown agent template",
                        f"unknown agent template {body.agent!r}; known templates: {', '.join(known) or 'none'}")  # fmt: skip
     if body.model:
-        await _check_model(ctx, body.model)
+        await _check_model(ctx, body.agent, body.model)
     if body.message is not None:
         if not body.message.strip():
             raise ApiError(422, "invalid-request", "Invalid request", "message is empty")
@@ -331,9 +331,18 @@ def _check_length(field: str, content: str, limit: int) -> None:
         raise ApiError(422, "invalid-request", "Invalid request", f"{field} is {len(content)} characters; the limit is {limit}")
 
 
-async def _check_model(ctx: ApiContext, model: str) -> None:
-    """Refuse a model Ollama says it lacks; accept it when Ollama is away (turns wait for it)."""
-    probe = await probe_ollama(ollama_base_url(ctx.settings.ollama_host), OLLAMA_CHECK_TIMEOUT_S)
-    if probe.reachable and not probe.has_model(model):
-        raise ApiError(422, "unknown-model", "Model not on Ollama",
-                       f"Ollama at {probe.base_url} has no model {model!r}; run `ollama pull {model}`")  # fmt: skip
+async def _check_model(ctx: ApiContext, agent: str, model: str) -> None:
+    """Refuse a model the agent template's own server surely lacks (Ollama, vLLM: they serve only
+    what they list; a llama-server answers any name); accept it when the server is away (turns
+    wait for it) or cannot tell."""
+    try:
+        template = await ctx.in_thread(load_template, agent, ctx.settings.agents_dir)
+    except (UnknownAgentError, InvalidAgentError):  # checked just before; a broken one fails its start
+        return
+    probe = await probe_template_server(ctx.settings, template, MODEL_CHECK_TIMEOUT_S)
+    if not probe.lacks(model):
+        return
+    server = probe.server or "the model server"
+    fix = f"run `ollama pull {model}`" if probe.provider == "ollama" else f"it serves {', '.join(probe.models) or 'none'}"
+    raise ApiError(422, "unknown-model", f"Model not on {server}",
+                   f"{server} at {probe.base_url} (agent {agent!r}) has no model {model!r}; {fix}")  # fmt: skip

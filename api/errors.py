@@ -91,6 +91,13 @@ def problem_response(
 CONTROL_PROBLEMS: dict[type[control.ControlError], tuple[int, str, str]] = {
     control.ConversationNotFound: (404, "conversation-not-found", "Unknown conversation"),
     control.TurnNotFound: (404, "turn-not-found", "Unknown turn"),
+    control.ChannelNotFound: (404, "channel-not-found", "Unknown channel"),
+    control.PostNotFound: (404, "post-not-found", "Unknown post"),
+    control.ChannelEnded: (409, "channel-ended", "Channel is over"),
+    control.ChannelExists: (409, "channel-exists", "Channel id in use"),
+    control.PostRejected: (422, "post-rejected", "Post rejected"),
+    control.PostFailed: (502, "post-failed", "The post failed"),
+    control.CalculationFailed: (502, "calculation-failed", "The message could not be scored"),
     control.ConversationEnded: (409, "conversation-ended", "Conversation is over"),
     control.ConversationExists: (409, "conversation-exists", "Conversation id in use"),
     control.InvalidRequest: (422, "invalid-request", "Invalid request"),

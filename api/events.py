@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Sequence
+from enum import StrEnum
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
@@ -27,12 +28,14 @@ from api.conversations import MAX_INT64, ConversationId, Ctx, Reader
 from api.errors import ApiError, control_problem
 from api.metrics import EVENT_STREAMS
 from api.openapi import problems
-from control.conversation import Conversation
+from control.conversation import Execution
 from control.errors import ControlError
-from models.events import ConversationEvent, EventType
+from models.events import EventType
 
 router = APIRouter(tags=["events"])
 
+AfterParam = Annotated[int | None, Query(ge=0, le=MAX_INT64, description="start after this event id (like Last-Event-ID)")]
+LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)]
 KEEPALIVE_S = 15.0
 RETRY_MS = 2000
 LIVENESS_EVERY = 10
@@ -52,19 +55,20 @@ LIVENESS_EVERY = 10
     summary="Live events (SSE), resumable with Last-Event-ID",
 )
 async def stream_events(
-    conversation_id: ConversationId,
-    request: Request,
-    ctx: Ctx,
-    _: Reader,
-    after: Annotated[int | None, Query(ge=0, le=MAX_INT64, description="start after this event id (like Last-Event-ID)")] = None,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+    conversation_id: ConversationId, request: Request, ctx: Ctx, _: Reader,
+    after: AfterParam = None, last_event_id: LastEventId = None,
 ) -> StreamingResponse:
+    return await event_stream_response(ctx, request, await ctx.conversations.find(conversation_id), after, last_event_id)
+
+
+async def event_stream_response(ctx: ApiContext, request: Request, source: EventSource, after: int | None,
+                                last_event_id: str | None) -> StreamingResponse:  # fmt: skip
+    """The live stream of a conversation's or a channel's events (``source``, found and described)."""
     start = _resume_point(after, last_event_id)
-    conversation = await ctx.conversations.find(conversation_id)
-    first = await conversation.events(after=start)  # fails here (503) rather than inside a 200 stream
-    running = conversation.execution is not None and conversation.execution.running
+    first = await source.events(after=start)  # fails here (503) rather than inside a 200 stream
+    running = source.execution is not None and source.execution.running
     return StreamingResponse(
-        _stream(ctx, request, conversation, start, first, running),
+        _stream(ctx, request, source, start, first, running),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -84,7 +88,25 @@ def _resume_point(after: int | None, last_event_id: str | None) -> int:
     return value
 
 
-def frame(event: ConversationEvent) -> bytes:
+class Event(Protocol):
+    id: int
+    type: StrEnum
+    data: dict[str, Any]
+
+    def model_dump_json(self) -> str: ...
+
+
+class EventSource(Protocol):
+    """A conversation or a channel (``control``): both serve numbered events and can be described."""
+
+    execution: Execution | None
+
+    async def events(self, after: int, limit: int | None = None) -> Sequence[Event]: ...
+
+    async def describe(self) -> Execution: ...
+
+
+def frame(event: Event) -> bytes:
     return f"id: {event.id}\nevent: {event.type.value}\ndata: {event.model_dump_json()}\n\n".encode()
 
 
@@ -93,12 +115,13 @@ def named(kind: str, data: dict[str, Any], event_id: int | None = None) -> bytes
     return f"{head}event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
 
 
-def is_end(event: ConversationEvent) -> bool:
+def is_end(event: Event) -> bool:
+    """A conversation's and a channel's ``state: ended`` event alike (both types are ``"state"``)."""
     return event.type == EventType.STATE and event.data.get("state") == "ended"
 
 
 async def _stream(
-    ctx: ApiContext, request: Request, conversation: Conversation, after: int, first: list[ConversationEvent], running: bool
+    ctx: ApiContext, request: Request, conversation: EventSource, after: int, first: Sequence[Event], running: bool
 ) -> AsyncIterator[bytes]:
     EVENT_STREAMS.inc()
     try:

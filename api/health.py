@@ -1,8 +1,11 @@
 """``GET /health``: can this API do its job right now, and how fast do its dependencies answer.
 
-Temporal and the store are required (without either nothing works: 503, ``down``). Ollama and the
-workers are not: conversations wait for a model that is away and for a worker that restarts, so
-their absence is ``degraded`` (200). Each check has a short timeout and reports its latency.
+Temporal and the store are required (without either nothing works: 503, ``down``). The model
+servers and the workers are not: conversations wait for a model that is away and for a worker that
+restarts, so their absence is ``degraded`` (200). The model servers are the ones the settings use,
+probed as ``daemonflow dev`` and the monitoring round probe them (``activities/llm/probe.py``) and
+named by provider (``ollama``, ``openai``, ``…-embeddings`` for a separate embedding server); one
+that answers but surely lacks the model the settings name is not ok either. Each check has a short timeout and reports its latency.
 ``GET /metrics`` serves the Prometheus default registry (no key needed: it holds counts and
 latencies by route template, no conversation content or ids).
 """
@@ -10,6 +13,7 @@ latencies by route template, no conversation content or ids).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 
@@ -17,7 +21,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 
-from activities.model_probe import ollama_base_url, probe_ollama
+from activities.llm.probe import ModelServer, model_servers, probe_model_server, verdict
 from api.context import ApiContext
 from api.conversations import Ctx, Reader
 from api.openapi import problems
@@ -29,21 +33,23 @@ CHECK_TIMEOUT_S = 3.0
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health, "description": "Temporal or the store is down"},
-            **problems(401, 403)}, summary="Temporal, store, Ollama and worker reachability, with latency")  # fmt: skip
+            **problems(401, 403)}, summary="Temporal, store, model servers and worker reachability, with latency")  # fmt: skip
 async def health(ctx: Ctx, _: Reader) -> Response:
-    temporal, store, ollama, workers = await asyncio.gather(
+    servers = model_servers(ctx.settings)
+    temporal, store, workers, *models = await asyncio.gather(
         _timed(lambda: _temporal(ctx)),
         _timed(lambda: _store(ctx)),
-        _timed(lambda: _ollama(ctx)),
         _timed(lambda: _workers(ctx)),
+        *(_timed(functools.partial(_model_server, server)) for server in servers),
     )
     if not (temporal.ok and store.ok):
         status = "down"
-    elif not (ollama.ok and workers.ok):
+    elif not (workers.ok and all(model.ok for model in models)):
         status = "degraded"
     else:
         status = "ok"
-    report = Health(status=status, temporal=temporal, store=store, ollama=ollama, workers=workers)
+    report = Health(status=status, temporal=temporal, store=store, workers=workers,
+                    model_servers={server.name: model for server, model in zip(servers, models, strict=True)})
     return Response(report.model_dump_json(), status_code=503 if status == "down" else 200, media_type="application/json")
 
 
@@ -79,11 +85,11 @@ async def _store(ctx: ApiContext) -> str:
     return ctx.engine.url.render_as_string(hide_password=True)
 
 
-async def _ollama(ctx: ApiContext) -> str:
-    probe = await probe_ollama(ollama_base_url(ctx.settings.ollama_host), CHECK_TIMEOUT_S)
-    if not probe.reachable:
-        raise RuntimeError(f"Ollama at {probe.base_url}: {probe.error}")
-    return f"{probe.base_url} version {probe.version or '?'}, {len(probe.models)} models"
+async def _model_server(server: ModelServer) -> str:
+    state, detail = verdict(await probe_model_server(server, CHECK_TIMEOUT_S), server.wanted)
+    if state != "ok":
+        raise RuntimeError(detail)
+    return detail
 
 
 async def _workers(ctx: ApiContext) -> str:

@@ -117,6 +117,8 @@ class InjectBody(Inject):
 class ApprovalItem(PendingApproval):
     conversation_id: str
     agent: str | None = None
+    channel: str | None = None
+    """The channel whose agent this conversation is, if any."""
 
 
 class DecisionBody(Contract):
@@ -151,11 +153,13 @@ class ComponentHealth(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok", "degraded", "down"]
-    """``down``: Temporal or the store fails (503); ``degraded``: Ollama or workers missing."""
+    """``down``: Temporal or the store fails (503); ``degraded``: a model server or the workers missing."""
     temporal: ComponentHealth
     store: ComponentHealth
-    ollama: ComponentHealth
     workers: ComponentHealth
+    model_servers: dict[str, ComponentHealth]
+    """By provider: ``ollama`` or ``openai`` (the chat server), plus ``ollama-embeddings`` or
+    ``openai-embeddings`` when embeddings come from another server."""
 
 
 class AgentItem(BaseModel):

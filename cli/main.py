@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from pydantic import ValidationError
 
-from cli import memory, monitoring_args, payload, policy
+from cli import channel, memory, monitoring_args, payload, policy
 from cli.common import EXIT_ERROR, EXIT_USAGE, CliError
 from config.settings import Settings
 from control.errors import ControlError
@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     memory.add_parser(sub)
     payload.add_parser(sub)
     policy.add_parser(sub)
+    channel.add_parser(sub)
     return parser
 
 
@@ -166,6 +167,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "memory": memory.run,
     "payload": payload.run,
     "policy": policy.run,
+    "channel": channel.run,
     **monitoring_args.COMMANDS,
     **{name: _async(name) for name in ("status", "pause", "resume", "inject", "end", "history", "approve", "deny")},
 }

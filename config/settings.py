@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.agent import LlmProviderName
 from models.monitoring import TokenBudget
 
 DEFAULT_VAR_DIR = Path("var")
@@ -57,12 +58,45 @@ class Settings(BaseSettings):
     model: str = "llama3.2"
     """Default chat model, used by templates that do not name one."""
     embed_model: str = "all-minilm"
+    llm_provider: LlmProviderName = "ollama"
+    """Which API serves the chat model of templates that name no ``provider``: ``ollama`` (native
+    API at ``OLLAMA_HOST``) or ``openai`` (an OpenAI-compatible server at ``openai_base_url``)."""
     ollama_host: str = Field(
         default="http://localhost:11434",
         validation_alias=AliasChoices("OLLAMA_HOST", "DAEMONFLOW_OLLAMA_HOST", "ollama_host"),
     )
-    ollama_timeout_s: float = 600.0
-    """Upper bound on one model call; a dead worker is noticed by heartbeats long before."""
+    openai_base_url: str = "http://localhost:8080/v1"
+    """An OpenAI-compatible server: llama.cpp's ``llama-server`` (``:8080/v1``), vLLM
+    (``:8000/v1``), LM Studio (``:1234/v1``), Ollama itself (``:11434/v1``)."""
+    openai_api_key: SecretStr = SecretStr("")
+    """Sent as ``Authorization: Bearer …`` to ``openai_base_url``; empty for servers without keys.
+    A secret: never logged, never in workflow history."""
+    embed_provider: LlmProviderName | None = None
+    """Which API serves ``embed_model``; empty: the same as ``llm_provider``."""
+    embed_base_url: str = ""
+    """Where the embedding server is (llama.cpp serves embeddings from a second ``llama-server
+    --embeddings`` process); empty: ``OLLAMA_HOST`` or ``openai_base_url`` after ``embed_provider``."""
+    embed_api_key: SecretStr = SecretStr("")
+    """API key of the embedding server; empty: ``openai_api_key``."""
+    max_tokens: int = Field(default=2048, ge=1)
+    """Most tokens one model call may generate, for templates that set no ``max_tokens`` (Ollama
+    ``num_predict``, OpenAI ``max_tokens``): a small model told to call a tool may otherwise run
+    until its context is full."""
+    llm_timeout_s: float = Field(
+        default=600.0,
+        gt=0,
+        validation_alias=AliasChoices(
+            "DAEMONFLOW_LLM_TIMEOUT_S", "DAEMONFLOW_OLLAMA_TIMEOUT_S", "llm_timeout_s", "ollama_timeout_s"
+        ),
+    )
+    """Upper bound on one model call, any provider (``DAEMONFLOW_OLLAMA_TIMEOUT_S`` still works); a
+    dead worker is noticed by heartbeats long before."""
+    local_model: Literal["auto", "on", "off"] = "auto"
+    """``daemonflow dev`` and the tiny local model (``make local-model``): ``auto`` starts it when
+    no Ollama answers and no provider is configured, ``on`` always, ``off`` never."""
+    local_model_dir: Path | None = None
+    """Where ``make local-model`` put ``llama-server`` and the model; empty:
+    ``$XDG_CACHE_HOME/daemonflow/local-model`` (``~/.cache/…``)."""
 
     agents_dir: Path | None = None
     """Extra agent templates (``*.yaml``) that add to or shadow the built-in ones."""
@@ -108,7 +142,8 @@ class Settings(BaseSettings):
 
     # --- observability and scaling
     llm_task_queue: str = ""
-    """Queue of ``llm.chat`` and the memory activities (workers beside Ollama); empty: the main queue."""
+    """Queue of ``llm.chat``, memory, relevance and the AI tools (workers beside the model servers);
+    empty: the main queue."""
     sandbox_task_queue: str = ""
     """Queue of a conversation's first tool call (workers on Docker hosts); empty: the main queue."""
     sandbox_host: str = ""

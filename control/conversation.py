@@ -19,6 +19,7 @@ from typing import Any
 from temporalio.client import (
     Client,
     RPCTimeoutOrCancelledError,
+    WorkflowHandle,
     WorkflowExecutionStatus,
     WorkflowUpdateFailedError,
     WorkflowUpdateHandle,
@@ -27,7 +28,14 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from control.errors import ConversationEnded, ConversationNotFound, NoWorker, TemporalUnavailable, TurnNotFound
+from control.errors import (
+    ControlError,
+    ConversationEnded,
+    ConversationNotFound,
+    NoWorker,
+    TemporalUnavailable,
+    TurnNotFound,
+)
 from control.failures import answered, decision_failure, rpc_failure, turn_failure
 from control.turns import Outcome, turn_outcome
 from control.visibility import execution_name
@@ -45,7 +53,9 @@ from models.conversation import (
     SendMessage,
     SetAutoAccept,
     Status,
+    TurnProgress,
     TurnResult,
+    WatchTurn,
 )
 from models.events import ConversationEvent, EventsQuery
 from workflows.conversation import ConversationWorkflow
@@ -77,6 +87,20 @@ class Execution:
         return execution_name(self.status)
 
 
+async def described(handle: WorkflowHandle[Any, Any], timeout: timedelta, what: str,
+                    not_found: Callable[[], ControlError]) -> Execution:  # fmt: skip
+    """The workflow's latest run as Temporal describes it (a conversation's, a channel's)."""
+    try:
+        description = await handle.describe(rpc_timeout=timeout)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise not_found() from None
+        raise rpc_failure(err, f"describing {what}", needs_worker=False) from err
+    except RPCTimeoutOrCancelledError:
+        raise TemporalUnavailable(f"describing {what}: Temporal did not answer in time") from None
+    return Execution(description.id, description.workflow_type, description.status)
+
+
 class Conversation:
     def __init__(self, client: Client, workflow_id: str, timeout: timedelta, task_queue: str) -> None:
         self._handle = client.get_workflow_handle_for(ConversationWorkflow.run, workflow_id)
@@ -94,15 +118,8 @@ class Conversation:
         return self._handle.id
 
     async def describe(self) -> Execution:
-        try:
-            description = await self._handle.describe(rpc_timeout=self._timeout)
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                raise ConversationNotFound(self.id, [self.workflow_id]) from None
-            raise rpc_failure(err, "describing the conversation", needs_worker=False) from err
-        except RPCTimeoutOrCancelledError:
-            raise TemporalUnavailable("describing the conversation: Temporal did not answer in time") from None
-        self.execution = Execution(description.id, description.workflow_type, description.status)
+        self.execution = await described(self._handle, self._timeout, "the conversation",
+                                         lambda: ConversationNotFound(self.id, [self.workflow_id]))  # fmt: skip
         return self.execution
 
     def ensure_running(self, advice: str = "start a new one") -> None:
@@ -190,6 +207,16 @@ class Conversation:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise TurnNotFound(self.id, turn_id) from None
             raise rpc_failure(err, "reading the turn") from err
+
+    async def watch(self, turn_id: str) -> TurnProgress:
+        """The ``watch_turn`` update: returns once the turn (a message's update id, or a requested
+        turn's request id) is over, or the conversation waits for a person, is paused, or ended."""
+        self.ensure_running("its turns are over")
+        try:
+            return await answered(self._handle.execute_update(ConversationWorkflow.watch_turn, WatchTurn(turn_id=turn_id)),
+                                  f"watching turn {turn_id}")  # fmt: skip
+        except WorkflowUpdateFailedError as err:
+            raise turn_failure(err) from err
 
     async def accepted(self, starting: Awaitable[WorkflowUpdateHandle[TurnResult]]) -> WorkflowUpdateHandle[TurnResult]:
         """Wait (the answer timeout) for the workflow to accept the message: its validator's

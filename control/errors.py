@@ -72,3 +72,37 @@ class DecisionRejected(ControlError):
     def __init__(self, rejection: DecisionRejection) -> None:
         super().__init__(f"decision on tool call {rejection.tool_call_id!r} refused: {rejection.detail}")
         self.rejection = rejection
+
+
+class ChannelNotFound(ControlError):
+    def __init__(self, ref: str, looked_for: list[str]) -> None:
+        super().__init__(f"no channel {ref!r} (looked for workflow id {' or '.join(map(repr, looked_for))})")
+        self.ref = ref
+
+
+class ChannelEnded(ControlError):
+    """The channel's workflow is not running (or it ended under a waiting post)."""
+
+
+class ChannelExists(ControlError):
+    def __init__(self, channel_id: str) -> None:
+        super().__init__(f"channel id {channel_id!r} is already used; choose another")
+        self.channel_id = channel_id
+
+
+class PostRejected(ControlError):
+    """The channel's ``post`` validator refused the post; the message says why."""
+
+
+class PostFailed(ControlError):
+    """The post was accepted and its handling failed (the relevance activity gave up, say)."""
+
+
+class PostNotFound(ControlError):
+    def __init__(self, channel_id: str, post_id: str) -> None:
+        super().__init__(f"channel {channel_id!r} has no post {post_id!r}")
+        self.post_id = post_id
+
+
+class CalculationFailed(ControlError):
+    """A hypothetical message could not be scored (an unknown agent, a broken configuration…)."""

@@ -21,8 +21,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from control.errors import (
+    ChannelEnded,
     ControlError,
     ConversationEnded,
+    PostFailed,
+    PostRejected,
     DecisionRejected,
     InvalidRequest,
     MessageRejected,
@@ -94,3 +97,13 @@ def decision_failure(err: WorkflowUpdateFailedError) -> ControlError:
     if isinstance(cause, ApplicationError) and cause.type == "DecisionRejected" and cause.details:
         return DecisionRejected(DecisionRejection.model_validate(cause.details[0]))
     return TurnFailed(f"the decision failed: {failure_message(err.cause)}")
+
+
+def post_failure(err: WorkflowUpdateFailedError) -> ControlError:
+    """A ``post`` that was rejected (validator) or whose handling failed, by the failure's type."""
+    kind, reason = failure_type(err.cause), failure_message(err.cause)
+    if kind == "PostRejected":
+        return PostRejected(reason)
+    if kind == "ChannelEnded":
+        return ChannelEnded(reason)
+    return PostFailed(reason)

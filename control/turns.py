@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, computed_field
 from temporalio.service import RPCError
@@ -27,6 +27,11 @@ from temporalio.client import (
 )
 
 from control.errors import ControlError
+
+T = TypeVar("T")
+R = TypeVar("R")
+P = TypeVar("P")
+W = TypeVar("W")
 from control.failures import answered, rpc_failure, turn_failure
 from models.conversation import ConversationState, PendingApproval, Status, TurnProgress, TurnResult, WatchTurn
 from workflows.conversation import ConversationWorkflow
@@ -83,25 +88,42 @@ async def turn_outcome(
 ) -> Outcome:
     """The turn's result, or why it is not there yet; ``wait_s`` None waits as long as it takes."""
     if wait_s == 0:
-        await _rejected_at_once(update)
+        await rejected_at_once(update, turn_failure)
         return TurnWaiting(turn_id=update.id, reason=WaitReason.NOT_WAITED)
+
+    def waits(progress: TurnProgress) -> TurnWaiting | None:
+        if progress.answered or progress.state not in _WAITS:
+            return None  # over (the result is on its way), ended, or a worker without watch_turn
+        return _waiting(update.id, _WAITS[progress.state], progress.state, progress)
+
+    watch = handle.execute_update(ConversationWorkflow.watch_turn, WatchTurn(turn_id=update.id))
+    return await race(_result(update), watch, waits, wait_s, lambda: _after_budget(update.id, status))
+
+
+async def race(
+    result: Awaitable[R],
+    watch: Awaitable[P],
+    waits: Callable[[P], W | None],
+    wait_s: float | None,
+    after_budget: Callable[[], Awaitable[W]],
+) -> R | W:
+    """``result``, unless ``watch`` comes back first saying the work waits (``waits`` of its answer is
+    not None: that is the answer), or ``wait_s`` runs out (then ``after_budget()``). A watch that
+    fails (an older worker without it) or says the work is over leaves the result to wait for."""
     deadline = None if wait_s is None else asyncio.get_running_loop().time() + wait_s
-    result = asyncio.ensure_future(_result(update))
-    watch = asyncio.ensure_future(handle.execute_update(ConversationWorkflow.watch_turn, WatchTurn(turn_id=update.id)))
+    result_task, watch_task = asyncio.ensure_future(result), asyncio.ensure_future(watch)
     try:
-        done, _ = await asyncio.wait({result, watch}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
-        if result in done:
-            return result.result()
-        progress = _progress(watch) if watch in done else None
-        if progress is not None and not progress.answered and progress.state in _WAITS:
-            return _waiting(update.id, _WAITS[progress.state], progress.state, progress)
-        if watch in done:  # over (the result is on its way), ended, or a worker without watch_turn
-            return await _until(result, deadline)
-        return await _after_budget(update.id, status)
+        done, _ = await asyncio.wait({result_task, watch_task}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+        if result_task in done:
+            return result_task.result()
+        if watch_task in done:
+            early = waits(watch_task.result()) if watch_task.exception() is None else None
+            return early if early is not None else await _until(result_task, deadline)
+        return await after_budget()
     except TimeoutError:
-        return await _after_budget(update.id, status)
+        return await after_budget()
     finally:
-        await _drop(result, watch)
+        await _drop(result_task, watch_task)
 
 
 _WAITS = {
@@ -117,23 +139,20 @@ async def _result(update: WorkflowUpdateHandle[TurnResult]) -> TurnResult:
         raise turn_failure(err) from err
 
 
-async def _rejected_at_once(update: WorkflowUpdateHandle[TurnResult]) -> None:
+async def rejected_at_once(update: WorkflowUpdateHandle[Any],
+                           failure: Callable[[WorkflowUpdateFailedError], ControlError]) -> None:  # fmt: skip
+    """With ``wait=False``: raise the validator's rejection (``failure`` of it) if there was one."""
     try:
         await update.result(rpc_timeout=REJECTION_POLL)
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         return
     except WorkflowUpdateFailedError as err:
-        raise turn_failure(err) from err
+        raise failure(err) from err
     except RPCError as err:
         raise rpc_failure(err, "reading the turn") from err
 
 
-def _progress(watch: asyncio.Future[TurnProgress]) -> TurnProgress | None:
-    """The watch's answer; None when it failed (an older worker without ``watch_turn``, say)."""
-    return None if watch.exception() is not None else watch.result()
-
-
-async def _until(result: asyncio.Future[TurnResult], deadline: float | None) -> TurnResult:
+async def _until(result: asyncio.Future[T], deadline: float | None) -> T:
     left = None if deadline is None else max(deadline - asyncio.get_running_loop().time(), 0)
     return await asyncio.wait_for(asyncio.shield(result), left)
 

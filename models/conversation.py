@@ -19,6 +19,7 @@ from models.payloads import PayloadRef
 from models.policy import PolicyRule, PolicySet
 from models.tools import ToolSpec
 from models.transcript import Routing
+from models.turn_requests import ReplyAddress
 
 WORKFLOW_ID_PREFIX = "conversation-"
 
@@ -53,6 +54,11 @@ class ConversationInput(Contract):
     """Continue-as-new after this many turns in one run, even if the server does not ask yet."""
     model_retry_timeout_s: int = Field(default=1800, ge=1)
     """How long a turn keeps retrying an unreachable model before it fails."""
+    memory_extraction_delay_s: float = Field(default=2.0, ge=0, le=3600)
+    """Memories are extracted in the background this long after a turn (a person reading its reply),
+    together with the turns answered meanwhile, so extraction never delays the next turn…"""
+    memory_extraction_every: int = Field(default=5, ge=1, le=100)
+    """…or as soon as this many turns wait (1: after every turn), and before the run ends."""
     carried: CarriedState | None = None
     """Set only by continue-as-new: the state of the previous run."""
 
@@ -282,7 +288,19 @@ class QueuedMessage(Contract):
     has_caller: bool = False
     """An update handler waits for this message's TurnResult (never carried across runs)."""
     update_id: str | None = None
-    """The ``send_message`` update that brought it (its turn id), for ``watch_turn``."""
+    """The ``send_message`` update that brought it (its turn id), for ``watch_turn``; for a
+    ``request_turn``, the request id (so ``watch_turn`` follows requested turns too)."""
+    request_id: str | None = None
+    """Set when a ``request_turn`` signal brought it."""
+    author: str | None = None
+    content_ref: PayloadRef | None = None
+    """The stored text this message starts with (``TurnRequest.content_ref``)."""
+    reply_to: ReplyAddress | None = None
+
+    @property
+    def shown(self) -> str:
+        """The message as the pending history shows it before it is written."""
+        return (self.content_ref.preview + self.content) if self.content_ref else self.content
 
 
 DECIDED_CALLS_KEPT = 50
@@ -319,6 +337,9 @@ class CarriedState(Contract):
     next_event_id: int = 1
     decided: list[DecidedCall] = Field(default_factory=list)
     """The latest ``DECIDED_CALLS_KEPT`` decisions, so a late one is told who decided what."""
+    requests: list[str] = Field(default_factory=list)
+    """The latest ``request_turn`` ids accepted (``models.turn_requests.REQUESTS_REMEMBERED``), so
+    a repeated request is never answered twice."""
 
 
 ConversationInput.model_rebuild()

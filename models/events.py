@@ -39,6 +39,10 @@ class EventType(StrEnum):
     """``{turn, count, error}``: memories placed in the prompt for this turn."""
     MEMORY_STORED = "memory_stored"
     """``{turn, added, updated, skipped}``: what extraction kept after the turn."""
+    TURN_REQUESTED = "turn_requested"
+    """``{request_id, author}``: another workflow asked for a turn (``request_turn``)."""
+    TURN_REPORTED = "turn_reported"
+    """``{request_id, outcome, to}``: the requester was told how its turn went."""
 
 
 class ConversationEvent(BaseModel):

@@ -232,6 +232,35 @@ class StoreTurnMemories(BaseModel):
     user_id: str | None = None
     model: str | None = None
     """The chat model that extracts (the template's); ``None`` means ``DAEMONFLOW_MODEL``."""
+    turn_starts: list[int] = Field(default_factory=list)
+    """The first seq of each turn of a batch (several turns read at once, ``UnextractedTurns``);
+    empty: one turn, ``turn``. The activity reads turns together while they fit one model call."""
+
+
+class UnextractedTurns(BaseModel):
+    """Turns answered but not yet read for memories: the conversation extracts them in the
+    background a moment after a turn, every few turns, and before its run ends."""
+
+    first_turn: int
+    last_turn: int
+    turn_starts: list[int]
+    """The first seq of each turn, in order."""
+    upto_seq: int
+    """The last message of the last turn."""
+
+    def add(self, turn: int, first_seq: int, upto_seq: int) -> UnextractedTurns:
+        return UnextractedTurns(first_turn=self.first_turn, last_turn=turn, turn_starts=[*self.turn_starts, first_seq],
+                                upto_seq=upto_seq)
+
+    @property
+    def turns(self) -> int:
+        return len(self.turn_starts)
+
+    def request(self, conversation_id: str, agent: str, user_id: str | None, model: str | None) -> StoreTurnMemories:
+        return StoreTurnMemories(
+            conversation_id=conversation_id, turn=self.last_turn, from_seq=self.turn_starts[0], upto_seq=self.upto_seq,
+            agent=agent, user_id=user_id, model=model, turn_starts=self.turn_starts if self.turns > 1 else [],
+        )
 
 
 class StoredMemories(BaseModel):

@@ -103,13 +103,6 @@ class RelevanceAnalytics(RelevanceModel):
 # -- activity inputs
 
 
-class RecordRelevance(RelevanceModel):
-    """Input of ``relevance.record``: one post's scores, written once however often it is retried."""
-
-    post: PostRelevance
-    at: UtcDatetime
-
-
 class RecordOutcome(RelevanceModel):
     """Input of ``relevance.outcome``."""
 
@@ -118,3 +111,19 @@ class RecordOutcome(RelevanceModel):
     agent: str
     outcome: Outcome
     at: UtcDatetime
+
+
+class RecordRelevance(RelevanceModel):
+    """Input of ``relevance.record``: one post's scores, written once however often it is retried."""
+
+    post: PostRelevance
+    at: UtcDatetime
+    outcomes: list[RecordOutcome] = Field(default_factory=list, max_length=5000)
+    """Outcomes to set once the scores are in (of this post or earlier ones): a channel writes the
+    last message of a chain and what came of every decision of the chain in one call."""
+
+
+class RecordOutcomes(RelevanceModel):
+    """Input of ``relevance.outcomes``: what came of every decision of a post, written at once."""
+
+    outcomes: list[RecordOutcome] = Field(max_length=5000)

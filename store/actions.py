@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from store.tables import Action, ToolRun
+from store.tables import Action, ToolRun, utcnow
 
 STARTED = "started"
 DONE = "done"
@@ -21,6 +22,7 @@ DONE = "done"
 class ActionStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[engine.dialect.name]
 
     def record(self, action: Action) -> Action:
         """Idempotent on (conversation, tool call): a retried activity keeps the first row."""
@@ -47,46 +49,42 @@ class ActionStore:
 
     def cached_result(self, conversation_id: str, tool_call_id: str) -> dict[str, Any] | None:
         """The finished call's result; None while it never ran or is only ``started``."""
-        with Session(self._engine, expire_on_commit=False) as session:
-            row = self._find(session, ToolRun, conversation_id, tool_call_id)
-            return row.result if row is not None and row.state != STARTED else None
+        state, result = self.run_state(conversation_id, tool_call_id)
+        return result if state is not None and state != STARTED else None
 
     def started(self, conversation_id: str, tool_call_id: str) -> bool:
         """Whether a run of this call began its side effect and never wrote its result."""
-        with Session(self._engine, expire_on_commit=False) as session:
-            row = self._find(session, ToolRun, conversation_id, tool_call_id)
-            return row is not None and row.state == STARTED
+        return self.run_state(conversation_id, tool_call_id)[0] == STARTED
+
+    def run_state(self, conversation_id: str, tool_call_id: str) -> tuple[str | None, dict[str, Any] | None]:
+        """``(state, result)`` of the call's row — ``started``, ``done`` (rows older than the column
+        read as done) — or ``(None, None)`` when it never began: what ``tools.run`` asks first, once."""
+        table = ToolRun.__table__
+        with self._engine.connect() as connection:
+            row = connection.execute(select(table.c.state, table.c.result).where(
+                table.c.conversation_id == conversation_id, table.c.tool_call_id == tool_call_id)).first()
+        return (None, None) if row is None else (row.state or DONE, row.result)
 
     def mark_started(self, conversation_id: str, tool_call_id: str, tool: str) -> bool:
         """Record that the call's side effect begins now; False if a row already exists (another
         attempt got there first, or finished), in which case the caller must not run it."""
-        with Session(self._engine, expire_on_commit=False) as session:
-            if self._find(session, ToolRun, conversation_id, tool_call_id) is not None:
-                return False
-            session.add(ToolRun(conversation_id=conversation_id, tool_call_id=tool_call_id, tool=tool, result={},
-                                state=STARTED))
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                return False
-            return True
+        row = dict(conversation_id=conversation_id, tool_call_id=tool_call_id, tool=tool, result={}, state=STARTED,
+                   created_at=utcnow())
+        with self._engine.begin() as connection:
+            inserted = connection.execute(self._insert(ToolRun.__table__).on_conflict_do_nothing(), row)
+        return inserted.rowcount == 1
 
     def cache_result(self, conversation_id: str, tool_call_id: str, tool: str, result: dict[str, Any]) -> None:
         """Keep the finished call's result (the first one wins); completes a ``started`` row."""
-        with Session(self._engine, expire_on_commit=False) as session:
-            row = self._find(session, ToolRun, conversation_id, tool_call_id)
-            if row is not None and row.state != STARTED:
-                return
-            if row is not None:
-                row.result, row.state = result, DONE
-            else:
-                session.add(ToolRun(conversation_id=conversation_id, tool_call_id=tool_call_id, tool=tool,
-                                    result=result, state=DONE))
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
+        table = ToolRun.__table__
+        with self._engine.begin() as connection:
+            completed = connection.execute(update(table).where(
+                table.c.conversation_id == conversation_id, table.c.tool_call_id == tool_call_id,
+                table.c.state == STARTED).values(result=result, state=DONE))
+            if completed.rowcount == 0:
+                connection.execute(self._insert(table).on_conflict_do_nothing(), dict(
+                    conversation_id=conversation_id, tool_call_id=tool_call_id, tool=tool, result=result, state=DONE,
+                    created_at=utcnow()))
 
     @staticmethod
     def _find(session: Session, table, conversation_id: str, tool_call_id: str):

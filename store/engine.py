@@ -22,8 +22,10 @@ from store import (  # noqa: F401  (register their tables on SQLModel.metadata)
     agent_hints,
     analytics_snapshots,
     cache,
+    channels,
     monitoring,
     relevance,
+    relevance_settings,
     tables,
     task_runs,
 )

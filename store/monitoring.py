@@ -59,8 +59,10 @@ class HealthSnapshot(SQLModel, table=True):
     run_id: str = ""
     score: int
     status: str
-    ollama_ok: bool | None = None
-    """Whether this run's Ollama probe answered: the LLM error rate is computed from these."""
+    model_servers_ok: bool | None = Field(default=None, sa_column_kwargs={"name": "ollama_ok"})
+    """Whether this run's model-server probes all answered (any provider): the LLM error rate is
+    computed from these. The column keeps its first name, ``ollama_ok``, so existing databases
+    keep their rows."""
     report: dict[str, Any] = Field(sa_type=JSON)
     """The whole ``HealthReport``."""
 
@@ -146,7 +148,7 @@ class MonitoringStore:
 
     # -- snapshots --
 
-    def save_snapshot(self, report: HealthReport, ollama_ok: bool | None) -> None:
+    def save_snapshot(self, report: HealthReport, model_servers_ok: bool | None) -> None:
         with Session(self._engine) as session:
             session.add(
                 HealthSnapshot(
@@ -154,7 +156,7 @@ class MonitoringStore:
                     run_id=report.run_id,
                     score=report.score,
                     status=report.status.value,
-                    ollama_ok=ollama_ok,
+                    model_servers_ok=model_servers_ok,
                     report=report.model_dump(mode="json"),
                 )
             )
@@ -174,10 +176,10 @@ class MonitoringStore:
             session.commit()
             return result.rowcount or 0
 
-    def ollama_probes(self, since: datetime) -> list[bool]:
+    def model_server_probes(self, since: datetime) -> list[bool]:
         with Session(self._engine) as session:
-            query = select(HealthSnapshot.ollama_ok).where(
-                col(HealthSnapshot.created_at) >= since, col(HealthSnapshot.ollama_ok).is_not(None)
+            query = select(HealthSnapshot.model_servers_ok).where(
+                col(HealthSnapshot.created_at) >= since, col(HealthSnapshot.model_servers_ok).is_not(None)
             )
             return [bool(ok) for ok in session.exec(query)]
 

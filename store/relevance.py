@@ -24,6 +24,7 @@ from models.relevance_records import (
     Feedback,
     FeedbackRecord,
     Outcome,
+    RecordOutcome,
     RelevanceAnalytics,
     ScorePage,
     ScoreRecord,
@@ -157,6 +158,21 @@ class RelevanceStore:
             session.commit()
             return True
 
+    def set_outcomes(self, outcomes: Iterable[RecordOutcome]) -> int:
+        """``set_outcome`` for each, in one transaction; how many found their score."""
+        found = 0
+        with Session(self._engine) as session:
+            for item in outcomes:
+                row = session.exec(select(RelevanceScoreRow).where(
+                    RelevanceScoreRow.channel_id == item.channel_id, RelevanceScoreRow.message_id == item.message_id,
+                    RelevanceScoreRow.agent == item.agent)).first()
+                if row is not None:
+                    row.outcome, row.outcome_at = item.outcome.value, item.at
+                    session.add(row)
+                    found += 1
+            session.commit()
+        return found
+
     def record_feedback(
         self, score_id: int, person: str, feedback: Feedback, at: datetime, note: str | None = None
     ) -> tuple[FeedbackRecord, bool]:
@@ -194,13 +210,20 @@ class RelevanceStore:
     ) -> ScorePage:
         """An agent's scores, newest first, ``limit`` at a time; ``before`` is the previous page's
         ``next_before``."""
+        query = select(RelevanceScoreRow).where(RelevanceScoreRow.agent == agent)
+        if channel_id is not None:
+            query = query.where(RelevanceScoreRow.channel_id == channel_id)
+        return self._page(query, limit, before)
+
+    def scores_in(self, channel_id: str, *, limit: int = 50, before: int | None = None) -> ScorePage:
+        """A channel's scores, every agent's, newest first, paged like ``scores_of``."""
+        return self._page(select(RelevanceScoreRow).where(RelevanceScoreRow.channel_id == channel_id), limit, before)
+
+    def _page(self, query: Any, limit: int, before: int | None) -> ScorePage:
         limit = max(1, min(limit, 500))
+        if before is not None:
+            query = query.where(col(RelevanceScoreRow.id) < before)
         with Session(self._engine) as session:
-            query = select(RelevanceScoreRow).where(RelevanceScoreRow.agent == agent)
-            if channel_id is not None:
-                query = query.where(RelevanceScoreRow.channel_id == channel_id)
-            if before is not None:
-                query = query.where(col(RelevanceScoreRow.id) < before)
             rows = list(session.exec(query.order_by(col(RelevanceScoreRow.id).desc()).limit(limit + 1)))
             page = rows[:limit]
             feedback = self._feedback_of(session, [row.id or 0 for row in page])

@@ -222,15 +222,13 @@ class TranscriptStore:
         plan = plan_window(self._window_entries(conversation_id, upto_seq), budget_chars)
         if not plan:
             return []
-        with self._session() as session:
-            rows = list(
-                session.exec(
-                    select(Message)
-                    .where(Message.conversation_id == conversation_id, col(Message.seq).in_(list(plan)))
-                    .order_by(col(Message.seq))
-                )
-            )
-        return [_cut(row, plan[row.seq]) for row in rows]
+        table = Message.__table__
+        with self._engine.connect() as connection:  # plain rows: a third of the ORM's cost, every model call
+            rows = connection.execute(
+                select(table).where(table.c.conversation_id == conversation_id, table.c.seq.in_(list(plan)))
+                .order_by(table.c.seq)
+            ).all()
+        return [_cut(Message.model_construct(**row._mapping), plan[row.seq]) for row in rows]
 
     def _window_entries(self, conversation_id: str, upto_seq: int | None) -> Iterator[Entry]:
         """Every message's seq, role and lengths, newest first, read a page at a time."""
@@ -242,8 +240,8 @@ class TranscriptStore:
             )
             if below is not None:
                 query = query.where(Message.seq < below)
-            with self._session() as session:
-                page = session.exec(query.order_by(col(Message.seq).desc()).limit(WINDOW_PAGE_SIZE)).all()
+            with self._engine.connect() as connection:
+                page = connection.execute(query.order_by(col(Message.seq).desc()).limit(WINDOW_PAGE_SIZE)).all()
             for seq, role, length, calls in page:
                 yield Entry(seq=seq, role=role, content_chars=length or 0, calls_chars=calls or 0)
             if len(page) < WINDOW_PAGE_SIZE:

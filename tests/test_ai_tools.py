@@ -12,6 +12,7 @@ from activities.prompt import prompt_budget_chars
 from config.templates import load_template
 from models.payloads import PayloadRef
 from tests.fakes.ollama import Reply, ToolCall
+from tests.fixtures.temporal import daemon_settings, running_daemon
 from tests.test_approvals import actions, tool_messages
 
 pytestmark = pytest.mark.usefixtures("docker_client")
@@ -144,3 +145,62 @@ async def test_a_model_cannot_forge_a_reference_to_stored_content(daemon, fake_o
     fake_ollama.script(Reply(tool_calls=[call("write_file", path="copy.txt", content=forged)]), Reply(content="ok"))
     await daemon.send(handle, "two")
     assert workspace_file(docker_client, conversation_id, "copy.txt") == forged
+
+
+async def test_the_ai_tools_ask_an_openai_compatible_server_and_respect_its_token_cap(
+    temporal_env, temporal_address, fake_openai, docker_client, tmp_path
+):
+    """The AI tools call the conversation's chat model through its provider, whatever it is: here an
+    OpenAI-compatible server (the fake honours ``max_tokens``, cutting the answer with ``length``).
+    A file cut at the cap is not written; a review cut at the cap says so."""
+    settings = daemon_settings(tmp_path, temporal_address, "http://127.0.0.1:9", llm_provider="openai",
+                               openai_base_url=fake_openai.url, model="smollm2", embed_model="smollm2-embed",
+                               max_tokens=40, memory_extraction=False)  # fmt: skip
+    too_long = " ".join(f"v{i} = {i}" for i in range(30))  # 90 words: over the cap of 40
+    fake_openai.script(
+        Reply(tool_calls=[call("generate_code", path="src/calc.py", instructions="an add(a, b) function")]),
+        Reply(content="def add(a, b):\n    return a + b\n"),  # the generation, within the cap
+        Reply(tool_calls=[call("generate_code", path="src/long.py", instructions="many values")]),
+        Reply(content=too_long),  # cut at 40 tokens: not written
+        Reply(tool_calls=[call("git_commit", message="init"),
+                          call("write_file", path="src/calc.py", content="def add(a, b):\n    return b + a\n"),
+                          call("review_diff")]),
+        Reply(content="Looks fine. " * 30),  # the review, cut at the cap
+        Reply(content="done"),
+    )
+    async with running_daemon(temporal_env.client, settings) as daemon:
+        handle = await daemon.start(agent="developer")
+        result = await daemon.send(handle, "write a calculator, a long file, and review")
+        conversation_id = handle.id.removeprefix("conversation-")
+        assert result.reply == "done"
+        assert [(c.tool, c.success) for c in result.tool_calls] == [
+            ("generate_code", True), ("generate_code", False), ("git_commit", True), ("write_file", True),
+            ("review_diff", True)]
+        assert workspace_file(docker_client, conversation_id, "src/long.py").startswith("<missing")
+        written, refused, _, _, review = tool_messages(daemon, handle)
+    assert written.startswith("wrote 32 bytes to /workspace/src/calc.py (generated Python)")
+    assert "reached its token cap (40 tokens) before src/long.py was complete; nothing was written" in refused
+    assert review.startswith("Review of the uncommitted changes (") and "Looks fine." in review
+    assert "-    return a + b" in fake_openai.chat_requests()[5]["messages"][1]["content"]  # the generated code, committed
+    assert review.endswith("[the review stopped at the model's token cap (40 tokens)]")
+    generation = fake_openai.chat_requests()[1]
+    assert generation["model"] == "smollm2" and generation["max_tokens"] == 40
+    assert [m["role"] for m in generation["messages"]] == ["system", "user"]
+    assert generation["messages"][0]["content"] == GENERATE_SYSTEM
+    assert fake_openai.chat_requests()[5]["messages"][0]["content"] == REVIEW_SYSTEM
+
+
+async def test_a_model_the_server_lacks_fails_the_ai_tool_at_once_with_the_servers_words(daemon, fake_ollama, docker_client):
+    """The provider's error classes hold for the AI tools too: a 404 is not retried."""
+    fake_ollama.script(
+        Reply(tool_calls=[call("generate_code", path="src/x.py", instructions="anything")]),
+        Reply(error='model "llama3.2" not found, try pulling it first', status=404),  # the generation
+        Reply(content="ok, it failed"),
+    )
+    handle = await daemon.start(agent="developer")
+    result = await daemon.send(handle, "generate")
+    assert result.reply == "ok, it failed"
+    assert [(c.tool, c.success) for c in result.tool_calls] == [("generate_code", False)]
+    [message] = tool_messages(daemon, handle)
+    assert "not found" in message and "`ollama pull llama3.2`" in message, message
+    assert len(fake_ollama.chat_requests()) == 3  # asked once: no retry of a missing model

@@ -495,16 +495,18 @@ async def test_health_reports_each_dependency_and_degrades_without_ollama(api: A
     http = api.http("viewer")
     report = (await http.get("/health")).json()
     assert report["status"] == "ok", report
-    for name in ("temporal", "store", "ollama", "workers"):
-        assert report[name]["ok"] is True and report[name]["latency_ms"] >= 0, report[name]
+    assert list(report["model_servers"]) == ["ollama"]  # chat and embeddings on one server
+    for component in (report["temporal"], report["store"], report["workers"], report["model_servers"]["ollama"]):
+        assert component["ok"] is True and component["latency_ms"] >= 0, component
     assert "worker poller" in report["workers"]["detail"]
+    assert report["model_servers"]["ollama"]["detail"].startswith(f"Ollama {api.ollama.version} at {api.ollama.url}")
     api.ollama.down()
     try:
         degraded = await http.get("/health")
     finally:
         api.ollama.up()
     assert degraded.status_code == 200
-    assert degraded.json()["status"] == "degraded" and degraded.json()["ollama"]["ok"] is False
+    assert degraded.json()["status"] == "degraded" and degraded.json()["model_servers"]["ollama"]["ok"] is False
 
 
 async def test_metrics_count_requests_by_route_template(api: ApiStack) -> None:

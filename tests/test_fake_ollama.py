@@ -19,7 +19,7 @@ import httpx
 import ollama
 import pytest
 
-from tests.fakes.ollama import FakeOllama, Reply, ToolCall, hashed_embedding
+from tests.fakes.ollama import FakeOllama, Reply, ToolCall, by_system_prompt, hashed_embedding
 
 USER = [{"role": "user", "content": "list the files please"}]
 RUN_COMMAND_TOOL = {
@@ -86,6 +86,16 @@ def test_responder_sees_the_request(fake_ollama: FakeOllama, client: ollama.Clie
     response = client.chat(model="llama3.2:latest", messages=[*USER, {"role": "assistant", "content": "ok"}, *USER])
 
     assert response.message.content == "3 messages to llama3.2:latest"
+
+
+def test_by_system_prompt_answers_as_the_agent_the_call_is_for(fake_ollama: FakeOllama, client: ollama.Client) -> None:
+    fake_ollama.responder = by_system_prompt({"You are dev": "a dev answer", "You are ana": lambda req: Reply(content="ana")})
+
+    def ask(system: str | None) -> str:
+        messages = ([{"role": "system", "content": system}] if system else []) + USER
+        return client.chat(model="llama3.2", messages=messages).message.content
+
+    assert (ask("You are dev, be brief"), ask("You are ana"), ask(None)) == ("a dev answer", "ana", "echo: list the files please")
 
 
 def test_a_failing_responder_is_reported_as_a_500(fake_ollama: FakeOllama, client: ollama.Client) -> None:

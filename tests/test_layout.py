@@ -2,8 +2,8 @@
 creeps back fails here rather than in a review.
 
 - an activity's name is written once, in its ``@activity.defn``; workflows call it by reference;
-- nothing in ``api/`` or ``cli/`` holds a workflow handle or names ``ConversationWorkflow``: the
-  ``control`` client does;
+- nothing in ``api/`` or ``cli/`` holds a workflow handle or names ``ConversationWorkflow`` or
+  ``ChannelWorkflow``: the ``control`` client does;
 - one visibility query builder (``control/visibility.py``) and one reading of a failure's causes
   (``workflows/failures.py``).
 """
@@ -31,9 +31,10 @@ def test_every_activity_name_is_written_once() -> None:
         assert len(places) == 1, f"activity {name!r} is named in {places}; call it by reference instead"
 
 
-def test_api_and_cli_reach_conversations_only_through_control() -> None:
+def test_api_and_cli_reach_conversations_and_channels_only_through_control() -> None:
     for path, text in sources("api", "cli").items():
-        for forbidden in ("get_workflow_handle", "WorkflowHandle", "ConversationWorkflow", "start_update", "execute_update"):
+        for forbidden in ("get_workflow_handle", "WorkflowHandle", "ConversationWorkflow", "ChannelWorkflow",
+                          "RelevanceCalculationWorkflow", "start_update", "execute_update"):
             assert forbidden not in text, f"{path.relative_to(ROOT)} uses {forbidden}; go through control/"
 
 

@@ -100,3 +100,12 @@ async def test_a_stream_cut_midway_is_retryable_and_writes_nothing(store, fake_o
         await ActivityEnvironment().run(activities(store, fake_ollama.url).chat, request())
     assert not err.value.non_retryable
     assert store.get("c1", 2) is None
+
+
+async def test_generated_tokens_are_capped_by_the_template_else_the_setting(store, fake_ollama):
+    store.append("c1", 1, "user", "hi")
+    llm = activities(store, fake_ollama.url)
+    capped = request().model_copy(update={"template": request().template.model_copy(update={"max_tokens": 64})})
+    await ActivityEnvironment().run(llm.chat, capped)
+    await ActivityEnvironment().run(llm.chat, request(reply_seq=3))
+    assert [r["options"]["num_predict"] for r in fake_ollama.chat_requests()] == [64, Settings().max_tokens]

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from activities.memory import MemoryService, recall_weights
+from activities.llm.ollama_provider import OllamaProvider
+from activities.memory import TOUCH_EVERY, MemoryService, recall_weights
 from activities.memory.edge_backend import EdgeMemoryStore
 from activities.memory.embeddings import Embedder, EmbeddingError, EmbeddingModelNotFound, EmbeddingUnavailable
 from activities.memory.pgvector_backend import PgvectorMemoryStore
@@ -118,7 +119,7 @@ async def test_remember_and_recall(memory: MemoryService, backend: str) -> None:
     assert 0 < results[0].similarity <= 1
 
     stored = await memory.get(record.id)
-    assert stored is not None and stored.last_used_at > record.last_used_at  # recall marks it used
+    assert stored is not None and stored.last_used_at == record.last_used_at  # used a moment ago (TOUCH_EVERY)
     assert stored.created_at == record.created_at
 
 
@@ -183,6 +184,17 @@ async def test_expiry_is_honoured(memory: MemoryService) -> None:
     # An expired memory is not a near-duplicate target either: storing it again adds a fresh row.
     again, created = await memory.remember("the staging password rotates on Mondays", USER, "alice")
     assert created and again.id != expired.id
+
+
+async def test_recall_marks_memories_used_at_most_once_an_hour(memory: MemoryService) -> None:
+    record, _ = await memory.remember(PI, USER, "alice")
+    query = MemoryQuery(text="what should I compile for my Raspberry Pi?", k=1, scopes=alice_scopes())
+    later = record.last_used_at + TOUCH_EVERY + timedelta(minutes=1)
+    for at, written in ((record.last_used_at + TOUCH_EVERY / 2, record.last_used_at), (later, later)):
+        in_an_hour = MemoryService(memory.store, memory.embedder, clock=lambda at=at: at)
+        [found] = await in_an_hour.recall(query)
+        assert found.record.id == record.id
+        assert (await memory.get(record.id)).last_used_at == written  # type: ignore[union-attr]
 
 
 async def test_near_duplicate_updates_instead_of_adding(memory: MemoryService) -> None:
@@ -344,7 +356,7 @@ async def test_texts_without_words(memory: MemoryService) -> None:
 
 
 async def test_embedder_batches_and_reads_dimension(fake_ollama: FakeOllama) -> None:
-    embedder = Embedder("all-minilm", fake_ollama.url, batch_size=2)
+    embedder = Embedder("all-minilm", OllamaProvider(fake_ollama.url), batch_size=2)
     try:
         vectors = await embedder.embed(["one", "two", "three", "four", "five"])
         assert len(vectors) == 5 and {len(v) for v in vectors} == {384}
@@ -355,7 +367,7 @@ async def test_embedder_batches_and_reads_dimension(fake_ollama: FakeOllama) -> 
         await embedder.close()
 
     fake_ollama.add_model("mxbai-embed-large", embed_dim=1024)
-    probe = Embedder("mxbai-embed-large", fake_ollama.url)
+    probe = Embedder("mxbai-embed-large", OllamaProvider(fake_ollama.url))
     try:
         assert await probe.dimension() == 1024
     finally:
@@ -363,14 +375,14 @@ async def test_embedder_batches_and_reads_dimension(fake_ollama: FakeOllama) -> 
 
 
 async def test_embedder_errors_are_clear(fake_ollama: FakeOllama) -> None:
-    missing = Embedder("nomic-embed-text", fake_ollama.url)
+    missing = Embedder("nomic-embed-text", OllamaProvider(fake_ollama.url))
     with pytest.raises(EmbeddingModelNotFound) as caught:
         await missing.embed_one("hello")
     assert "nomic-embed-text" in str(caught.value) and "ollama pull nomic-embed-text" in str(caught.value)
     assert not caught.value.retryable
     await missing.close()
 
-    embedder = Embedder("all-minilm", fake_ollama.url)
+    embedder = Embedder("all-minilm", OllamaProvider(fake_ollama.url))
     with pytest.raises(EmbeddingError, match="empty"):
         await embedder.embed(["fine", "  "])
     fake_ollama.fail_next(1, status=500)

@@ -13,9 +13,10 @@ import uuid
 from pathlib import Path
 
 from activities.memory import MemoryService
+from activities.memory.extraction import extraction_schema
 from models.conversation import ConversationInput
 from models.events import ConversationEvent, EventsQuery, EventType
-from models.memory import MemoryAdminRequest, MemoryExtraction
+from models.memory import MemoryAdminRequest
 from store.actions import ActionStore
 from tests.fakes.ollama import Reply, ToolCall
 from tests.fixtures.temporal import daemon_settings
@@ -62,7 +63,8 @@ async def test_a_fact_told_in_one_conversation_is_in_the_prompt_of_the_next(daem
     await daemon.send(first, "my deployment target is a Raspberry Pi 5")
     assert await wait_for(lambda: stored(first, 1)) == {"turn": 1, "added": 1, "updated": 0, "skipped": None}
     extract_call = fake_ollama.structured_requests()[0]
-    assert extract_call["format"] == MemoryExtraction.model_json_schema()
+    assert extract_call["format"] == extraction_schema()
+    assert extract_call["format"]["properties"]["memories"]["maxItems"] == 5
     assert "my deployment target is a Raspberry Pi 5" in extract_call["messages"][1]["content"]
 
     second = await daemon.start(user_id="alice")
@@ -188,7 +190,8 @@ async def test_memory_cli_opens_the_store_itself_when_no_worker_holds_it(fake_ol
 
 async def test_a_recall_that_finds_the_store_held_by_another_process_waits_for_it(daemon, fake_ollama):
     """``daemonflow memory`` may hold the embedded store for a moment before the worker first opens
-    it: the recall is retried (``MemoryLocked``) instead of answering without memories."""
+    it: the recall is retried (``MemoryLocked``) instead of answering without memories (it is part of
+    the turn's model call since one round trip per step: that call is retried, before it asks)."""
     holder = MemoryService.from_settings(daemon.settings)  # this test process: "another process"
     await holder.remember(PI, "user", "jules")  # and keeps the store open (the lock)
     handle = await daemon.start(user_id="jules")
@@ -196,7 +199,7 @@ async def test_a_recall_that_finds_the_store_held_by_another_process_waits_for_i
 
     async def recall_failed_once():
         pending = (await handle.describe()).raw_description.pending_activities
-        return [a for a in pending if a.activity_type.name == "memory.recall" and a.attempt >= 2
+        return [a for a in pending if a.activity_type.name == "llm.chat" and a.attempt >= 2
                 and "MemoryLocked" in str(a.last_failure)]
 
     try:

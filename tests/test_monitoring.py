@@ -33,6 +33,7 @@ from models.monitoring import (
 from store.engine import make_engine
 from store.monitoring import MonitoringStore, usage_trends
 from store.tables import Action, ModelUsage
+from tests.fakes.openai_compatible import FakeOpenAI
 from tests.monitoring_support import schedule_settings, schedule_worker, webhook
 from workflows.monitoring import MonitoringWorkflow
 
@@ -165,6 +166,35 @@ async def test_ollama_down_raises_one_alert_and_recovery_resolves_it(temporal_en
         assert REGISTRY.get_sample_value("daemonflow_health_score") == recovered.score
         # Probes failed in two of the four rounds: the error rate keeps the score down for a while.
         assert store.latest_report().breakdown.llm_error_rate == 0.5
+
+
+async def test_on_an_openai_compatible_server_the_model_servers_are_checked_not_ollama(
+    temporal_env, temporal_address, fake_openai, tmp_path
+):
+    """``DAEMONFLOW_LLM_PROVIDER=openai`` with nothing at ``OLLAMA_HOST``: the checks are the chat
+    server (``openai``) and the separate embedding server (``openai-embeddings``); Ollama is not a
+    dependency, so it raises no alert, and the LLM error rate follows these servers."""
+    with FakeOpenAI(models=["bge-small"]) as embeddings:
+        embeddings.owned_by = "vllm"  # lists exactly what it serves: a missing model is certain
+        settings = schedule_settings(
+            tmp_path, temporal_address, "http://127.0.0.1:9", llm_provider="openai", openai_base_url=fake_openai.url,
+            model="smollm2", embed_base_url=embeddings.url, embed_model="nomic-embed-text",
+        )
+        store = MonitoringStore(make_engine(settings.effective_database_url))
+        async with schedule_worker(temporal_env.client, settings):
+            first = await run_round(temporal_env.client, settings)
+            fake_openai.down()
+            second = await run_round(temporal_env.client, settings)
+    assert not [key for key in first.opened + second.opened if "ollama" in key]
+    assert "dependency:openai" not in first.opened and "dependency:openai" in second.opened
+    assert "dependency:openai-embeddings" in first.opened
+    report = store.latest_report()
+    by_name = {c.name: c for c in report.checks}
+    assert {"openai", "openai-embeddings"} <= set(by_name) and "ollama" not in by_name
+    assert by_name["openai"].status == CheckStatus.DOWN and fake_openai.url in by_name["openai"].detail
+    embed = by_name["openai-embeddings"]
+    assert embed.status == CheckStatus.DEGRADED and f"vLLM at {embeddings.url} answers but has no nomic-embed-text" in embed.detail
+    assert report.breakdown.llm_error_rate == 0.5  # one round of two could not reach a model server
 
 
 async def test_budgets_raise_warning_and_critical_alerts(temporal_env, temporal_address, fake_ollama, tmp_path):

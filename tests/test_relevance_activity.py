@@ -157,7 +157,7 @@ async def test_an_unreachable_ollama_is_retried_then_answered_by_keywords(releva
     fake_ollama.down()
     with pytest.raises(ApplicationError) as caught:
         await run(relevance, request(CODING), attempt=1)
-    assert caught.value.type == "OllamaUnreachable" and not caught.value.non_retryable
+    assert caught.value.type == "EmbeddingUnavailable" and not caught.value.non_retryable
     result = await run(relevance, request(CODING), attempt=3)
     assert result.method == SimilarityMethod.KEYWORDS and "cannot get embeddings" in result.degraded_reason
 

@@ -17,9 +17,13 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from control.conversations import Conversations
+from models.channel import ChannelNote, ChannelState, Post, PostResult
 from models.conversation import Approve, End, Inject, Pause
+from tests.channel_support import CODING, DATA, open_channel, team_answers
 from tests.fakes.ollama import Reply, ToolCall
-from tests.test_conversation import wait_for
+from tests.test_conversation import _memory_stored, wait_for
+from workflows.channel import ChannelWorkflow
 from workflows.conversation import ConversationWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -27,7 +31,7 @@ RECORD = os.environ.get("DAEMONFLOW_RECORD_HISTORIES") == "1"
 
 
 def replayer() -> Replayer:
-    return Replayer(workflows=[ConversationWorkflow], data_converter=pydantic_data_converter)
+    return Replayer(workflows=[ConversationWorkflow, ChannelWorkflow], data_converter=pydantic_data_converter)
 
 
 async def turns_with_tools_and_injection(daemon, fake) -> list[WorkflowHandle]:
@@ -138,9 +142,85 @@ async def payloads_and_final_answer(daemon, fake) -> list[WorkflowHandle]:
     return [handle]
 
 
+async def one_trip_turns(daemon, fake) -> list[WorkflowHandle]:
+    """Turns of one round trip per model step (``TURN_PATCH``): recall and the turn's writes done by
+    ``llm.chat``, the template by digest, an allowed and an approved call run as activities of the
+    conversation, audit rows and tool messages carried by the next model call or written before the
+    approval wait and after final_answer, extraction in the background (two turns, then a quiet
+    moment), then the end."""
+    fake.script(
+        Reply(tool_calls=[ToolCall(name="run_command", arguments={"command": "echo one"})]),
+        Reply(content="ran it"),
+        Reply(tool_calls=[ToolCall(name="run_command", arguments={"command": "ls"})]),
+        Reply(tool_calls=[ToolCall(name="final_answer", arguments={"answer": "listed"})]),
+        Reply(content="third"),
+    )
+    fake.script_structured('{"memories": [{"text": "The user runs echo one.", "kind": "semantic"}]}')
+    allow = [{"id": "allow-echo", "decision": "allow", "tools": ["run_command"], "command": ["echo *"]}]
+    handle = await daemon.start(agent="developer", policy=allow, user_id="replay", memory_extraction_every=2,
+                                memory_extraction_delay_s=0.5)
+    await daemon.send(handle, "run echo")
+    turn = asyncio.create_task(daemon.send(handle, "list the files"))
+    await wait_for(lambda: _pending(handle, "6-0"))
+    await handle.signal(ConversationWorkflow.approve, Approve(tool_call_id="6-0", decision="approve", approver="replay"))
+    assert (await turn).reply == "listed"
+    await wait_for(lambda: _memory_stored(handle, 2))
+    await daemon.send(handle, "third")
+    await wait_for(lambda: _memory_stored(handle, 3))
+    await handle.signal(ConversationWorkflow.end, End(reason="recorded"))
+    await handle.result()
+    return [handle]
+
+
+async def channel_chain_approval_and_end(daemon, fake) -> list[WorkflowHandle]:
+    """A post whose agent waits for a person (denied), a chain two agents keep going until the reply
+    budget, pause, resume, a note, an observed post, then the end of the channel and its agents."""
+    asked = []
+
+    def developer(request):
+        asked.append(request)
+        if len(asked) == 1:
+            return Reply(tool_calls=[ToolCall(name="run_command", arguments={"command": "pytest -x"})])
+        return "@analyst please check these numbers."
+
+    team_answers(fake, developer=developer, analyst="@developer please check the code first.")
+    channel = await open_channel(daemon, agents=["developer", "analyst"], budgets={"replies_per_post": 3},
+                                 relevance={"thresholds": {"intervene": 0.95, "high_priority": 0.97}})
+    waiting = await channel.post(Post(author="alice", content=f"@developer {CODING}"), wait_s=None)
+    conversation = await Conversations(daemon.client, daemon.task_queue).find(f"{channel.id}--developer")
+    await conversation.decide(Approve(tool_call_id=waiting.waiting[0].waiting[0].tool_call_id, decision="deny"))
+    await wait_for(lambda: _channel_state(channel, lambda s: s.state != ChannelState.AWAITING_APPROVAL))
+    assert isinstance(await channel.follow(waiting.post_id, wait_s=None), PostResult)
+    await channel.pause("recorded")
+    await channel.inject(ChannelNote(content="keep it short"))
+    await channel.resume()
+    assert isinstance(await channel.post(Post(author="bob", content=DATA), wait_s=None), PostResult)
+    await channel.end("recorded")
+    handle = daemon.client.get_workflow_handle(channel.workflow_id)
+    await handle.result()
+    member = daemon.client.get_workflow_handle(conversation.workflow_id)
+    await member.result()
+    return [handle, member]
+
+
+async def channel_continue_as_new(daemon, fake) -> list[WorkflowHandle]:
+    team_answers(fake)
+    channel = await open_channel(daemon, posts_per_run=1)
+    handle = daemon.client.get_workflow_handle(channel.workflow_id)
+    first_run = (await handle.describe()).run_id
+    assert isinstance(await channel.post(Post(author="alice", content=CODING), wait_s=None), PostResult)
+    await wait_for(lambda: _different_run(handle, first_run))
+    return [daemon.client.get_workflow_handle(channel.workflow_id, run_id=first_run)]
+
+
+async def _channel_state(channel, check):
+    return check(await channel.status())
+
+
 SCENARIOS = [
     turns_with_tools_and_injection, pause_queue_resume_end, continue_as_new, model_failures, unknown_agent,
-    tools_and_approvals, memory, payloads_and_final_answer,
+    tools_and_approvals, memory, payloads_and_final_answer, one_trip_turns, channel_chain_approval_and_end,
+    channel_continue_as_new,
 ]
 
 

@@ -60,3 +60,43 @@ async def test_a_workflow_started_without_an_id_uses_the_generated_one(daemon):
     handle = daemon.client.get_workflow_handle(workflow_id)
     status = await handle.query(ConversationWorkflow.status)
     assert status.conversation_id == workflow_id
+
+
+async def test_a_channel_from_the_temporal_cli(daemon, fake_ollama):
+    """The README's channel commands: start with JSON, post with `update execute`, query, list by
+    search attribute, end (which ends the agents' conversations too)."""
+    from tests.channel_support import CODING, team_answers
+
+    team_answers(fake_ollama)
+    channel = f"cli{uuid.uuid4().hex[:8]}"
+    address = daemon.settings.temporal_address
+    await temporal(
+        address, "workflow", "start", "--type", "ChannelWorkflow", "--task-queue", daemon.task_queue,
+        "--workflow-id", f"channel-{channel}", "--static-summary", "from the CLI",
+        "--input", json.dumps({"agents": ["developer", "analyst", {"agent": "moderator"}], "people": ["alice"],
+                               "budgets": {"replies_per_post": 3}}),
+    )
+    out = await temporal(address, "workflow", "update", "execute", "--workflow-id", f"channel-{channel}",
+                         "--name", "post", "--input", json.dumps({"author": "alice", "content": CODING}),
+                         "--output", "json")
+    result = json.loads(out)
+    result = result.get("result", result)
+    assert result["spoke"] == ["developer"] and result["scores"][0]["decision"] == "intervene"
+    status = json.loads(await temporal(address, "workflow", "query", "--workflow-id", f"channel-{channel}",
+                                       "--name", "status", "--output", "json"))["queryResult"][0]
+    assert (status["channel_id"], status["posts"], status["state"]) == (channel, 1, "idle")
+    expected = {f"channel-{channel}", *(f"conversation-{channel}--{a}" for a in ("developer", "analyst", "moderator"))}
+    for _ in range(50):  # visibility is eventually consistent
+        listed = await temporal(address, "workflow", "list", "--query", f"DaemonflowChannel='{channel}'",
+                                "--output", "json")
+        if {item["execution"]["workflowId"] for item in json.loads(listed or "[]")} == expected:
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise AssertionError(f"DaemonflowChannel='{channel}' lists {listed}")
+    await temporal(address, "workflow", "signal", "--workflow-id", f"channel-{channel}", "--name", "end",
+                   "--input", '{"reason":"cli test"}')
+    summary = await daemon.client.get_workflow_handle(f"channel-{channel}").result()
+    assert summary == {"channel_id": channel, "posts": 1, "ended_reason": "cli test"}
+    member = await daemon.client.get_workflow_handle(f"conversation-{channel}--developer").result()
+    assert member["ended_reason"] == f"channel #{channel} ended: cli test"

@@ -92,28 +92,33 @@ async def test_a_command_that_times_out_in_a_conversation_is_reported_once(daemo
     runs = docker_client.containers.get(f"daemonflow-{conversation_id}").exec_run(["cat", "/workspace/runs"])
     assert runs.output.decode() == "run\n"
 
-    child = daemon.client.get_workflow_handle(f"tool-{conversation_id}-{result.tool_calls[0].id}")
-    history = await child.fetch_history()
-    scheduled = [e.activity_task_scheduled_event_attributes for e in history.events
-                 if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
-    started = [e.activity_task_started_event_attributes for e in history.events
-               if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED]
-    assert len(scheduled) == 1 and [s.attempt for s in started] == [1]  # one attempt: not re-run
-    assert scheduled[0].start_to_close_timeout.ToSeconds() == 2 + ACTIVITY_MARGIN_S
-    started_event = history.events[0].workflow_execution_started_event_attributes
-    assert started_event.workflow_execution_timeout.ToSeconds() == int(
+    scheduled, started = await _tool_activity(handle, result.tool_calls[0].id)
+    assert [s.attempt for s in started] == [1]  # one attempt: not re-run
+    assert scheduled.start_to_close_timeout.ToSeconds() == 2 + ACTIVITY_MARGIN_S
+    assert scheduled.schedule_to_close_timeout.ToSeconds() == int(
         run_timeout(BY_NAME["run_command"], call.arguments, routed=False).total_seconds())
 
 
-async def test_a_long_budget_reaches_the_activity_and_the_child(daemon, fake_ollama):
+async def test_a_long_budget_reaches_the_activity(daemon, fake_ollama):
     """A command allowed an hour gets an hour (plus the margin), not the old 150 s."""
     call = ToolCall(name="run_command", arguments={"command": "echo quick", "timeout_s": 3600})
     fake_ollama.script(Reply(tool_calls=[call]), Reply(content="ok"))
     handle = await daemon.start(agent="developer", policy=ALLOW_COMMANDS)
     result = await daemon.send(handle, "run it")
-    child = daemon.client.get_workflow_handle(f"tool-{handle.id.removeprefix('conversation-')}-{result.tool_calls[0].id}")
-    history = await child.fetch_history()
-    [scheduled] = [e.activity_task_scheduled_event_attributes for e in history.events
-                   if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    scheduled, _ = await _tool_activity(handle, result.tool_calls[0].id)
     assert scheduled.start_to_close_timeout.ToSeconds() == 3600 + ACTIVITY_MARGIN_S
     assert scheduled.heartbeat_timeout.ToSeconds() == 30  # a dead worker is still noticed in seconds
+
+
+async def _tool_activity(handle, tool_call_id: str):
+    """The ``tools.run`` activity of a call (activity id ``tool-<call>`` in the conversation's own
+    history) as scheduled, and its started attempts."""
+    history = await handle.fetch_history()
+    ids = {e.event_id: e.activity_task_scheduled_event_attributes for e in history.events
+           if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED}
+    [scheduled_id] = [i for i, a in ids.items() if a.activity_id == f"tool-{tool_call_id}"]
+    started = [e.activity_task_started_event_attributes for e in history.events
+               if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+               and e.activity_task_started_event_attributes.scheduled_event_id == scheduled_id]
+    assert ids[scheduled_id].activity_type.name == "tools.run"
+    return ids[scheduled_id], started

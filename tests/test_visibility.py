@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from control.visibility import ConversationFilter
+from control.visibility import ChannelFilter, ConversationFilter
+from models.channel import ChannelState
 from models.conversation import ConversationState
 
 
@@ -20,6 +21,18 @@ def test_every_filter_is_one_clause_of_one_query() -> None:
     )  # fmt: skip
     finished = ConversationFilter(running=False, awaiting_approval=False).query()
     assert finished.endswith("ExecutionStatus != 'Running' AND DaemonflowAwaitingApproval = false")
+
+
+def test_channels_and_their_agents_are_filtered_by_the_same_builder() -> None:
+    assert ConversationFilter(channel="ops").query() == "WorkflowType = 'ConversationWorkflow' AND DaemonflowChannel = 'ops'"
+    assert ChannelFilter(
+        task_queue="daemonflow", running=True, state=ChannelState.PAUSED, member="analyst", awaiting_approval=False,
+    ).query() == (
+        "WorkflowType = 'ChannelWorkflow' AND TaskQueue = 'daemonflow' AND ExecutionStatus = 'Running' "
+        "AND DaemonflowState = 'paused' AND DaemonflowMembers = 'analyst' AND DaemonflowAwaitingApproval = false"
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="cannot be used in a visibility query"):
+        ChannelFilter(member="a'b").query()
 
 
 @pytest.mark.parametrize("value", ["x' OR WorkflowType != 'y", 'a"b', "back\\slash"])

@@ -1,7 +1,9 @@
 """``daemonflow dev``: the whole stack on one machine, in one terminal.
 
-It starts (or reuses) a Temporal dev server whose state lives in ``<var_dir>/temporal.db``, checks
-that Ollama answers, and runs the worker in this process. Ctrl-C stops the worker first, so running
+It starts (or reuses) a Temporal dev server whose state lives in ``<var_dir>/temporal.db``, starts
+the tiny local model when no Ollama answers and it is provisioned (``workers/local_model.py``,
+``DAEMONFLOW_LOCAL_MODEL``), says what the model servers answer (``activities/llm/probe.py``), and
+runs the worker in this process. Ctrl-C stops the worker first, so running
 activities can finish, and only then the server; the next start opens the same database, so
 conversations survive restarts of the stack.
 """
@@ -23,12 +25,13 @@ from typing import TYPE_CHECKING
 
 from temporalio.common import SearchAttributeIndexedValueType
 
-from activities.model_probe import ollama_base_url, probe_ollama
+from activities.llm.probe import model_server_lines, model_servers
 from config.settings import Settings
 
 if TYPE_CHECKING:
     from api.server import ApiServer
 from workers.client import connect
+from workers.local_model import dev_model
 from workers.telemetry import setup_tracing
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
@@ -36,7 +39,7 @@ log = logging.getLogger("daemonflow.dev")
 
 SERVER_READY_TIMEOUT_S = 60.0
 SERVER_STOP_TIMEOUT_S = 10.0
-OLLAMA_CHECK_TIMEOUT_S = 3.0
+MODEL_CHECK_TIMEOUT_S = 3.0
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]", ""}
 
 Say = Callable[[str], None]
@@ -204,33 +207,6 @@ async def temporal_server(settings: Settings, stop: asyncio.Event, say: Say = sa
             say("Temporal: server stopped")
 
 
-# --- Ollama -------------------------------------------------------------------------------------
-
-
-async def check_ollama(settings: Settings, say: Say = say) -> bool:
-    """Tell the user whether Ollama answers and has the models; never fatal.
-
-    Conversations wait and retry while the model is away, so the stack runs either way.
-    """
-    probe = await probe_ollama(ollama_base_url(settings.ollama_host), OLLAMA_CHECK_TIMEOUT_S)
-    if not probe.reachable:
-        say(f"Ollama: NOT reachable at {probe.base_url} ({probe.error})")
-        say("  conversations will wait and retry until it answers. To fix it:")
-        say("  - install Ollama from https://ollama.com/download")
-        say("  - start it: `ollama serve`")
-        say(f"  - fetch the models: `ollama pull {settings.model}` and `ollama pull {settings.embed_model}`")
-        say("  - or set OLLAMA_HOST to where Ollama runs (e.g. OLLAMA_HOST=http://gpu-box:11434)")
-        return False
-    names = probe.models
-    say(f"Ollama {probe.version or '?'}: {probe.base_url} has {len(names)} model(s): {', '.join(names) or 'none'}")
-    for role, model in (("default model", settings.model), ("embed model", settings.embed_model)):
-        if probe.has_model(model):
-            say(f"  {role} {model}: present")
-        else:
-            say(f"  {role} {model}: MISSING — run `ollama pull {model}`")
-    return True
-
-
 # --- the stack ----------------------------------------------------------------------------------
 
 
@@ -243,6 +219,8 @@ def banner(settings: Settings, reused: bool, say: Say = say, extra: Sequence[str
     say(f"  Web UI       {ui}{' (if your server runs one there)' if reused else ''}")
     say(f"  task queue   {settings.task_queue}")
     say(f"  database     {settings.effective_database_url}")
+    chat = model_servers(settings)[0].provider
+    say(f"  model        {settings.model} on {chat.label}")
     say("  chat         daemonflow chat   (in another terminal)")
     for line in extra:
         say(line)
@@ -295,43 +273,53 @@ async def start_api(settings: Settings, say: Say = say) -> tuple[ApiServer | Non
 
 
 async def run_dev(settings: Settings, say: Say = say) -> int:
-    """Run the stack until SIGINT/SIGTERM; returns the process exit code."""
-    from workers.main import run_worker  # heavy (store, activities); only needed here
+    """Run the stack until SIGINT/SIGTERM; returns the process exit code.
 
+    Stops in the reverse order of starting: the API, the worker (running activities may finish),
+    the local model if dev started it, then the Temporal server if dev started it."""
     stop = asyncio.Event()
     install_stop_handlers(stop)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     async with temporal_server(settings, stop, say) as process:
         if stop.is_set():
             return 0
-        await check_ollama(settings, say)
-        setup_tracing(settings, "daemonflow-dev")  # one process: API and worker spans alike
-        # The HTTP API runs here, beside the worker, and is stopped before the worker below.
-        api, api_lines = await start_api(settings, say)
-        api_task = asyncio.create_task(api.serve(), name="api") if api else None
-        worker = asyncio.create_task(run_worker(settings, stop), name="worker")
-        server_died = asyncio.create_task(watch_server(process), name="watch-server")
-        stopping = asyncio.create_task(stop.wait(), name="stop")
-        banner(settings, reused=process is None, say=say, extra=api_lines)
-        await asyncio.wait({worker, server_died, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        code = 0
-        if server_died.done():
-            log_path = settings.var_dir / "temporal.log"
-            say(f"Temporal: the server exited unexpectedly (code {server_died.result()}); see {log_path}")
-            code = 1
-        if api is not None and api_task is not None:
-            api.stop()
-            with contextlib.suppress(Exception):
-                await api_task
-        say("stopping the worker (running activities may finish), then the server")
-        stop.set()
-        for task in (server_died, stopping):
-            task.cancel()
-        try:
-            await worker
-        except Exception as err:  # noqa: BLE001 - report any worker failure, then stop the server
-            say(f"worker failed: {err}")
-            code = 1
+        async with dev_model(settings, say) as chosen:  # on the local model, or as they were
+            for line in await model_server_lines(chosen, MODEL_CHECK_TIMEOUT_S):
+                say(line)  # never fatal: conversations wait and retry while a model server is away
+            return await run_stack(chosen, process, stop, say)
+
+
+async def run_stack(settings: Settings, process: subprocess.Popen[bytes] | None, stop: asyncio.Event, say: Say) -> int:
+    """The API and the worker, until ``stop`` or until our Temporal server dies under us."""
+    from workers.main import run_worker  # heavy (store, activities); only needed here
+
+    setup_tracing(settings, "daemonflow-dev")  # one process: API and worker spans alike
+    # The HTTP API runs here, beside the worker, and is stopped before the worker below.
+    api, api_lines = await start_api(settings, say)
+    api_task = asyncio.create_task(api.serve(), name="api") if api else None
+    worker = asyncio.create_task(run_worker(settings, stop), name="worker")
+    server_died = asyncio.create_task(watch_server(process), name="watch-server")
+    stopping = asyncio.create_task(stop.wait(), name="stop")
+    banner(settings, reused=process is None, say=say, extra=api_lines)
+    await asyncio.wait({worker, server_died, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    code = 0
+    if server_died.done():
+        log_path = settings.var_dir / "temporal.log"
+        say(f"Temporal: the server exited unexpectedly (code {server_died.result()}); see {log_path}")
+        code = 1
+    if api is not None and api_task is not None:
+        api.stop()
+        with contextlib.suppress(Exception):
+            await api_task
+    say("stopping the worker (running activities may finish), then the server")
+    stop.set()
+    for task in (server_died, stopping):
+        task.cancel()
+    try:
+        await worker
+    except Exception as err:  # noqa: BLE001 - report any worker failure, then stop the server
+        say(f"worker failed: {err}")
+        code = 1
     return code
 
 

@@ -17,28 +17,34 @@ from temporalio.worker import Worker
 
 from activities.ai_tools import AiToolActivities
 from activities.audit import AuditActivities
-from activities.llm import LlmActivities
+from activities.channels import ChannelActivities, ChannelMemoryActivities
+from activities.llm import LlmActivities, LlmProviders
 from activities.memory import MemoryService
 from activities.memory.activities import MemoryActivities
 from activities.relevance import RelevanceActivities, RelevanceRecordActivities
+from activities.relevance.settings import RelevanceSettingsActivities
 from activities.sandbox import SandboxManager, connect_docker
 from activities.tools.runner import ToolActivities
 from activities.transcript import TranscriptActivities
 from config.policy import load_policy
 from config.settings import Settings
 from store.actions import ActionStore
+from store.channels import ChannelStore
 from store.engine import make_engine
 from store.relevance import RelevanceStore
 from store.payloads import PayloadStore
 from store.transcript import TranscriptStore
+from store.turn_writes import TurnWriter
 from workers import queues, schedules
 from workers.client import connect, ensure_search_attributes
 from workers.interceptors import DaemonflowInterceptor
 from workers.logs import configure_logging
 from workers.metrics import SandboxObserver, serve_metrics, temporal_runtime, track_conversation_states
 from workers.telemetry import setup_tracing, shutdown_tracing
+from workflows.channel import ChannelWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.memory_admin import MemoryAdminWorkflow
+from workflows.relevance_calculation import RelevanceCalculationWorkflow
 from workflows.tool_execution import ToolExecutionWorkflow
 
 log = logging.getLogger("daemonflow.worker")
@@ -46,7 +52,10 @@ log = logging.getLogger("daemonflow.worker")
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 
-WORKFLOWS: list[type] = [ConversationWorkflow, ToolExecutionWorkflow, MemoryAdminWorkflow, *schedules.WORKFLOWS]
+WORKFLOWS: list[type] = [
+    ConversationWorkflow, ChannelWorkflow, ToolExecutionWorkflow, MemoryAdminWorkflow, RelevanceCalculationWorkflow,
+    *schedules.WORKFLOWS,
+]
 """Workflows, all on the main queue."""
 
 
@@ -57,24 +66,29 @@ def build_activities(
     host_queue: str | None = None,
 ) -> dict[str, list]:
     """Activities by role (``workers/queues.py``): ``main`` beside the store, ``llm`` beside
-    Ollama, ``sandbox`` on Docker hosts."""
+    the model servers, ``sandbox`` on Docker hosts."""
     engine = make_engine(settings.effective_database_url)
     store = TranscriptStore(engine)
     actions = ActionStore(engine)
     payloads = PayloadStore(engine)
-    transcript = TranscriptActivities(store, settings, load_policy(settings.policy_file))
-    llm = LlmActivities(store, settings, memory)
+    writer = TurnWriter(engine)
+    transcript = TranscriptActivities(store, settings, load_policy(settings.policy_file), writer)
+    providers = LlmProviders(settings)  # one client per model server, shared by the model activities
+    llm = LlmActivities(store, settings, memory, providers, writer)
     tools = ToolActivities(sandbox, sandbox.client if sandbox else None, actions, payloads, host_queue=host_queue)
     return {
         "main": [
             *transcript.all(), AuditActivities(actions).record,
             *schedules.activities(settings, engine, sandbox.client if sandbox else None),
             *RelevanceRecordActivities(RelevanceStore(engine)).all(),
+            *ChannelActivities(store, settings).all(),
+            *RelevanceSettingsActivities(settings, engine).all(),
         ],
         "llm": [
-            llm.chat, *MemoryActivities(memory, store, settings).all(),
+            llm.chat, *MemoryActivities(memory, store, settings, providers).all(),
             *RelevanceActivities(memory.embedder, store, settings).all(),
-            *AiToolActivities(store, payloads, settings).all(),
+            *ChannelMemoryActivities(memory, ChannelStore(engine)).all(),
+            *AiToolActivities(store, payloads, settings, providers).all(),
         ],
         "sandbox": [tools.run, tools.diff],
     }

@@ -80,7 +80,7 @@ def _arg(args: Sequence[Any], index: int) -> Any:
 
 def _llm(kind: str, args: Sequence[Any], result: Any, outcome: str, seconds: float) -> Attributes:
     request = _arg(args, 0)
-    model = getattr(getattr(request, "template", None), "model", None) or "unknown"
+    model = getattr(request, "model", None) or getattr(getattr(request, "template", None), "model", None) or "unknown"
     LLM_REQUESTS.labels(model, outcome).inc()
     LLM_SECONDS.labels(model, outcome).observe(seconds)
     attributes: Attributes = {"llm.model": model, "llm.turn": getattr(request, "turn", 0)}
@@ -93,7 +93,28 @@ def _llm(kind: str, args: Sequence[Any], result: Any, outcome: str, seconds: flo
             "llm.completion_tokens": usage.completion_tokens,
             "llm.tool_calls": len(getattr(result, "tool_calls", []) or []),
         }
+    recalled = getattr(result, "recalled", None)
+    if recalled is not None:  # llm.chat recalled the turn's memories itself (activities/turn_prelude.py)
+        MEMORY_OPS.labels("recall", "error" if recalled.error else "ok").inc()
+        attributes["memory.recalled"] = len(recalled.memory_ids)
+    return attributes | _written(getattr(request, "writes", None), outcome)
+
+
+def _written(writes: Any, outcome: str) -> Attributes:
+    """Audit rows a turn's writes carried (``models/turn_writes.py``): the decisions they record
+    are counted once, by the attempt that wrote them, as ``audit.record`` counted its row."""
+    if writes is None or outcome != "ok":
+        return {}
+    attributes: Attributes = {"store.messages": len(writes.messages), "store.actions": len(writes.actions)}
+    decided = [_decision(record) for record in writes.actions]
+    for key in ("tool.name", "approval.decision", "approval.source"):  # one entry per audit row, in order
+        if decided:
+            attributes[key] = [str(d[key]) for d in decided]
     return attributes
+
+
+def _writes(kind: str, args: Sequence[Any], result: Any, outcome: str, seconds: float) -> Attributes:
+    return _written(_arg(args, 0), outcome)
 
 
 def _tool(kind: str, args: Sequence[Any], result: Any, outcome: str, seconds: float) -> Attributes:
@@ -120,6 +141,10 @@ def _audit(kind: str, args: Sequence[Any], result: Any, outcome: str, seconds: f
     record = _arg(args, 0)
     if record is None or outcome != "ok":
         return {}
+    return _decision(record)
+
+
+def _decision(record: Any) -> Attributes:
     source = str(record.source).split(":", 1)[0]  # rule / approver / timeout / schema / default
     DECISIONS.labels(record.decision, source).inc()
     attributes: Attributes = {"tool.name": record.tool, "approval.decision": record.decision, "approval.source": source}
@@ -163,6 +188,7 @@ _OBSERVERS: dict[Callable[..., Any], Callable[..., Attributes]] = {
     AuditActivities.record: _audit,
     TranscriptActivities.open: _opened,
     TranscriptActivities.close: _closed,
+    TranscriptActivities.write: _writes,
     **{fn: _memory for fn in (MemoryActivities.recall, MemoryActivities.store_turn, MemoryActivities.tool, MemoryActivities.admin)},
 }
 

@@ -3,7 +3,8 @@
 Three roles, each a set of activities (``workers/main.py``):
 
 - ``main``: the workflows and the store-side activities (transcript, audit) — ``DAEMONFLOW_TASK_QUEUE``;
-- ``llm``: ``llm.chat`` and memory, beside Ollama — ``DAEMONFLOW_LLM_TASK_QUEUE`` (empty: main);
+- ``llm``: ``llm.chat``, memory, relevance and the AI tools, beside the model servers —
+  ``DAEMONFLOW_LLM_TASK_QUEUE`` (empty: main);
 - ``sandbox``: ``tools.run``, on Docker hosts — ``DAEMONFLOW_SANDBOX_TASK_QUEUE`` (empty: main).
 
 Roles whose queues have the same name share one ``Worker`` (two workers of one process on one

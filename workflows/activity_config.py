@@ -23,6 +23,14 @@ STORE_CALL = workflow.ActivityConfig(
 )
 """Transcript and audit writes: small, idempotent (keyed on sequence numbers and call ids)."""
 
+STORE_LOCAL = workflow.LocalActivityConfig(
+    start_to_close_timeout=timedelta(seconds=30),
+    retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=10)),
+)
+"""The channel's small store writes (a message, an agent's turn text, the records), run as local
+activities inside the workflow task: each one saved is a workflow task saved, and a workflow task
+costs the most of a post (measured in bench/README.md). Idempotent like ``STORE_CALL``'s."""
+
 MODEL_CALL = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(minutes=15),
     heartbeat_timeout=timedelta(seconds=10),
@@ -36,6 +44,23 @@ MEMORY_CALL = workflow.ActivityConfig(
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3),
 )
 """Recall before a turn and extraction after it: memory trouble never stops a turn."""
+
+SIMILARITY_CALL = workflow.ActivityConfig(
+    start_to_close_timeout=timedelta(minutes=2),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                             maximum_interval=timedelta(seconds=10), maximum_attempts=5),
+)
+"""``relevance.similarities`` for a channel's message: while Ollama is unreachable it fails its
+first attempts (``fallback_after_attempts``, 3) and then answers by keywords, so five attempts
+always reach an answer; a post is never lost to an embedding outage."""
+
+SIMILARITY_LOCAL = workflow.LocalActivityConfig(
+    start_to_close_timeout=timedelta(minutes=2),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                             maximum_interval=timedelta(seconds=10), maximum_attempts=5),
+)
+"""``SIMILARITY_CALL`` as a local activity, for a channel whose worker serves the llm role itself
+(no split queues): one workflow task less per scored message."""
 
 MONITORING_STEP = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(seconds=60),

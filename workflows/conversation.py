@@ -18,6 +18,7 @@ rejection, ``watch_turn`` → as soon as a turn waits for a person); signals onl
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from datetime import timedelta
@@ -32,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.audit import AuditActivities
     from activities.llm import LlmActivities
     from activities.memory.activities import MemoryActivities
+    from activities.tools.runner import ToolActivities
     from activities.transcript import TranscriptActivities
     from models.agent import AgentTemplate
     from models.conversation import (
@@ -63,11 +65,22 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.events import EVENT_PREVIEW_CHARS, EVENTS_KEPT, ConversationEvent, EventsQuery, EventType
     from models.llm import ChatRequest, ChatResult, ToolCallRequest
-    from models.memory import MemoryToolCall, RecallRequest, RecallResult, StoredMemories, StoreTurnMemories
-    from models.payloads import content_bytes
+    from models.memory import (
+        MemoryToolCall,
+        RecallRequest,
+        RecallResult,
+        StoredMemories,
+        StoreTurnMemories,
+        UnextractedTurns,
+    )
+    from models.payloads import PayloadRef, content_bytes
+    from models.prompt_config import PromptConfig, prompt_ref
     from models.policy import Decision, ToolCallContext, Verdict
     from models.tools import ActionRecord, RunsOn, ToolCallInput, ToolResult, ToolSpec
     from models.transcript import AppendMessage, CloseConversation, OpenConversation
+    from models.turn_reports import TurnDone, TurnOutcome, TurnProgressNote
+    from models.turn_requests import REQUESTS_REMEMBERED, ReplyAddress, TurnRequest
+    from models.turn_writes import TurnWrites
     from workflows import search_attributes
     from workflows.activity_config import MEMORY_CALL, MODEL_CALL, STORE_CALL, memory_tool_call
     from workflows.arguments import argument_errors
@@ -77,7 +90,23 @@ with workflow.unsafe.imports_passed_through():
     from policy.engine import evaluate
     from workflows.decisions import ignored_line, rejection
     from workflows.failures import failure_message
-    from workflows.tool_execution import ToolExecutionWorkflow, run_timeout, tool_workflow_id
+    from workflows.outbox import Outbox
+    from workflows.tool_execution import (
+        STEPS,
+        ToolExecutionWorkflow,
+        run_timeout,
+        tool_call,
+        tool_failure,
+        tool_workflow_id,
+    )
+    from workflows.turn_requests import (
+        not_answered,
+        progress_changed,
+        progress_note,
+        queued,
+        refusal,
+        turn_done,
+    )
 
 RECENT_MESSAGES_KEPT = 50
 IGNORED_APPROVALS_KEPT = 20
@@ -85,8 +114,17 @@ RECENT_MESSAGE_CHARS = 2_000
 MODEL_RETRY_FIRST_DELAY_S = 2
 MODEL_RETRY_MAX_DELAY_S = 60
 FINAL_ANSWER = "final_answer"
+QUICK_MODEL_S = 1.0
+"""A conversation whose model answered its last call faster does not flip ``DaemonflowState`` to
+thinking for its next turn: the flip would be visible for less than that."""
 MEMORY_PATCH = "memory-v1"
 """Recall before and extraction after each turn; histories recorded before it replay without."""
+TURN_PATCH = "one-trip-turns"
+"""One activity per model step: ``llm.chat`` writes the turn's pending messages and audit rows and
+recalls memories before it asks the model (``activities/turn_prelude.py``), the template travels by
+digest, single-step tool calls are activities of the conversation, and memories are extracted when
+the conversation is idle or every few turns, in the background. Histories recorded before it
+replay the old way: an activity per write, recall and extraction, and a child workflow per tool call."""
 POLICY_ENGINE_PATCH = "policy-engine-2"
 """Calls are judged by ``policy.engine`` (bash-exact reading, exact approve-always); histories
 recorded before it replay with the frozen ``policy.legacy`` engine, so their decisions stand."""
@@ -116,6 +154,10 @@ class ConversationWorkflow:
         self._consecutive_auto = 0
         self._running: str | None = None
         self._state = ConversationState.IDLE
+        self._shown = ConversationState.IDLE
+        """The state the search attributes show (``_show_state``)."""
+        self._last_model_s: float | None = None
+        """How long the model took to answer the last call (its own time, not the queue's)."""
         self._ended = False
         self._end_reason = ""
         self._turns_this_run = 0
@@ -123,6 +165,22 @@ class ConversationWorkflow:
         """The message whose turn runs; ``_unwritten`` too until it is in the transcript."""
         self._unwritten: QueuedMessage | None = None
         self._results: dict[str, TurnResult | ApplicationError] = {}
+        # --- one round trip per step (TURN_PATCH) ---
+        self._writes = TurnWrites(conversation_id=self._carried.conversation_id)
+        """Messages and audit rows decided since the last activity; the next one writes them."""
+        self._recall_for: RecallRequest | None = None
+        """Recall the next ``llm.chat`` does (the turn's first step)."""
+        self._prompt: tuple[str, str] | None = None
+        """This run's ``PromptConfig`` text and digest, built once."""
+        self._prompt_sent = False
+        """Whether a worker has stored the text in this run: later calls send only its digest."""
+        self._unextracted: UnextractedTurns | None = None
+        """Turns answered but not yet read for memories; always extracted before the run ends."""
+        self._extracting: asyncio.Task[None] | None = None
+        self._hurry = False
+        """Extract the backlog now: the run is about to end (continue-as-new, end)."""
+        self._reports = Outbox()
+        """Reports to requesters (``request_turn``), delivered in order."""
 
     def _first_state(self) -> CarriedState:
         conversation_id = self._input.conversation_id or workflow.info().workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
@@ -158,6 +216,8 @@ class ConversationWorkflow:
                 await self._answer(self._carried.queue.pop(0))
                 continue
             await workflow.wait_condition(workflow.all_handlers_finished)
+            await self._extraction_finished()  # the backlog is extracted before the run ends
+            await self._reports.delivered()
             if self._ended or not self._should_continue_as_new():
                 continue
             workflow.continue_as_new(ConversationInput(**self._input.model_dump(exclude={"carried"}), carried=self._carried))
@@ -204,7 +264,7 @@ class ConversationWorkflow:
                     f"conversation ended before this message was answered: {self._end_reason}",
                     type="ConversationEnded",
                 )
-        self._carried.queue.clear()
+        await self._extraction_finished()  # the last turns' memories; `ended` stays the last event
         self._set_state(ConversationState.ENDED)
         await workflow.wait_condition(workflow.all_handlers_finished)
         await workflow.execute_activity_method(
@@ -213,6 +273,10 @@ class ConversationWorkflow:
             summary="close conversation",
             **STORE_CALL,
         )
+        while self._carried.queue or self._reports:  # requesters of turns that never came are told
+            while self._carried.queue:
+                self._report_unanswered(self._carried.queue.pop(0))
+            await self._reports.delivered()
         return ConversationSummary(
             conversation_id=self._carried.conversation_id, turns=self._carried.turn, ended_reason=self._end_reason
         )
@@ -236,10 +300,13 @@ class ConversationWorkflow:
         except ApplicationError as err:
             self._carried.last_error = err.message
             result = err
+        await self._flush_writes()  # what no model call carried (final_answer, the last step's tools…)
         self._answering = self._unwritten = None
         self._set_state(self._resting_state())
         if item.has_caller:
             self._results[item.id] = result
+        if item.reply_to:
+            self._report(item, turn_done(self._carried.conversation_id, item, result, self._reply_seq(first_seq)))
         if isinstance(result, TurnResult) and self._memory_on():
             await self._store_memories(result.turn, first_seq)
 
@@ -248,7 +315,7 @@ class ConversationWorkflow:
         self._consecutive_auto = 0
         self._set_state(ConversationState.THINKING)
         await self._flush_injected()
-        await self._append(item.role, item.content)
+        await self._append(item.role, item.content, quoted=item.content_ref)
         self._unwritten = None
         self._memory_ids = await self._recall(self._carried.next_seq - 1, turn) if self._memory_on() else []
         usage = Usage()
@@ -288,6 +355,7 @@ class ConversationWorkflow:
     async def _checkpoint(self) -> None:
         """Between steps: wait while paused, stop if the conversation was ended."""
         if self._carried.paused and not self._ended:
+            await self._flush_writes()  # the store shows the turn so far while it waits
             self._set_state(ConversationState.PAUSED)
             await workflow.wait_condition(lambda: not self._carried.paused or self._ended)
             self._set_state(ConversationState.THINKING)
@@ -303,23 +371,27 @@ class ConversationWorkflow:
             self._carried.injected.pop(0)
 
     async def _append(
-        self, role: str, content: str, tool_call_id: str | None = None, stored: ToolResult | None = None
+        self, role: str, content: str, tool_call_id: str | None = None, stored: ToolResult | None = None,
+        quoted: PayloadRef | None = None,
     ) -> None:
-        """``stored``: a tool result whose output is in the store (``output_ref``); the message is
-        that output followed by ``content``, and history carries only its digest."""
+        """``stored``: a tool result whose output is in the store (``output_ref``); ``quoted``: a stored
+        text a requested turn starts with. The message is that text followed by ``content``, and
+        history carries only its digest."""
         seq = self._carried.next_seq
-        content_ref = stored.output_ref if stored else None
-        await workflow.execute_activity_method(
-            TranscriptActivities.append,
-            AppendMessage(
-                conversation_id=self._carried.conversation_id, seq=seq, role=role, content=content,
-                tool_call_id=tool_call_id, content_ref=content_ref,
-            ),  # fmt: skip
-            summary=f"store {role} message #{seq}",
-            **STORE_CALL,
-        )
+        content_ref = stored.output_ref if stored else (quoted.digest if quoted else None)
+        message = AppendMessage(
+            conversation_id=self._carried.conversation_id, seq=seq, role=role, content=content,
+            tool_call_id=tool_call_id, content_ref=content_ref,
+        )  # fmt: skip
+        if self._one_trip:
+            self._writes.messages.append(message)  # written by the next activity (TurnWrites)
+        else:
+            await workflow.execute_activity_method(
+                TranscriptActivities.append, message, summary=f"store {role} message #{seq}", **STORE_CALL
+            )
         self._carried.next_seq = seq + 1
-        self._remember(seq, role, stored.output + content if stored and content_ref else content)
+        shown = stored.output if stored and content_ref else quoted.preview if quoted else ""
+        self._remember(seq, role, shown + content)
 
     async def _ask_model(self, turn: int) -> ChatResult:
         """Ask the model, riding out an unreachable Ollama with durable back-off.
@@ -340,6 +412,9 @@ class ConversationWorkflow:
                     **MODEL_CALL,
                 )
             except ActivityError as err:
+                if _failure_type(err) == "PromptConfigMissing":  # that worker has no copy: send the text
+                    self._prompt_sent = False
+                    continue
                 message = failure_message(err, "model call")
                 self._carried.last_error = message
                 if _non_retryable(err):
@@ -358,10 +433,20 @@ class ConversationWorkflow:
                 await self._checkpoint()
                 continue
             self._carried.next_seq += 1
+            self._last_model_s = result.usage.duration_ms / 1000
+            self._delivered(request, result, turn)
             self._remember(request.reply_seq, "assistant", result.reply)
             return result
 
     def _chat_request(self, turn: int) -> ChatRequest:
+        if self._one_trip:
+            text, ref = self._prompt_config()
+            return ChatRequest(
+                conversation_id=self._carried.conversation_id, turn=turn, reply_seq=self._carried.next_seq,
+                upto_seq=self._carried.next_seq - 1, now=workflow.now(), memory_ids=self._memory_ids,
+                model=self._template.model or "", prompt_ref=ref, prompt=None if self._prompt_sent else text,
+                writes=None if self._writes.empty else self._writes, recall=self._recall_for,
+            )  # fmt: skip
         return ChatRequest(
             conversation_id=self._carried.conversation_id,
             turn=turn,
@@ -371,6 +456,44 @@ class ConversationWorkflow:
             now=workflow.now(),
             tools=[spec.ollama_definition() for spec in self._carried.tools],
             memory_ids=self._memory_ids,
+        )
+
+    @property
+    def _one_trip(self) -> bool:
+        """Whether this run's turns take one round trip per model step (``TURN_PATCH``). First asked
+        by the first turn's first write, so the marker sits at the same point on replay."""
+        return workflow.patched(TURN_PATCH)
+
+    def _prompt_config(self) -> tuple[str, str]:
+        if self._prompt is None:
+            text = PromptConfig(template=self._template,
+                                tools=[spec.ollama_definition() for spec in self._carried.tools]).text()
+            self._prompt = (text, prompt_ref(text))
+        return self._prompt
+
+    def _delivered(self, request: ChatRequest, result: ChatResult, turn: int) -> None:
+        """What a successful ``llm.chat`` did besides answering: the writes it carried are in the
+        store, the prompt config is with the workers, and the turn's memories are recalled."""
+        if request.writes is not None:
+            self._writes = TurnWrites(conversation_id=self._carried.conversation_id)
+        if request.prompt is not None:
+            self._prompt_sent = True
+        if request.recall is not None:
+            self._recall_for = None
+            recalled = result.recalled or RecallResult(error="recalled by an earlier attempt whose answer was lost")
+            self._memory_ids = recalled.memory_ids
+            self._recalled(turn, recalled)
+
+    async def _flush_writes(self) -> None:
+        """Write what no model call will carry: before the turn ends or waits for a person or a resume."""
+        if self._writes.empty:
+            return
+        writes, self._writes = self._writes, TurnWrites(conversation_id=self._carried.conversation_id)
+        await workflow.execute_activity_method(
+            TranscriptActivities.write,
+            writes,
+            summary=f"store {len(writes.messages)} messages, {len(writes.actions)} audit rows",
+            **STORE_CALL,
         )
 
     # --- memory -----------------------------------------------------------------------------
@@ -383,7 +506,12 @@ class ConversationWorkflow:
         return workflow.ActivityConfig(task_queue=self._carried.routing.llm_queue, **MEMORY_CALL)
 
     async def _recall(self, seq: int, turn: int) -> list[str]:
-        """Ids of the memories for message ``seq``; memory trouble never stops the turn."""
+        """Ids of the memories for message ``seq``; memory trouble never stops the turn. With
+        ``TURN_PATCH``, the turn's first ``llm.chat`` recalls them (``_delivered``)."""
+        if self._one_trip:
+            self._recall_for = RecallRequest(conversation_id=self._carried.conversation_id, seq=seq,
+                                             agent=self._template.name, user_id=self._input.user_id)  # fmt: skip
+            return []
         try:
             recalled = await workflow.execute_activity_method(
                 MemoryActivities.recall,
@@ -394,27 +522,82 @@ class ConversationWorkflow:
             )
         except ActivityError as err:
             recalled = RecallResult(error=failure_message(err, "memory recall"))
+        self._recalled(turn, recalled)
+        return recalled.memory_ids
+
+    def _recalled(self, turn: int, recalled: RecallResult) -> None:
         if recalled.error:
             workflow.logger.warning("turn %s answers without memories: %s", turn, recalled.error)
         self._emit(EventType.MEMORY_RECALLED,
                    {"turn": turn, "count": len(recalled.memory_ids), "error": recalled.error})  # fmt: skip
-        return recalled.memory_ids
 
     async def _store_memories(self, turn: int, first_seq: int) -> None:
-        """After the caller has its answer: extract what the turn taught and remember it."""
+        """After the caller has its answer: extract what the turn taught and remember it. With
+        ``TURN_PATCH`` the turn joins a backlog extracted in the background (``_extract_soon``)."""
+        upto_seq = self._carried.next_seq - 1
+        if not self._one_trip:
+            await self._extract(StoreTurnMemories(
+                conversation_id=self._carried.conversation_id, turn=turn, from_seq=first_seq, upto_seq=upto_seq,
+                agent=self._template.name, user_id=self._input.user_id, model=self._template.model))  # fmt: skip
+            return
+        backlog = self._unextracted
+        self._unextracted = (
+            backlog.add(turn, first_seq, upto_seq) if backlog is not None
+            else UnextractedTurns(first_turn=turn, last_turn=turn, turn_starts=[first_seq], upto_seq=upto_seq)
+        )  # fmt: skip
+        if self._extracting is None or self._extracting.done():
+            self._extracting = asyncio.create_task(self._extract_soon())
+
+    async def _extract(self, request: StoreTurnMemories) -> None:
+        turns = f"{request.turn - len(request.turn_starts) + 1}–{request.turn}" if request.turn_starts else request.turn
         try:
             stored = await workflow.execute_activity_method(
-                MemoryActivities.store_turn,
-                StoreTurnMemories(conversation_id=self._carried.conversation_id, turn=turn, from_seq=first_seq,
-                                  upto_seq=self._carried.next_seq - 1, agent=self._template.name,
-                                  user_id=self._input.user_id, model=self._template.model),  # fmt: skip
-                summary=f"extract memories · turn {turn}",
-                **self._memory_call(),
+                MemoryActivities.store_turn, request, summary=f"extract memories · turn {turns}", **self._memory_call()
             )
         except ActivityError as err:
             stored = StoredMemories(skipped=f"extraction failed: {failure_message(err, 'memory extraction')}")
-            workflow.logger.warning("turn %s: %s", turn, stored.skipped)
-        self._emit(EventType.MEMORY_STORED, {"turn": turn, **stored.model_dump()})
+            workflow.logger.warning("turn %s: %s", request.turn, stored.skipped)
+        data = {"turn": request.turn, **stored.model_dump()}
+        if request.turn_starts:
+            data["turns"] = len(request.turn_starts)
+        self._emit(EventType.MEMORY_STORED, data)
+
+    async def _extract_soon(self) -> None:
+        """Extracts the backlog once the conversation has been quiet (no turn running, none queued)
+        for ``memory_extraction_delay_s``, as soon as it holds ``memory_extraction_every`` turns, or
+        when the run ends; then again for the turns answered meanwhile. One extraction at a time,
+        never in a turn's way: a person reading the reply leaves the model to it, and a busy
+        conversation pays one extraction per few turns (a quiet period is a timer, started and
+        cancelled in workflow tasks the turns run anyway)."""
+        while self._unextracted is not None:
+            await self._quiet_or_due()
+            backlog, self._unextracted = self._unextracted, None
+            if backlog is not None:
+                await self._extract(backlog.request(self._carried.conversation_id, self._template.name,
+                                                    self._input.user_id, self._template.model))  # fmt: skip
+
+    async def _quiet_or_due(self) -> None:
+        quiet = timedelta(seconds=self._input.memory_extraction_delay_s)
+        while not self._extraction_due():
+            await workflow.wait_condition(lambda: self._extraction_due() or self._quiet())
+            try:
+                await workflow.wait_condition(lambda: self._extraction_due() or not self._quiet(), timeout=quiet)
+            except TimeoutError:
+                return
+
+    def _quiet(self) -> bool:
+        return self._answering is None and not self._carried.queue
+
+    def _extraction_due(self) -> bool:
+        backlog = self._unextracted
+        return backlog is None or self._hurry or backlog.turns >= self._input.memory_extraction_every
+
+    async def _extraction_finished(self) -> None:
+        """Before the run ends: the backlog is extracted now, not carried."""
+        if self._extracting is not None and not self._extracting.done():
+            self._hurry = True
+            await self._extracting
+            self._hurry = False
 
     # --- tools ------------------------------------------------------------------------------
 
@@ -523,6 +706,7 @@ class ConversationWorkflow:
 
     async def _await_approval(self, call: ToolCallRequest, spec: ToolSpec, verdict: Verdict) -> Approve | None:
         """Wait on a durable timer for a person's decision; ``None`` when it times out."""
+        await self._flush_writes()  # the store shows what this step did before the call that waits
         self._pending[call.id] = PendingApproval(
             tool_call_id=call.id,
             tool=spec.name,
@@ -553,28 +737,30 @@ class ConversationWorkflow:
         return self._decisions.get(call.id)
 
     async def _execute(self, call: ToolCallRequest, spec: ToolSpec, arguments: dict) -> ToolResult:
-        self._running = f"{spec.name} {_display(spec.name, arguments)}"
+        summary = f"{spec.name} {_display(spec.name, arguments)}"
+        self._running = summary
         self._set_state(ConversationState.RUNNING_TOOL)
+        tool_input = ToolCallInput(
+            conversation_id=self._carried.conversation_id,
+            tool_call_id=call.id,
+            tool=spec.name,
+            arguments=arguments,
+            agent=self._template.name,
+            network=spec.needs_egress,
+            task_queue=self._tool_queue(spec),
+            llm_queue=self._carried.routing.llm_queue,
+        )
         try:
-            result = await workflow.execute_child_workflow(
-                ToolExecutionWorkflow.run,
-                args=[
-                    spec,
-                    ToolCallInput(
-                        conversation_id=self._carried.conversation_id,
-                        tool_call_id=call.id,
-                        tool=spec.name,
-                        arguments=arguments,
-                        agent=self._template.name,
-                        network=spec.needs_egress,
-                        task_queue=self._tool_queue(spec),
-                        llm_queue=self._carried.routing.llm_queue,
-                    ),
-                ],
-                id=tool_workflow_id(self._carried.conversation_id, call.id),
-                execution_timeout=run_timeout(spec, arguments, routed=bool(self._tool_queue(spec))),
-                static_summary=f"{spec.name} {_display(spec.name, arguments)}"[:200],
-            )
+            if self._one_trip and spec.name not in STEPS:
+                result = await self._run_tool_activity(spec, tool_input, summary[:200])
+            else:
+                result = await workflow.execute_child_workflow(
+                    ToolExecutionWorkflow.run,
+                    args=[spec, tool_input],
+                    id=tool_workflow_id(self._carried.conversation_id, call.id),
+                    execution_timeout=run_timeout(spec, arguments, routed=bool(tool_input.task_queue)),
+                    static_summary=summary[:200],
+                )
         except ChildWorkflowError as err:  # terminated or timed out by an operator
             return ToolResult(success=False, error=f"the tool run was stopped: {err.cause or err}")
         else:
@@ -584,6 +770,20 @@ class ConversationWorkflow:
         finally:
             self._running = None
             self._set_state(ConversationState.THINKING)
+
+    async def _run_tool_activity(self, spec: ToolSpec, tool_input: ToolCallInput, summary: str) -> ToolResult:
+        """A single-step call as an activity of the conversation (``TURN_PATCH``): what its child
+        workflow did, without the child. In the Web UI it is the conversation's activity
+        ``tool-<call>`` with the call as its summary, its attempts, heartbeats and last failure; an
+        operator can address it (``temporal activity pause|reset|fail --activity-id tool-<call>``)."""
+        try:
+            return await workflow.execute_activity_method(
+                ToolActivities.run, args=[spec, tool_input], activity_id=f"tool-{tool_input.tool_call_id}",
+                summary=summary, **tool_call(spec, tool_input, tool_input.task_queue),
+                schedule_to_close_timeout=run_timeout(spec, tool_input.arguments, routed=bool(tool_input.task_queue)),
+            )  # fmt: skip
+        except ActivityError as err:
+            return ToolResult(success=False, error=tool_failure(err, tool_input))
 
     def _tool_queue(self, spec: ToolSpec) -> str | None:
         return (self._carried.host_queue if spec.runs_on == RunsOn.SANDBOX else None) or self._carried.routing.sandbox_queue
@@ -601,28 +801,29 @@ class ConversationWorkflow:
         waited_ms: float | None = None,
     ) -> ToolCallOutcome:
         """Audit the call, then tell the model what happened."""
-        await workflow.execute_activity_method(
-            AuditActivities.record,
-            ActionRecord(
-                conversation_id=self._carried.conversation_id,
-                tool_call_id=call.id,
-                turn=turn,
-                agent=self._template.name,
-                tool=spec.name,
-                action_type=spec.action_type.value,
-                args_hash=args_hash(arguments),
-                decision=decision,
-                source=source,
-                policy_version=self._carried.policy.version if self._carried.policy else "",
-                success=result.success if result else None,
-                exit_code=result.exit_code if result else None,
-                duration_ms=result.duration_ms if result else None,
-                error=(result.error if result else error),
-                approval_wait_ms=waited_ms,
-            ),
-            summary=f"audit {spec.name}: {decision}",
-            **STORE_CALL,
+        record = ActionRecord(
+            conversation_id=self._carried.conversation_id,
+            tool_call_id=call.id,
+            turn=turn,
+            agent=self._template.name,
+            tool=spec.name,
+            action_type=spec.action_type.value,
+            args_hash=args_hash(arguments),
+            decision=decision,
+            source=source,
+            policy_version=self._carried.policy.version if self._carried.policy else "",
+            success=result.success if result else None,
+            exit_code=result.exit_code if result else None,
+            duration_ms=result.duration_ms if result else None,
+            error=(result.error if result else error),
+            approval_wait_ms=waited_ms,
         )
+        if self._one_trip:
+            self._writes.actions.append(record)  # written with the tool message, by the next activity
+        else:
+            await workflow.execute_activity_method(
+                AuditActivities.record, record, summary=f"audit {spec.name}: {decision}", **STORE_CALL
+            )
         self._emit(EventType.TOOL_RESULT, {
             "tool_call_id": call.id, "tool": spec.name, "decision": decision,
             "success": result.success if result else False, "exit_code": result.exit_code if result else None,
@@ -662,14 +863,30 @@ class ConversationWorkflow:
 
     def _set_state(self, state: ConversationState) -> None:
         if state != self._state:
-            awaiting = state == ConversationState.AWAITING_APPROVAL
-            updates = [search_attributes.STATE.value_set(state.value)]
-            if awaiting != (self._state == ConversationState.AWAITING_APPROVAL):
-                updates.append(search_attributes.AWAITING_APPROVAL.value_set(awaiting))
+            self._report_progress(self._state, state)
             self._state = state
-            workflow.upsert_search_attributes(updates)
+            self._show_state(state)
             self._emit(EventType.STATE, {"state": state.value, "details": self._describe()})
         self._set_details(self._describe())
+
+    def _show_state(self, state: ConversationState) -> None:
+        """Search attributes follow the state, except the idle → thinking → idle flip of a turn
+        whose model answered the previous call in under ``QUICK_MODEL_S`` (``TURN_PATCH``): each
+        upsert is a write to the server's visibility store, and two per turn cost about a quarter
+        of the throughput at 50 conversations (``bench.conversation``). Status, details and events
+        always follow."""
+        quick = state == ConversationState.THINKING and self._shown == ConversationState.IDLE and self._quick_turns()
+        if state == self._shown or quick:
+            return
+        awaiting = state == ConversationState.AWAITING_APPROVAL
+        updates = [search_attributes.STATE.value_set(state.value)]
+        if awaiting != (self._shown == ConversationState.AWAITING_APPROVAL):
+            updates.append(search_attributes.AWAITING_APPROVAL.value_set(awaiting))
+        self._shown = state
+        workflow.upsert_search_attributes(updates)
+
+    def _quick_turns(self) -> bool:
+        return self._last_model_s is not None and self._last_model_s < QUICK_MODEL_S and self._one_trip
 
     def _describe(self) -> str:
         model = self._carried.template.model if self._carried.template else "?"
@@ -708,11 +925,42 @@ class ConversationWorkflow:
         """What will enter the transcript, in that order: injected notes (before the model's next
         step), the message whose turn just began, then the queue."""
         waiting = [*self._carried.injected, *([self._unwritten] if self._unwritten else []), *self._carried.queue]
-        return [_view(item.role, item.content) for item in waiting]
+        return [_view(item.role, item.shown if isinstance(item, QueuedMessage) else item.content) for item in waiting]
 
     def _turn_over(self, turn_id: str) -> bool:
         answering = self._answering is not None and self._answering.update_id == turn_id
         return not answering and not any(item.update_id == turn_id for item in self._carried.queue)
+
+    # --- reports to requesters (request_turn) -------------------------------------------------
+
+    def _report(self, item: QueuedMessage, report: TurnDone) -> None:
+        assert item.reply_to is not None
+        self._emit(EventType.TURN_REPORTED, {"request_id": report.request_id, "outcome": report.outcome.value,
+                                             "to": item.reply_to.workflow_id})  # fmt: skip
+        self._send(item.reply_to, item.reply_to.signal, report)
+
+    def _report_unanswered(self, item: QueuedMessage) -> None:
+        if item.reply_to and item.request_id:
+            why = f"the conversation ended before this request was answered: {self._end_reason}"
+            self._report(item, not_answered(self._carried.conversation_id, item.request_id, TurnOutcome.ENDED, why))
+
+    def _report_progress(self, before: ConversationState, after: ConversationState) -> None:
+        item = self._answering
+        if item is None or item.reply_to is None or item.reply_to.progress_signal is None:
+            return
+        if progress_changed(before, after):
+            note = progress_note(self._carried.conversation_id, item, after, list(self._pending.values()),
+                                 self._carried.pause_reason)  # fmt: skip
+            self._send(item.reply_to, item.reply_to.progress_signal, note)
+
+    def _send(self, address: ReplyAddress, signal: str, report: TurnDone | TurnProgressNote) -> None:
+        """In order, without holding up the turns (``workflows/outbox.py``)."""
+        self._reports.send(address.workflow_id, signal, report)
+
+    def _reply_seq(self, first_seq: int) -> int | None:
+        """The seq of the turn's last assistant message (its reply), if the turn wrote one."""
+        return next((m.seq for m in reversed(self._carried.recent)
+                     if m.role == "assistant" and m.seq is not None and m.seq >= first_seq), None)  # fmt: skip
 
     # --- updates ----------------------------------------------------------------------------
 
@@ -796,6 +1044,28 @@ class ConversationWorkflow:
             self._carried.queue.append(queued)
 
     @workflow.signal
+    def request_turn(self, request: TurnRequest) -> None:
+        """Queue a message for a turn of its own, like ``send_message``, for a caller that is a
+        workflow: it hears back through ``request.reply_to`` (``models.turn_requests``). A repeated
+        request id is ignored; a request that cannot be queued is answered ``rejected`` at once."""
+        if request.request_id in self._carried.requests:
+            workflow.logger.warning("turn request %s ignored: already received", request.request_id)
+            return
+        self._carried.requests.append(request.request_id)
+        del self._carried.requests[:-REQUESTS_REMEMBERED]
+        self._emit(EventType.TURN_REQUESTED, {"request_id": request.request_id, "author": request.author})
+        why = refusal(request, self._input.max_message_chars)
+        if why is not None:
+            workflow.logger.warning("turn request %s refused: %s", request.request_id, why)
+            if request.reply_to:
+                report = not_answered(self._carried.conversation_id, request.request_id, TurnOutcome.REJECTED, why)
+                self._send(request.reply_to, request.reply_to.signal, report)
+            return
+        self._carried.queue.append(queued(request, str(workflow.uuid4())))
+        if self._state == ConversationState.IDLE:
+            self._set_details(self._describe())
+
+    @workflow.signal
     def approve(self, signal: Approve) -> None:
         """The same rules as ``decide``; a void decision is logged and listed in ``status.ignored_approvals``."""
         void = self._rejection(signal)
@@ -858,6 +1128,10 @@ def _rejected(void: DecisionRejection) -> ApplicationError:
 
 def _non_retryable(err: ActivityError) -> bool:
     return isinstance(err.cause, ApplicationError) and err.cause.non_retryable
+
+
+def _failure_type(err: ActivityError) -> str | None:
+    return err.cause.type if isinstance(err.cause, ApplicationError) else None
 
 
 def _view(role: str, content: str, seq: int | None = None) -> MessageView:

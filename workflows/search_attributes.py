@@ -9,5 +9,9 @@ from temporalio.common import SearchAttributeKey
 AGENT = SearchAttributeKey.for_keyword("DaemonflowAgent")
 STATE = SearchAttributeKey.for_keyword("DaemonflowState")
 AWAITING_APPROVAL = SearchAttributeKey.for_bool("DaemonflowAwaitingApproval")
+CHANNEL = SearchAttributeKey.for_keyword("DaemonflowChannel")
+"""On a channel and on each of its agents' conversations: the channel id."""
+MEMBERS = SearchAttributeKey.for_keyword_list("DaemonflowMembers")
+"""On a channel: its agents and people (``DaemonflowMembers = 'analyst'``)."""
 
-ALL = (AGENT, STATE, AWAITING_APPROVAL)
+ALL = (AGENT, STATE, AWAITING_APPROVAL, CHANNEL, MEMBERS)

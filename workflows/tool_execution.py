@@ -3,7 +3,11 @@
 A child of the conversation (id ``tool-<conversation>-<call>``) so that each call is visible on its
 own in the Web UI, with its retries, and so that its policy lives with the tool rather than with
 the conversation. It never fails: whatever happens, the conversation gets a ``ToolResult`` to show
-the model.
+the model. Since one round trip per step (``workflows/conversation.py`` ``TURN_PATCH``) only the
+two-step AI tools run here; a single-step call is the activity ``tools.run`` of the conversation
+itself, with the same config (``tool_call``) and failure message (``tool_failure``), activity id
+``tool-<call>`` and the call as its summary: a child cost ~60 ms and four more workflow tasks
+per call (``bench.sandbox``).
 
 Timeouts all derive from the call's own budget (``ToolSpec.command_timeout_s``: its ``timeout_s``
 argument within the spec's maximum): the sandbox kills the command at the budget, one activity
@@ -42,7 +46,9 @@ HEARTBEAT = timedelta(seconds=30)
 MAX_RETRY_INTERVAL = timedelta(seconds=30)
 RUN_MARGIN = timedelta(seconds=60)
 STEPS = {"generate_code": 2, "review_diff": 2}
-"""Activities per call, for the tools that take more than one."""
+"""Activities per call, for the tools that take more than one. Only these still run as a child
+workflow in conversations that take one round trip per step (``workflows/conversation.py``
+``TURN_PATCH``): a single-step call is one activity of the conversation itself."""
 
 
 def tool_workflow_id(conversation_id: str, tool_call_id: str) -> str:
@@ -70,6 +76,19 @@ def tool_call(spec: ToolSpec, call: ToolCallInput, task_queue: str | None) -> wo
     )
 
 
+def tool_failure(err: ActivityError, call: ToolCallInput) -> str:
+    """What the model is told when a tool run failed for good (its retries are spent, or no worker
+    took it): the call never fails the conversation."""
+    cause = err.cause
+    if isinstance(cause, ActivityTimeout) and cause.type == TimeoutType.SCHEDULE_TO_START:
+        return (
+            f"no worker took this call from task queue {call.task_queue!r} within "
+            f"{HOST_WAIT.seconds // 60} minutes; start a sandbox worker for it "
+            "(`daemonflow worker --queues sandbox` on that Docker host)"
+        )
+    return failure_message(err, "the tool run")
+
+
 def run_timeout(spec: ToolSpec, arguments: dict, routed: bool) -> timedelta:
     """The child's execution timeout: every attempt of every step at its longest, the back-off
     between attempts, and the wait for a host queue's worker; it only fires if all of those fail
@@ -91,16 +110,7 @@ class ToolExecutionWorkflow:
                 return await self._review_diff(spec, call)
             return await self._step(ToolActivities.run, spec, call, call.task_queue)
         except ActivityError as err:
-            cause = err.cause
-            if isinstance(cause, ActivityTimeout) and cause.type == TimeoutType.SCHEDULE_TO_START:
-                message = (
-                    f"no worker took this call from task queue {call.task_queue!r} within "
-                    f"{HOST_WAIT.seconds // 60} minutes; start a sandbox worker for it "
-                    "(`daemonflow worker --queues sandbox` on that Docker host)"
-                )
-            else:
-                message = failure_message(err, "the tool run")
-            return ToolResult(success=False, error=message)
+            return ToolResult(success=False, error=tool_failure(err, call))
 
     async def _generate_code(self, spec: ToolSpec, call: ToolCallInput) -> ToolResult:
         code: PayloadRef = await self._step(AiToolActivities.generate_code, spec, call, call.llm_queue)

@@ -1,9 +1,10 @@
-"""Long-term memory: embeddings (Ollama), a vector store (Qdrant or pgvector), ranked recall.
+"""Long-term memory: embeddings (Ollama or an OpenAI-compatible server), a vector store (Qdrant
+or pgvector), ranked recall.
 
 :class:`MemoryService` is what the rest of Daemonflow calls (the Temporal activities, the memory
 tools, the CLI wrap it); it combines
 
-- :class:`~activities.memory.embeddings.Embedder` — texts → vectors through ``/api/embed``,
+- :class:`~activities.memory.embeddings.Embedder` — texts → vectors from the embedding server,
 - a :class:`~activities.memory.store.MemoryStore` — from :func:`~activities.memory.store.open_memory_store`,
 - :mod:`~activities.memory.ranking` — the documented recall score, de-duplication, near-duplicates.
 
@@ -18,15 +19,15 @@ Recalling (:meth:`MemoryService.recall`): the query is embedded, ``3·k`` candid
 the caller's visible scopes (unexpired, optionally of some kinds), ranked and de-duplicated, the
 best ``k`` returned and their ``last_used_at`` set to now.
 
-Everything here is async and has side effects only through the store and Ollama; nothing is a
-Temporal activity yet.
+Everything here is async and has side effects only through the store and the embedding server;
+nothing is a Temporal activity yet.
 """
 
 from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from activities.memory.embeddings import Embedder, EmbeddingError, EmbeddingModelNotFound, EmbeddingUnavailable
 from activities.memory.ranking import DEDUP_SIMILARITY, NEAR_DUPLICATE_SIMILARITY, is_near_duplicate, rank
@@ -64,6 +65,9 @@ __all__ = [
 
 CANDIDATE_FACTOR = 3
 """Recall fetches this many times ``k`` candidates before ranking and de-duplication."""
+TOUCH_EVERY = timedelta(hours=1)
+"""A recalled memory's ``last_used_at`` is written at most this often: recency halves in 30 days,
+so an hour moves a score by 0.1 %, and a busy conversation no longer writes five points a turn."""
 
 
 def recall_weights(settings: Settings) -> RecallWeights:
@@ -237,9 +241,10 @@ class MemoryService:
             vectors=vectors,
             dedup_similarity=self.dedup_similarity,
         )
-        if touch and ranked:
-            await self.store.touch([s.record.id for s in ranked], now)
-            for scored in ranked:
+        stale = [s for s in ranked if touch and now - s.record.last_used_at >= TOUCH_EVERY]
+        if stale:
+            await self.store.touch([s.record.id for s in stale], now)
+            for scored in stale:
                 scored.record.last_used_at = now
         return ranked
 

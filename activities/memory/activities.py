@@ -4,20 +4,19 @@ the model's memory tools.
 Memory makes answers better but is never what a turn depends on: a missing embedding model or a
 mismatched collection makes recall return nothing (and say why) instead of failing the turn, and
 an extraction that fails is logged and skipped. Only passing trouble is retried: an unreachable
-Ollama, as for the chat model, and the embedded store held for a moment by another process
-(``daemonflow memory`` opens it itself while the worker has not yet).
+model server (chat or embeddings), as for the chat model, and the embedded store held for a moment
+by another process (``daemonflow memory`` opens it itself while the worker has not yet).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 
-import ollama
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.llm import make_ollama_client
+from activities.llm.chat_models import ChatModel, LlmProviders
+from activities.llm.errors import LlmError
 from activities.memory import (
     EmbeddingError,
     EmbeddingUnavailable,
@@ -27,8 +26,13 @@ from activities.memory import (
 from activities.memory.admin import administer
 from activities.memory.extraction import ExtractionError, extract, looks_secret
 from activities.memory.store import StoreLocked
+from activities.memory.turn_batches import turn_groups
+from activities.memory.turn_recall import recall_for_turn, recall_query
 from config.settings import Settings
+from config.templates import InvalidAgentError, UnknownAgentError, load_template
+from models.agent import AgentTemplate
 from models.memory import (
+    ExtractedMemory,
     MemoryAdminRequest,
     MemoryAdminResult,
     MemoryKind,
@@ -40,12 +44,9 @@ from models.memory import (
     StoredMemories,
     StoreTurnMemories,
     home_scope,
-    visible_scopes,
 )
 from models.tools import ToolResult
 from store.transcript import TranscriptStore
-
-log = logging.getLogger(__name__)
 
 MEMORY_TOOL_RECALL_MAX = 20
 
@@ -55,57 +56,50 @@ PASSING = (EmbeddingUnavailable, StoreLocked)
 
 
 def _activity_error(err: EmbeddingError | MemoryStoreError) -> ApplicationError:
-    """An unreachable Ollama is retried, as for the chat model, and so is an embedded store that
-    another process holds (the CLI, for a second); any other memory failure is configuration
-    (missing model, mismatched collection) and retrying would not heal it."""
+    """An unreachable embedding server is retried, as for the chat model, and so is an embedded
+    store that another process holds (the CLI, for a second); any other memory failure is
+    configuration (missing model, mismatched collection) and retrying would not heal it."""
     if isinstance(err, EmbeddingUnavailable):
-        return ApplicationError(str(err), type="OllamaUnreachable")
+        return ApplicationError(str(err), type="EmbeddingUnavailable")
     if isinstance(err, StoreLocked):
         return ApplicationError(str(err), type="MemoryLocked")
     return ApplicationError(str(err), type="MemoryUnavailable", non_retryable=True)
 
 
 class MemoryActivities:
-    def __init__(self, memory: MemoryService, store: TranscriptStore, settings: Settings) -> None:
+    def __init__(
+        self, memory: MemoryService, store: TranscriptStore, settings: Settings, providers: LlmProviders | None = None
+    ) -> None:
         self._memory = memory
         self._store = store
         self._settings = settings
-        self._client: ollama.AsyncClient | None = None
+        self._providers = providers or LlmProviders(settings)
 
     def all(self) -> list:
         return [self.recall, self.store_turn, self.tool, self.admin]
 
-    def _ollama(self) -> ollama.AsyncClient:
-        if self._client is None:
-            self._client = make_ollama_client(self._settings)
-        return self._client
+    async def _extraction_model(self, request: StoreTurnMemories) -> ChatModel:
+        """The chat model of the conversation's template, on the server the template names (the
+        model is the one the conversation resolved at its start)."""
+        try:
+            template = await asyncio.to_thread(load_template, request.agent, self._settings.agents_dir)
+        except (UnknownAgentError, InvalidAgentError):  # gone since the conversation started
+            template = AgentTemplate(name=request.agent, system_prompt="")
+        return self._providers.chat_model(template, request.model)
 
     def _query(self, text: str, k: int, agent: str, user_id: str | None, conversation_id: str) -> MemoryQuery:
-        return MemoryQuery(
-            text=text,
-            k=k,
-            scopes=visible_scopes(agent, user_id, conversation_id),
-            min_score=self._settings.memory_min_score,
-            min_similarity=self._settings.memory_min_similarity,
-        )
+        return recall_query(self._settings, text, k, agent, user_id, conversation_id)
 
     @activity.defn(name="memory.recall")
     async def recall(self, request: RecallRequest) -> RecallResult:
         message = await asyncio.to_thread(self._store.get, request.conversation_id, request.seq)
-        if message is None or not message.content.strip():
+        if message is None:
             return RecallResult()
-        query = self._query(
-            message.content[:4000], self._settings.memory_recall_k, request.agent, request.user_id,
-            request.conversation_id,
-        )
         try:
-            found = await self._memory.recall(query)
+            return await recall_for_turn(self._memory, self._settings, message.content, request.agent,
+                                         request.user_id, request.conversation_id)
         except PASSING as err:
             raise _activity_error(err) from None
-        except (EmbeddingError, MemoryStoreError) as err:
-            log.warning("memory recall skipped: %s", err)
-            return RecallResult(error=str(err))
-        return RecallResult(memory_ids=[m.record.id for m in found])
 
     @activity.defn(name="memory.store")
     async def store_turn(self, request: StoreTurnMemories) -> StoredMemories:
@@ -117,35 +111,37 @@ class MemoryActivities:
             self._store.list_messages, request.conversation_id, request.from_seq - 1,
             request.upto_seq - request.from_seq + 1,
         )
-        model = request.model or self._settings.model
+        found: list[tuple[ExtractedMemory, int]] = []
+        skipped: list[str] = []
         try:
-            found = await extract(self._ollama(), model, messages)
-        except ExtractionError as err:
-            return StoredMemories(skipped=str(err))
-        except ollama.ResponseError as err:
-            retryable = err.status_code >= 500
+            model = await self._extraction_model(request)
+            for group, turn in turn_groups(messages, request):  # several turns: as few calls as fit
+                try:
+                    found += [(m, turn) for m in await extract(model, group)]
+                except ExtractionError as err:
+                    skipped.append(str(err))
+        except LlmError as err:
             raise ApplicationError(
-                f"Ollama could not extract memories with {model!r}: {err.error}",
-                type="ExtractionFailed", non_retryable=not retryable,
+                f"could not extract memories: {err}",
+                type=err.type if err.retryable else "ExtractionFailed",
+                non_retryable=not err.retryable,
             ) from None
-        except (ConnectionError, OSError) as err:
-            raise ApplicationError(f"cannot reach Ollama to extract memories: {err}", type="OllamaUnreachable") from None
         if not found:
-            return StoredMemories()
+            return StoredMemories(skipped="; ".join(skipped) or None)
         scope, scope_id = home_scope(request.agent, request.user_id)
         memories = [
             NewMemory(
                 text=m.text, scope=scope, scope_id=scope_id, kind=m.kind, importance=m.importance,
-                agent=request.agent, source_conversation=request.conversation_id, source_turn=request.turn,
+                agent=request.agent, source_conversation=request.conversation_id, source_turn=turn,
             )
-            for m in found
+            for m, turn in found
         ]
         try:
             results = await self._memory.remember_many(memories)
         except (EmbeddingError, MemoryStoreError) as err:
             raise _activity_error(err) from None
         added = sum(1 for _, created in results if created)
-        return StoredMemories(added=added, updated=len(results) - added)
+        return StoredMemories(added=added, updated=len(results) - added, skipped="; ".join(skipped) or None)
 
     @activity.defn(name="memory.tool")
     async def tool(self, call: MemoryToolCall) -> ToolResult:

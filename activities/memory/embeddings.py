@@ -1,11 +1,15 @@
-"""Embeddings through Ollama's ``/api/embed``, several texts per call.
+"""Embeddings from the embedding server, several texts per call.
 
 ``Embedder.embed(texts)`` sends the texts in chunks of ``batch_size`` (one HTTP call per chunk) and
 returns one vector per text, in order. The dimension is whatever the model returns; it is read from
 the first embedding and then held to: a model that changes its answer size mid-run is an error.
 
+The server is a provider (``activities/llm``): Ollama's ``/api/embed`` or an OpenAI-compatible
+``/v1/embeddings`` (for llama.cpp, a second ``llama-server --embeddings --pooling mean``), chosen
+by ``DAEMONFLOW_EMBED_PROVIDER`` / ``DAEMONFLOW_EMBED_BASE_URL`` (default: the chat server's).
+
 Errors are :class:`EmbeddingError` with a ``retryable`` flag for the activity wrappers: a missing
-model (404) names the model and ``ollama pull``; other 4xx (e.g. a chat model that cannot embed)
+model (404) names the model and how to get it; other 4xx (e.g. a chat model that cannot embed)
 are not retryable; connection failures, timeouts and 5xx are.
 """
 
@@ -13,9 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import httpx
-import ollama
-
+from activities.llm.chat_models import embedding_provider
+from activities.llm.errors import LlmError, ModelBadRequest, ModelNotFound
+from activities.llm.provider import LlmProvider
 from config.settings import Settings
 
 DEFAULT_BATCH_SIZE = 32
@@ -32,69 +36,37 @@ class EmbeddingError(RuntimeError):
 
 
 class EmbeddingModelNotFound(EmbeddingError):
-    def __init__(self, model: str, host: str, detail: str = "") -> None:
-        message = (
-            f"embedding model {model!r} is not installed on Ollama at {host}: "
-            f"run `ollama pull {model}` there, or set DAEMONFLOW_EMBED_MODEL to an installed embedding model"
-        )
-        if detail:
-            message += f" (Ollama said: {detail})"
-        super().__init__(message, retryable=False, model=model)
-
-
-class EmbeddingUnavailable(EmbeddingError):
-    def __init__(self, model: str, host: str, detail: str) -> None:
+    def __init__(self, model: str, detail: str) -> None:
         super().__init__(
-            f"cannot get embeddings from Ollama at {host} (model {model!r}): {detail}",
-            retryable=True,
+            f"embedding model {model!r} is missing: {detail}; "
+            "or set DAEMONFLOW_EMBED_MODEL to an embedding model the server has",
+            retryable=False,
             model=model,
         )
 
 
-class Embedder:
-    """Texts → vectors with one Ollama embedding model."""
+class EmbeddingUnavailable(EmbeddingError):
+    def __init__(self, model: str, server: str, detail: str) -> None:
+        super().__init__(f"cannot get embeddings from {server} (model {model!r}): {detail}", retryable=True, model=model)
 
-    def __init__(
-        self,
-        model: str,
-        host: str | None = None,
-        *,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        timeout_s: float = 120.0,
-        client: ollama.AsyncClient | None = None,
-    ) -> None:
+
+class Embedder:
+    """Texts → vectors with one embedding model on one server; owns (and closes) its provider."""
+
+    def __init__(self, model: str, provider: LlmProvider, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.model = model
-        self.host = host or "http://localhost:11434"
+        self.provider = provider
         self.batch_size = batch_size
-        self._timeout_s = timeout_s
-        self._client = client
-        self._owns_client = client is None
         self._dimension: int | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
-        return cls(
-            settings.embed_model,
-            settings.ollama_host,
-            batch_size=settings.embed_batch_size,
-            timeout_s=min(settings.ollama_timeout_s, 120.0),
-        )
-
-    def _ollama(self) -> ollama.AsyncClient:
-        if self._client is None:
-            self._client = ollama.AsyncClient(
-                host=self.host,
-                timeout=httpx.Timeout(self._timeout_s, connect=5.0),
-                transport=httpx.AsyncHTTPTransport(retries=0),
-            )
-        return self._client
+        return cls(settings.embed_model, embedding_provider(settings), batch_size=settings.embed_batch_size)
 
     async def close(self) -> None:
-        if self._client is not None and self._owns_client:
-            await self._client.close()
-            self._client = None
+        await self.provider.close()
 
     @property
     def known_dimension(self) -> int | None:
@@ -126,15 +98,12 @@ class Embedder:
             if not text or not text.strip():
                 raise EmbeddingError("cannot embed an empty text", model=self.model)
         try:
-            response = await self._ollama().embed(model=self.model, input=texts)
-        except ollama.ResponseError as error:
+            vectors = await self.provider.embed(self.model, texts)
+        except LlmError as error:
             raise self._classify(error) from None
-        except (ConnectionError, httpx.TransportError) as error:
-            raise EmbeddingUnavailable(self.model, self.host, str(error) or type(error).__name__) from None
-        vectors = [list(map(float, v)) for v in response.embeddings or []]
         if len(vectors) != len(texts):
             raise EmbeddingError(
-                f"Ollama returned {len(vectors)} embeddings for {len(texts)} texts (model {self.model!r})",
+                f"{self.provider.label} returned {len(vectors)} embeddings for {len(texts)} texts (model {self.model!r})",
                 retryable=True,
                 model=self.model,
             )
@@ -154,15 +123,15 @@ class Embedder:
                 model=self.model,
             )
 
-    def _classify(self, error: ollama.ResponseError) -> EmbeddingError:
-        status = error.status_code
-        if status == 404:
-            return EmbeddingModelNotFound(self.model, self.host, error.error)
-        if 400 <= status < 500:
+    def _classify(self, error: LlmError) -> EmbeddingError:
+        server = self.provider.label
+        if isinstance(error, ModelNotFound):
+            return EmbeddingModelNotFound(self.model, str(error))
+        if isinstance(error, ModelBadRequest):
             return EmbeddingError(
-                f"Ollama refused to embed with model {self.model!r} (HTTP {status}): {error.error}; "
-                "is DAEMONFLOW_EMBED_MODEL an embedding model?",
+                f"{server} refused to embed with model {self.model!r}: {error}; "
+                "is DAEMONFLOW_EMBED_MODEL an embedding model (and, for llama-server, was it started with --embeddings)?",
                 retryable=False,
                 model=self.model,
             )
-        return EmbeddingUnavailable(self.model, self.host, f"HTTP {status}: {error.error}")
+        return EmbeddingUnavailable(self.model, server, str(error))

@@ -364,8 +364,11 @@ class PgvectorMemoryStore(MemoryStore):
             table = self._known()
             if table is None:
                 return
+            # Two recalls touching the same memories deadlocked (bench.conversation, two workers):
+            # rows are locked in id order, and one another transaction holds is left to it.
+            locked = select(table.c.id).where(table.c.id.in_(ids)).order_by(table.c.id).with_for_update(skip_locked=True)
             with self._open().begin() as connection:
-                connection.execute(update(table).where(table.c.id.in_(ids)).values(last_used_at=at))
+                connection.execute(update(table).where(table.c.id.in_(locked.scalar_subquery())).values(last_used_at=at))
 
         await self._run(run)
 

@@ -8,7 +8,7 @@ from the second post on that is one request with the post alone).
 
 Without embeddings the post still gets its decisions: a missing or unsuitable embedding model
 (non-retryable) switches straight to keyword mode (``relevance.keywords``), flagged in the result
-and in every explanation; an unreachable Ollama fails the attempt so that Temporal retries it, up
+and in every explanation; an unreachable embedding server fails the attempt so that Temporal retries it, up
 to ``fallback_after_attempts``, and then answers in keyword mode too.
 """
 
@@ -95,7 +95,7 @@ class RelevanceActivities:
             return await self._by_embedding(texts)
         except EmbeddingError as err:
             if err.retryable and _attempt() < request.fallback_after_attempts:
-                raise ApplicationError(str(err), type="OllamaUnreachable") from None
+                raise ApplicationError(str(err), type="EmbeddingUnavailable") from None
             log.warning("relevance: keyword mode for this post: %s", err)
             return keyword_similarities(texts, str(err))
 

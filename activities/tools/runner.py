@@ -30,7 +30,7 @@ from activities.tools.operands import InvalidArguments
 from activities.tools.output import ToolOutputs
 from models.payloads import PayloadRef
 from models.tools import ToolCallInput, ToolResult, ToolSpec
-from store.actions import ActionStore
+from store.actions import STARTED, ActionStore
 from store.payloads import PayloadMissing, PayloadStore
 
 Tool = Callable[[ToolCallInput, ToolContext], Awaitable[ToolResult]]
@@ -95,15 +95,14 @@ class ToolActivities:
 
     async def _earlier_result(self, spec: ToolSpec, call: ToolCallInput) -> ToolResult | None:
         """The cached result of an earlier attempt, or the interruption of one that started."""
-        cached = await asyncio.to_thread(self._actions.cached_result, call.conversation_id, call.tool_call_id)
-        if cached is not None:
+        state, cached = await asyncio.to_thread(self._actions.run_state, call.conversation_id, call.tool_call_id)
+        if state is None or (state == STARTED and spec.idempotent):
+            return None
+        if state != STARTED:
             activity.logger.info("tool call %s already ran; returning its result", call.tool_call_id)
             result = ToolResult.model_validate(cached)  # keeps the host queue of the host that ran it
             result.host_queue = result.host_queue or self._host_queue
             return result
-        if spec.idempotent or not await asyncio.to_thread(self._actions.started, call.conversation_id,
-                                                          call.tool_call_id):
-            return None
         activity.logger.warning("tool call %s started before and was lost; not running it again", call.tool_call_id)
         return await self._keep(spec, call, ToolResult(success=False, error=INTERRUPTED))
 

@@ -94,7 +94,9 @@ async function signIn(key, remember) {
   refreshApprovals();
   refreshHealth();
   refreshDashboard();
+  refreshChannels();
   state.timers.push(setInterval(refreshConversations, 3000));
+  state.timers.push(setInterval(refreshChannels, 3000));
   state.timers.push(setInterval(refreshApprovals, 2000));
   state.timers.push(setInterval(refreshHealth, 10000));
   state.timers.push(setInterval(refreshDashboard, DASHBOARD_REFRESH_MS));
@@ -129,6 +131,7 @@ async function refreshConversations() {
 async function select(conversationId) {
   if (state.selected === conversationId) return;
   stopStream();
+  closeChannel();
   state.selected = conversationId;
   state.lastSeq = 0;
   state.lastEventId = 0;
@@ -195,13 +198,20 @@ function stopStream() {
   state.stream = null;
 }
 
-async function follow(conversationId) {
+function follow(conversationId) {
+  return streamEvents(`/conversations/${encodeURIComponent(conversationId)}/events`,
+    (event) => onEvent(conversationId, event), $("chat-stream"));
+}
+
+// Reads a conversation's or a channel's events; handle(event) returns true once its subject ended.
+// Reconnects after a drop, resuming after state.lastEventId.
+async function streamEvents(path, handle, label) {
   const controller = new AbortController();
   state.stream = controller;
-  $("chat-stream").textContent = "live";
+  label.textContent = "live";
   let ended = false;
   try {
-    const res = await fetch(`/conversations/${encodeURIComponent(conversationId)}/events`, {
+    const res = await fetch(path, {
       headers: { Authorization: `Bearer ${state.key}`, "Last-Event-ID": String(state.lastEventId) },
       signal: controller.signal,
     });
@@ -217,7 +227,7 @@ async function follow(conversationId) {
         const block = buffer.slice(0, cut);
         buffer = buffer.slice(cut + 2);
         const event = parseEvent(block);
-        if (event && onEvent(conversationId, event)) ended = true;
+        if (event && handle(event)) ended = true;
       }
     }
   } catch (err) {
@@ -225,8 +235,8 @@ async function follow(conversationId) {
     if (err instanceof ApiError) { report(err); return; }
   }
   if (state.stream !== controller) return;
-  $("chat-stream").textContent = ended ? "ended" : "reconnecting…";
-  if (!ended) setTimeout(() => { if (state.stream === controller) follow(conversationId); }, 2000);
+  label.textContent = ended ? "ended" : "reconnecting…";
+  if (!ended) setTimeout(() => { if (state.stream === controller) streamEvents(path, handle, label); }, 2000);
 }
 
 function parseEvent(block) {
@@ -304,6 +314,7 @@ async function refreshApprovals() {
     return;
   }
   $("approvals-count").textContent = String(items.length);
+  showChannelApprovals(items);
   const list = $("approvals");
   const open = new Set([...list.querySelectorAll("li.editing")].map((li) => li.dataset.key));
   list.replaceChildren(...items.map((item) => approvalCard(item, open.has(`${item.conversation_id}/${item.tool_call_id}`))));
@@ -326,7 +337,7 @@ function approvalCard(item, editing) {
     el("div", {}, el("strong", {}, item.tool), " ", el("span", { class: "muted" }, `call ${item.tool_call_id}`)),
     el("div", { class: "muted" }, "in ",
       el("a", { href: "#", onclick: (e) => { e.preventDefault(); select(item.conversation_id); } }, item.conversation_id),
-      item.agent ? ` (${item.agent})` : ""),
+      item.agent ? ` (${item.agent})` : "", item.channel ? ` · channel #${item.channel}` : ""),
     item.reason ? el("div", { class: "muted" }, `why: ${item.reason}`) : "",
     el("pre", { class: "args", title: `sha256 ${item.args_hash}` }, exact),
     reason,
@@ -364,8 +375,9 @@ async function refreshHealth() {
   badge.textContent = report_.status;
   badge.className = `badge ${report_.status}`;
   const rows = [];
-  for (const name of ["temporal", "store", "ollama", "workers"]) {
-    const c = report_[name];
+  const components = [["temporal", report_.temporal], ["store", report_.store],
+    ...Object.entries(report_.model_servers || {}), ["workers", report_.workers]];
+  for (const [name, c] of components) {
     if (!c) continue;
     rows.push(el("dt", {}, `${c.ok ? "✔" : "✖"} ${name}`),
       el("dd", {}, `${c.latency_ms !== null && c.latency_ms !== undefined ? c.latency_ms.toFixed(1) + " ms · " : ""}${c.detail}`));
