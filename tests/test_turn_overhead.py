@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.llm import LlmActivities
+from activities.memory import MemoryService
 from activities.memory.turn_batches import turn_groups
 from config.templates import load_template
 from models.conversation import Approve, ConversationInput, End, SendMessage, conversation_workflow_id
@@ -103,16 +104,18 @@ async def test_the_workflow_resends_the_prompt_config_a_worker_lacks(temporal_en
     settings = daemon_settings(tmp_path, temporal_address, fake_ollama.url)
     client = temporal_env.client
     conversation_id = f"resend-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, settings):
-        handle = await client.start_workflow(
-            ConversationWorkflow.run, ConversationInput(conversation_id=conversation_id, memory_extraction_every=100),
-            id=conversation_workflow_id(conversation_id), task_queue=settings.task_queue)
-        await handle.execute_update(ConversationWorkflow.send_message, SendMessage(content="one"))
-    store = TranscriptStore(make_engine(settings.effective_database_url))
-    with store.engine.begin() as connection:
-        connection.execute(delete(Payload).where(Payload.conversation_id == conversation_id))
-    async with build_worker(client, settings):  # a new worker: nothing cached, nothing stored
-        reply = await handle.execute_update(ConversationWorkflow.send_message, SendMessage(content="two"))
+    # One process, one owner of the embedded memory store (its lock): both workers share it.
+    async with MemoryService.from_settings(settings) as memory:
+        async with build_worker(client, settings, memory=memory):
+            handle = await client.start_workflow(
+                ConversationWorkflow.run, ConversationInput(conversation_id=conversation_id, memory_extraction_every=100),
+                id=conversation_workflow_id(conversation_id), task_queue=settings.task_queue)
+            await handle.execute_update(ConversationWorkflow.send_message, SendMessage(content="one"))
+        store = TranscriptStore(make_engine(settings.effective_database_url))
+        with store.engine.begin() as connection:
+            connection.execute(delete(Payload).where(Payload.conversation_id == conversation_id))
+        async with build_worker(client, settings, memory=memory):  # a new worker: no prompt config cached or stored
+            reply = await handle.execute_update(ConversationWorkflow.send_message, SendMessage(content="two"))
     assert reply.reply == "echo: two"
     chats = [inputs[0] for kind, _, inputs, _, _ in await scheduled(handle) if kind == "llm.chat"]
     assert [bool(c["prompt"]) for c in chats] == [True, False, True]  # sent, by digest, refused, sent again
