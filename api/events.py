@@ -58,7 +58,9 @@ async def stream_events(
     conversation_id: ConversationId, request: Request, ctx: Ctx, _: Reader,
     after: AfterParam = None, last_event_id: LastEventId = None,
 ) -> StreamingResponse:
-    return await event_stream_response(ctx, request, await ctx.conversations.find(conversation_id), after, last_event_id)
+    from api.live_events import live_response  # noqa: PLC0415 - it imports this module's framing
+
+    return await live_response(ctx, request, await ctx.conversations.find(conversation_id), after, last_event_id)
 
 
 async def event_stream_response(ctx: ApiContext, request: Request, source: EventSource, after: int | None,
