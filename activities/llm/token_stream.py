@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
 
 from temporalio import activity
 from temporalio.contrib.workflow_streams import WorkflowStreamClient
@@ -32,7 +31,10 @@ class TokenPublisher:
         self.seq = seq
         self.attempt = activity.info().attempt
         self._batch_s = batch_s
-        self._client = WorkflowStreamClient.from_within_activity(batch_interval=timedelta(hours=1))
+        self._client = WorkflowStreamClient.from_within_activity()
+        """Used without its background flusher (``async with``): cancelling that flusher right after
+        waking it can be lost in Python 3.11's ``asyncio.wait_for``, and the exit then waits for
+        ever. The pacer here flushes itself."""
         self._topic = self._client.topic(TOKENS_TOPIC)
         self._text: list[str] = []
         self._published = 0
@@ -51,9 +53,9 @@ class TokenPublisher:
             self._wake.set()
 
     async def __aenter__(self) -> TokenPublisher:
-        await self._client.__aenter__()
         if self.attempt > 1:
-            self._topic.publish(TokenReset(seq=self.seq, attempt=self.attempt).model_dump(), force_flush=True)
+            self._topic.publish(TokenReset(seq=self.seq, attempt=self.attempt).model_dump())
+            self._wake.set()
         self._pacer = asyncio.create_task(self._pace())
         return self
 
@@ -64,7 +66,7 @@ class TokenPublisher:
                 await self._pacer
         self._publish_pending()
         try:
-            await asyncio.shield(self._client.__aexit__(None, None, None))  # the last batch, even when cancelled
+            await asyncio.shield(self._client.flush())  # the last batch, even when cancelled
         except Exception as err:  # noqa: BLE001 - the stream is best effort, the reply is stored anyway
             log.warning("token stream for seq %s: last batch not published (%s)", self.seq, err)
 
@@ -74,11 +76,15 @@ class TokenPublisher:
             await self._wake.wait()
             self._wake.clear()
             self._publish_pending()
+            try:
+                await self._client.flush()
+            except Exception as err:  # noqa: BLE001 - kept pending; the next flush sends it again
+                log.warning("token stream for seq %s: batch not published yet (%s)", self.seq, err)
             await asyncio.sleep(self._batch_s)
 
     def _publish_pending(self) -> None:
         text = self.text
         if len(text) > self._published:
             delta = TokenDelta(seq=self.seq, attempt=self.attempt, offset=self._published, text=text[self._published :])
-            self._topic.publish(delta.model_dump(), force_flush=True)
+            self._topic.publish(delta.model_dump())
             self._published = len(text)
