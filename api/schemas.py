@@ -40,6 +40,8 @@ class CreateConversation(Contract):
     approval_timeout_s: int = Field(default=3600, ge=1, le=30 * 24 * 3600)
     double_texting: DoubleTexting = DoubleTexting.ENQUEUE
     """What a message sent while a turn runs does: ``enqueue``, ``reject`` (409), ``interrupt``."""
+    stream_tokens: bool = True
+    """Stream the model's tokens to viewers while it writes (off: replies appear once stored)."""
     message: str | None = None
     """The first message, sent with the start (update-with-start); its turn result is returned."""
 

@@ -73,6 +73,10 @@ class Feed:
         self.viewers: set[Viewer] = set()
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def over(self) -> bool:
+        return self._task is not None and self._task.done()
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"stream-feed {self.stream.workflow_id}")
 
@@ -118,7 +122,7 @@ class StreamHub:
     async def watching(self, stream: ConversationStream) -> AsyncIterator[Viewer]:
         """A viewer of ``stream``'s conversation, on its feed (started if it is the first)."""
         feed = self._feeds.get(stream.workflow_id)
-        if feed is None:
+        if feed is None or feed.over:  # a feed whose run ended serves no one new: a new run may follow
             feed = self._feeds[stream.workflow_id] = Feed(stream)
             feed.start()
         viewer = Viewer()

@@ -64,6 +64,9 @@ class ConversationInput(Contract):
     double_texting: DoubleTexting = DoubleTexting.ENQUEUE
     """What a message sent while a turn runs does (``models/streaming.py``); ``set_double_texting``
     changes it later."""
+    stream_tokens: bool = True
+    """Publish the model's tokens while it writes (one signal per batch in history); off, viewers
+    see each reply once stored, and history grows as before streaming."""
     carried: CarriedState | None = None
     """Set only by continue-as-new: the state of the previous run."""
 

@@ -477,6 +477,7 @@ async def test_event_stream_sees_an_approval_requested_and_decided(api: ApiStack
     events = await asyncio.wait_for(stream, 30)
     kinds = [e["event"] for e in events]
     requested = kinds.index("approval_requested")
+    assert "approval_decided" in kinds, [(e.get("id"), e["event"]) for e in events]
     decided = kinds.index("approval_decided")
     assert requested < decided < kinds.index("tool_result")
     assert events[decided]["data"]["data"] == {"tool_call_id": item["tool_call_id"], "decision": "deny",

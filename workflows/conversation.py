@@ -473,7 +473,7 @@ class ConversationWorkflow:
     @property
     def _streaming(self) -> bool:
         """Whether model steps stream their tokens (``STREAM_PATCH``), asked at each step."""
-        return workflow.patched(STREAM_PATCH)
+        return self._input.stream_tokens and workflow.patched(STREAM_PATCH)
 
     def _chat_request(self, turn: int) -> ChatRequest:
         if self._one_trip:
