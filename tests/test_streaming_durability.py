@@ -37,8 +37,10 @@ async def test_a_worker_killed_mid_stream_the_client_sees_a_reset_then_the_reply
     settings = daemon_settings(tmp_path, temporal_address, fake_ollama.url)
     keys, port = role_keys(), free_port()
     env = api_env(settings, keys, port)
+    worker_env = {**env, "DAEMONFLOW_SCHEDULES": "off", "DAEMONFLOW_METRICS_PORT": str(free_port()),
+                  "DAEMONFLOW_TEMPORAL_METRICS_PORT": str(free_port())}  # never the default ports
     api = launch(env, tmp_path / "api.log")
-    first = WorkerProcess({**env, "DAEMONFLOW_SCHEDULES": "off"}, tmp_path / "worker-1.log")
+    first = WorkerProcess(worker_env, tmp_path / "worker-1.log")
     second = None
     fake_ollama.chunk_delay_s = 0.1
     fake_ollama.script(Reply(content=LONG), Reply(content=LONG))
@@ -51,7 +53,7 @@ async def test_a_worker_killed_mid_stream_the_client_sees_a_reset_then_the_reply
         assert created.status_code in (201, 202), created.text
         before = await asyncio.wait_for(read_frames(http, "crash-stream", lambda f: len(tokens(f)) >= 2), 60)
         await asyncio.to_thread(first.kill)  # mid-stream: 40 chunks at 0.1 s, two batches seen
-        second = WorkerProcess({**env, "DAEMONFLOW_SCHEDULES": "off"}, tmp_path / "worker-2.log")
+        second = WorkerProcess(worker_env, tmp_path / "worker-2.log")
         after = await asyncio.wait_for(_reconnect(http, before[-1].id), 120)
         await http.aclose()
     finally:
