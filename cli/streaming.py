@@ -103,3 +103,49 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     with asyncio.Runner() as runner:
         return runner.run(set_policy())
+
+
+class AgentsWriting:
+    """A channel's agents' tokens in ``daemonflow channel watch``: ``agent> text`` while each writes;
+    the channel's own event lines start on a line of their own (``end_line``)."""
+
+    def __init__(self, out: TextIO = sys.stdout) -> None:
+        self._out = out
+        self._writing: tuple[str, int] | None = None
+        """The (agent, seq) whose line is open."""
+        self._last: tuple[str, int] | None = None
+
+    async def follow(self, stream: ConversationStream, agent: str) -> None:
+        """Print ``agent``'s tokens from now on, until cancelled."""
+        while True:
+            try:
+                async for item in self._stream_from_now(stream):
+                    if item.topic == TOKENS_TOPIC:
+                        self._show(agent, item.data)
+                return
+            except (ControlError, Exception):  # noqa: BLE001 - a worker restarts: follow again
+                await asyncio.sleep(FOLLOW_RETRY_S)
+
+    @staticmethod
+    async def _stream_from_now(stream: ConversationStream):  # noqa: ANN205 - an async iterator of StreamItem
+        async for item in stream.follow(await stream.offset()):
+            yield item
+
+    def _show(self, agent: str, data: dict) -> None:
+        if data.get("kind") == "reset":
+            self.end_line()
+            self._out.write(f"  ({agent}'s model call is retried: its text above is void)\n")
+            return
+        if self._writing != (agent, data["seq"]):
+            self.end_line()
+            going_on = self._last == (agent, data["seq"])  # an event line came in between
+            self._out.write(f"{agent}> {'…' if going_on else ''}")
+            self._writing = self._last = (agent, data["seq"])
+        self._out.write(data["text"])
+        self._out.flush()
+
+    def end_line(self) -> None:
+        if self._writing is not None:
+            self._out.write("\n")
+            self._out.flush()
+            self._writing = None

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from models.conversation import ConversationInput
 from models.streaming import DoubleTexting
+from tests.channel_support import ANSWERS, CODING, channel_id, team_answers
 from tests.fakes.ollama import Reply
 from tests.fixtures.temporal import Daemon
 from tests.test_cli import daemonflow, inherited_env, status_of
@@ -70,3 +71,30 @@ async def test_double_texting_command_sets_the_policy(daemon: Daemon, tmp_path: 
     wrong = await daemonflow(daemon.env(), tmp_path, "double-texting", conversation_id, "sometimes")
     assert wrong.code == 2 and re.search(r"invalid choice: 'sometimes'", wrong.err)
     assert ConversationInput().double_texting == DoubleTexting.ENQUEUE
+
+
+async def test_channel_watch_prints_an_agent_writing(daemon: Daemon, fake_ollama, tmp_path: Path) -> None:
+    team_answers(fake_ollama)
+    fake_ollama.chunk_delay_s = 0.2  # 8 chunks: 1.6 s of writing
+    env, cid = daemon.env(), channel_id()
+    assert (await daemonflow(env, tmp_path, "channel", "create", cid, "--agent", "developer")).code == 0
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cli.main", "channel", "watch", cid, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={**inherited_env(), **env}, cwd=tmp_path,
+    )  # fmt: skip
+    assert process.stdout
+    await asyncio.sleep(2)  # the watcher is following the developer's conversation
+    posting = asyncio.create_task(daemonflow(env, tmp_path, "channel", "post", cid, CODING, "--as", "alice"))
+    snapshots, seen = [], ""
+    while "[#2] developer:" not in seen:
+        chunk = await asyncio.wait_for(process.stdout.read(1 << 16), 60)
+        assert chunk, (await process.stderr.read()).decode()
+        seen += chunk.decode()
+        snapshots.append(seen)
+    assert (await posting).code == 0
+    await daemonflow(env, tmp_path, "channel", "end", cid)
+    await asyncio.wait_for(process.wait(), 60)
+    writing = [s for s in snapshots if "developer> Run" in s and "read the traceback." not in s.split("developer> ", 1)[1]]
+    assert writing, f"the developer's reply was not printed while it was written: {snapshots}"
+    written = "".join(line.split("> ", 1)[1].removeprefix("…") for line in seen.splitlines() if line.startswith("developer> "))
+    assert written == ANSWERS["developer"]  # every token printed once (an event line may come in between)
