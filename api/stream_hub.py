@@ -48,6 +48,7 @@ Delivery = StreamItem | FeedEnded | FeedFailing
 @dataclass(eq=False)
 class Viewer:
     queue: asyncio.Queue[Delivery] = field(default_factory=lambda: asyncio.Queue(VIEWER_QUEUE_ITEMS))
+    """Bounded: ``VIEWER_QUEUE_ITEMS`` (the hub may choose another bound)."""
     lagged: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when its queue overflowed: what it holds is dropped; it reads the backlog again."""
 
@@ -111,8 +112,9 @@ class Feed:
 
 
 class StreamHub:
-    def __init__(self) -> None:
+    def __init__(self, queue_items: int = VIEWER_QUEUE_ITEMS) -> None:
         self._feeds: dict[str, Feed] = {}
+        self._queue_items = queue_items
 
     @property
     def subscriptions(self) -> int:
@@ -125,7 +127,7 @@ class StreamHub:
         if feed is None or feed.over:  # a feed whose run ended serves no one new: a new run may follow
             feed = self._feeds[stream.workflow_id] = Feed(stream)
             feed.start()
-        viewer = Viewer()
+        viewer = Viewer(asyncio.Queue(self._queue_items))
         feed.viewers.add(viewer)
         try:
             yield viewer
