@@ -11,6 +11,7 @@ from api.stream_hub import StreamHub, Viewer
 from control.conversation_stream import ConversationStream, StreamItem
 from tests.fakes.ollama import Reply
 from tests.fixtures.temporal import Daemon
+from tests.test_conversation import wait_for
 from tests.test_streaming import LONG
 
 SMALL_QUEUE = 10
@@ -53,3 +54,34 @@ async def test_a_slow_viewer_is_cut_off_and_catches_up_without_holding_the_fast_
     assert hub.subscriptions == 0
     deltas = "".join(i.data["text"] for i in fast_items if i.topic == "tokens")
     assert deltas == result.reply == LONG
+
+
+async def test_the_stream_goes_on_across_continue_as_new(daemon: Daemon, fake_ollama) -> None:
+    """One turn per run: each turn continues-as-new; a subscriber follows the chain, offsets go on
+    without a hole, and the new run still serves what the old one kept."""
+    handle = await daemon.start(turns_per_run=1)
+    stream = ConversationStream(daemon.client, handle.id, timedelta(seconds=30))
+    seen: list[StreamItem] = []
+
+    async def follow() -> None:
+        async for item in stream.follow(0):
+            seen.append(item)
+
+    following = asyncio.create_task(follow())
+    replies = [(await daemon.send(handle, f"turn {n}")).reply for n in range(3)]
+    await wait_for(lambda: _continued(daemon, handle))  # between turns, once no caller waits
+    await asyncio.sleep(1.0)
+    end = await stream.offset()
+    while not seen or seen[-1].offset < end - 1:
+        await asyncio.sleep(0.2)
+    following.cancel()
+    assert [i.offset for i in seen] == list(range(end))  # no hole, no repeat across runs
+    streamed = [i.data for i in seen if i.topic == "tokens"]
+    assert ["".join(d["text"] for d in streamed if d["seq"] == seq) for seq in (2, 4, 6)] == replies
+    kept = await stream.read(0)  # the latest run serves the items of the earlier ones
+    assert [i.offset for i in kept.items] == list(range(end))
+
+
+
+async def _continued(daemon: Daemon, handle) -> bool:
+    return (await daemon.client.get_workflow_handle(handle.id).describe()).run_id != handle.first_execution_run_id
