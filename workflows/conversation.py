@@ -92,7 +92,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.decisions import ignored_line, rejection
     from workflows.conversation_stream import ConversationStream
     from workflows import double_texting
-    from models.streaming import INTERRUPTED, INTERRUPTED_MARK, DoubleTexting, SetDoubleTexting
+    from models.streaming import INTERRUPTED, DoubleTexting, SetDoubleTexting
     from workflows.failures import failure_message
     from workflows.outbox import Outbox
     from workflows.tool_execution import (
@@ -412,12 +412,14 @@ class ConversationWorkflow:
         deadline = workflow.now() + timedelta(seconds=self._input.model_retry_timeout_s)
         delay = MODEL_RETRY_FIRST_DELAY_S
         while True:
+            if self._interrupt and self._streaming:  # a newer message came during a tool step: stop here
+                return await self._interrupted("")
             request = self._chat_request(turn)
             try:
                 result = await self._model_step(request, turn)
             except ActivityError as err:
                 if _failure_type(err) == INTERRUPTED or isinstance(err.cause, CancelledError):
-                    return await self._interrupted(request, err)
+                    return await self._interrupted(double_texting.partial_text(err))
                 if _failure_type(err) == "PromptConfigMissing":  # that worker has no copy: send the text
                     self._prompt_sent = False
                     continue
@@ -462,13 +464,13 @@ class ConversationWorkflow:
             step.cancel()
         return await step
 
-    async def _interrupted(self, request: ChatRequest, err: ActivityError) -> ChatResult:
+    async def _interrupted(self, partial: str) -> ChatResult:
         """The step a newer message interrupted: what the model wrote so far becomes the reply,
         marked, and the turn ends (the new message is next in the queue)."""
         self._interrupt = False
-        partial = double_texting.partial_text(err)
-        await self._append("assistant", partial + INTERRUPTED_MARK)
-        return ChatResult(reply=partial + INTERRUPTED_MARK, done_reason="interrupted")
+        reply = double_texting.marked(partial)
+        await self._append("assistant", reply)
+        return ChatResult(reply=reply, done_reason="interrupted")
 
     @property
     def _streaming(self) -> bool:

@@ -8,7 +8,8 @@ carrying the text written so far. Pure: runs inside the workflow.
 Only ``send_message`` (a caller waiting for an answer: API, CLI, ``temporal workflow update``)
 follows the policy; ``inject`` and ``request_turn`` (signals from operators and channels) always
 queue. An interrupt cancels a model step only: a turn waiting for a person or running a tool ends
-after that step, at the next model step (which is cancelled before it starts).
+after that step, before its next model step. A conversation started with ``stream_tokens: false``
+cannot be interrupted (its model steps are plain activity calls): there ``interrupt`` queues.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.exceptions import ActivityError, ApplicationError
 
     from models.conversation import ConversationState, QueuedMessage
-    from models.streaming import INTERRUPTED, TurnRunningDetails
+    from models.streaming import INTERRUPTED, INTERRUPTED_MARK, TurnRunningDetails
 
 PREVIEW_CHARS = 200
 
@@ -42,3 +43,8 @@ def partial_text(err: ActivityError) -> str:
         detail = cause.details[0]
         return detail if isinstance(detail, str) else ""
     return ""
+
+
+def marked(partial: str) -> str:
+    """The interrupted reply as the transcript keeps it: the text so far, then the mark."""
+    return f"{partial}{INTERRUPTED_MARK}" if partial else INTERRUPTED_MARK.strip()
