@@ -17,6 +17,7 @@ from api import (
     approvals,
     channels,
     conversations,
+    double_texting,
     errors,
     events,
     health,
@@ -72,6 +73,7 @@ def create_app(settings: Settings, client: Client, keys: KeyRing) -> FastAPI:
     app.include_router(optimisations.router)
     app.include_router(channels.router)
     app.include_router(relevance.router)
+    app.include_router(double_texting.router)  # issue 16
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -35,7 +35,7 @@ from api.channel_schemas import (
 from api.context import ApiContext
 from api.conversations import MAX_INT64, Ctx, Operator, Reader, WaitParam, _check_model, _page_token, _wait_s
 from api.errors import ApiError
-from api.events import AfterParam, LastEventId, event_stream_response
+from api.events import AfterParam, LastEventId
 from api.openapi import problems
 from config.policy import PolicyError, parse_rules
 from config.relevance import RelevanceConfigError, relevance_for_channel
@@ -185,7 +185,9 @@ async def list_messages(
 )
 async def stream_events(channel_id: ChannelId, request: Request, ctx: Ctx, _: Reader,
                         after: AfterParam = None, last_event_id: LastEventId = None) -> StreamingResponse:  # fmt: skip
-    return await event_stream_response(ctx, request, await ctx.channels.find(channel_id), after, last_event_id)
+    from api.channel_tokens import channel_live_response  # noqa: PLC0415 - issue 16: the agents' tokens too
+
+    return await channel_live_response(ctx, request, await ctx.channels.find(channel_id), after, last_event_id)
 
 
 # --- steer ------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from api.auth import KeyRing
+from api.stream_hub import StreamHub
 from config.settings import Settings
 from control.channels import Channels
 from control.conversations import Conversations
@@ -37,6 +38,8 @@ class ApiContext:
     relevance: RelevanceCalculator
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the server begins to stop, so live event streams end instead of holding it up."""
+    hub: StreamHub = field(default_factory=StreamHub)
+    """One Workflow Stream subscription per conversation, shared by its viewers (``api/stream_hub.py``)."""
 
     @property
     def engine(self) -> Engine:

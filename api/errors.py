@@ -43,6 +43,8 @@ class Problem(BaseModel):
     instance: str | None = None
     errors: list[dict[str, Any]] | None = None
     """Validation errors: ``{loc, msg, type}`` each."""
+    running_turn: dict[str, Any] | None = None
+    """``turn-running`` (double-texting ``reject``): the turn that runs (``turn``, ``state``, ``message``)."""
 
 
 class ApiError(Exception):
@@ -56,8 +58,10 @@ class ApiError(Exception):
         detail: str,
         headers: dict[str, str] | None = None,
         errors: list[dict[str, Any]] | None = None,
+        running_turn: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
+        self.running_turn = running_turn
         self.status = status
         self.slug = slug
         self.title = title
@@ -74,6 +78,7 @@ def problem_response(
     slug: str | None = None,
     headers: dict[str, str] | None = None,
     errors: list[dict[str, Any]] | None = None,
+    running_turn: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body = Problem(
         type=f"{TYPE_PREFIX}{slug}" if slug else "about:blank",
@@ -82,6 +87,7 @@ def problem_response(
         detail=detail,
         instance=request.url.path if request is not None else None,
         errors=errors,
+        running_turn=running_turn,
     )
     return JSONResponse(
         body.model_dump(exclude_none=True), status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
@@ -104,6 +110,7 @@ CONTROL_PROBLEMS: dict[type[control.ControlError], tuple[int, str, str]] = {
     control.MessageRejected: (422, "message-rejected", "Message rejected"),
     control.ModelFailed: (502, "model-error", "The model failed"),
     control.TurnFailed: (502, "turn-failed", "The turn failed"),
+    control.TurnRunning: (409, "turn-running", "A turn is running"),
     control.NoWorker: (503, "no-worker", "No worker answered"),
     control.QueryFailed: (503, "query-failed", "The workflow could not answer"),
     control.TemporalUnavailable: (503, "temporal-unavailable", "Temporal unavailable"),
@@ -126,7 +133,7 @@ def control_problem(err: control.ControlError) -> ApiError:
         status, slug, title = REJECTION_PROBLEMS[err.rejection.reason]
     else:
         status, slug, title = next(CONTROL_PROBLEMS[k] for k in type(err).__mro__ if k in CONTROL_PROBLEMS)
-    return ApiError(status, slug, title, str(err))
+    return ApiError(status, slug, title, str(err), running_turn=getattr(err, "running", None))
 
 
 def _validation_errors(err: RequestValidationError) -> list[dict[str, Any]]:
@@ -140,7 +147,8 @@ def _validation_errors(err: RequestValidationError) -> list[dict[str, Any]]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, err: ApiError) -> JSONResponse:
-        return problem_response(request, err.status, err.title, err.detail, err.slug, err.headers, err.errors)
+        return problem_response(request, err.status, err.title, err.detail, err.slug, err.headers, err.errors,
+                                err.running_turn)  # fmt: skip
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:

@@ -1,5 +1,8 @@
 """Live events as Server-Sent Events, resumable with ``Last-Event-ID``.
 
+A conversation's stream (with its tokens) is served from its Workflow Stream by
+``api/live_events.py`` (issue 16); what follows is the channel's, and the framing both share.
+
 The stream polls the workflow's ``events`` query (every ``api_events_poll_s``) and writes each new
 event as ``id: <event id>`` / ``event: <type>`` / ``data: <json>``. Event ids grow by one for the
 whole life of a conversation, so a client that reconnects with ``Last-Event-ID: 41`` (or
@@ -58,7 +61,9 @@ async def stream_events(
     conversation_id: ConversationId, request: Request, ctx: Ctx, _: Reader,
     after: AfterParam = None, last_event_id: LastEventId = None,
 ) -> StreamingResponse:
-    return await event_stream_response(ctx, request, await ctx.conversations.find(conversation_id), after, last_event_id)
+    from api.live_events import live_response  # noqa: PLC0415 - it imports this module's framing
+
+    return await live_response(ctx, request, await ctx.conversations.find(conversation_id), after, last_event_id)
 
 
 async def event_stream_response(ctx: ApiContext, request: Request, source: EventSource, after: int | None,

@@ -25,6 +25,10 @@ LATENCY = Histogram(
 )
 IN_FLIGHT = Gauge("daemonflow_api_requests_in_flight", "Requests being answered right now.")
 EVENT_STREAMS = Gauge("daemonflow_api_event_streams", "Live event streams (SSE) open right now.")
+STREAM_SUBSCRIPTIONS = Gauge(
+    "daemonflow_api_stream_subscriptions",
+    "Conversations this API process follows right now (one Workflow Stream subscription each, whatever its viewers).",
+)
 DECISIONS = Counter(
     "daemonflow_api_approval_decisions_total",
     "Approval decisions sent through the API, by decision and outcome (applied, or the rejection reason).",

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from control.turns import TurnWaiting
 from control.visibility import ConversationItem
 from models.conversation import Contract, Inject, PendingApproval, Status, TurnResult
+from models.streaming import DoubleTexting
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 """Conversation, turn and tool call ids: what may appear in a path and a workflow id."""
@@ -37,6 +38,10 @@ class CreateConversation(Contract):
     user_id: str | None = Field(default=None, max_length=200)
     max_steps_per_turn: int = Field(default=8, ge=1, le=100)
     approval_timeout_s: int = Field(default=3600, ge=1, le=30 * 24 * 3600)
+    double_texting: DoubleTexting = DoubleTexting.ENQUEUE
+    """What a message sent while a turn runs does: ``enqueue``, ``reject`` (409), ``interrupt``."""
+    stream_tokens: bool = True
+    """Stream the model's tokens to viewers while it writes (off: replies appear once stored)."""
     message: str | None = None
     """The first message, sent with the start (update-with-start); its turn result is returned."""
 

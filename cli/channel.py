@@ -14,20 +14,24 @@ import asyncio
 import getpass
 import json
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
 from cli.common import ANSWER_TIMEOUT_S, EXIT_USAGE, CliError, connect_or_explain
+from cli.streaming import AgentsWriting
 from config.settings import Settings
 from control.channel import Channel
 from control.channels import Channels
+from control.conversation_stream import ConversationStream
 from control.posts import PostWaiting
 from control.visibility import ChannelFilter
 from models.channel import ChannelInput, ChannelNote, ChannelState, MemberScore, Post, PostResult, check_name
 from models.channel_events import ChannelEvent
 from models.channel_state import ChannelStatus
+from models.conversation import conversation_workflow_id
 
 WATCH_POLL_S = 0.5
 
@@ -214,11 +218,18 @@ def _quiet(score: MemberScore) -> str:
 
 
 async def watch(args: argparse.Namespace, settings: Settings) -> int:
-    channel = await _channel(args, settings)
+    client = await connect_or_explain(settings)
+    channel = await Channels(client, settings.task_queue, ANSWER_TIMEOUT_S).find(args.channel)
+    writing = AgentsWriting()
+    members = (await channel.status()).agents
+    followers = [asyncio.create_task(writing.follow(ConversationStream(client, conversation_workflow_id(m.conversation_id),
+                                                                       timedelta(seconds=ANSWER_TIMEOUT_S)), m.agent))
+                 for m in members]  # fmt: skip  (issue 16: the agents' tokens as they write)
     after = args.after
     try:
         while True:
             for event in await channel.events(after=after):
+                writing.end_line()
                 print(format_event(event), flush=True)
                 after = event.id
                 if event.type == "state" and event.data.get("state") == ChannelState.ENDED.value:
@@ -226,6 +237,9 @@ async def watch(args: argparse.Namespace, settings: Settings) -> int:
             await asyncio.sleep(WATCH_POLL_S)
     except KeyboardInterrupt:
         return 0
+    finally:
+        for follower in followers:
+            follower.cancel()
 
 
 def format_event(event: ChannelEvent) -> str:

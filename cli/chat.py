@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass
 
 from cli.common import EXIT_ERROR, EXIT_USAGE, CliError, conversations, format_message, format_status
+from cli.streaming import TokenPrinter, start_printer
 from config.settings import Settings
 from config.templates import InvalidAgentError, UnknownAgentError, load_template
 from control.conversation import Conversation
@@ -63,6 +64,10 @@ class ChatSession:
     started: bool = False
     paused_turn: str | None = None
     """A turn that was paused while the chat waited for it: shown after ``/resume``."""
+    stream: bool = True
+    """Print replies as the model writes them (``cli/streaming.py``); ``--no-stream``: once stored."""
+    double_texting: str | None = None
+    printer: TokenPrinter | None = None
 
     @property
     def conversation_id(self) -> str:
@@ -76,12 +81,24 @@ class ChatSession:
                     reason = f" ({status.pause_reason})" if status.pause_reason else ""
                     print(f"the conversation is paused{reason}; /resume first", file=sys.stderr)
                     return
-            outcome = await (self._send_later(text) if self.started else self._send_first(text))
-            await self._see_through(outcome)
+            if self.stream:
+                await self._streaming(text)
+            else:
+                await self._see_through(await (self._send_later(text) if self.started else self._send_first(text)))
         except ConversationExists:
             print("error: this conversation id was used by a conversation that has ended", file=sys.stderr)
         except ControlError as err:
             print(f"error: {err}", file=sys.stderr)
+
+    async def _streaming(self, text: str) -> None:
+        """The turn with its tokens printed as they come; the stored reply printed only if it
+        differs from what was printed (a retried call, a reply cut by the printer's lateness)."""
+        self.printer, following = await start_printer(self.conversation.stream(), self.agent, self.started)
+        try:
+            await self._see_through(await (self._send_later(text) if self.started else self._send_first(text)))
+        finally:
+            following.cancel()
+            self.printer = None
 
     async def _see_through(self, outcome: Outcome) -> None:
         """Until the turn is answered: ask for each call that waits for a person, right here."""
@@ -93,7 +110,13 @@ class ChatSession:
             for pending in outcome.pending_approvals:
                 await self._ask_approval(pending)
             outcome = await self.conversation.follow(outcome.turn_id, wait_s=None)
-        print(format_turn(self.agent, outcome))
+        printer = self.printer
+        if printer is not None:
+            await printer.settle()
+        if printer is not None and printer.printed and printer.text == outcome.reply:
+            print("\n".join(["", *turn_notes(outcome)]))  # the reply is on screen already
+        else:
+            print(("\n" if printer is not None and printer.printed else "") + format_turn(self.agent, outcome))
 
     async def _ask_approval(self, pending: PendingApproval) -> None:
         print(f"approval needed: {pending.tool} {json.dumps(pending.arguments, ensure_ascii=False)}"
@@ -126,6 +149,7 @@ class ChatSession:
             agent=self.agent,
             model=self.model,
             user_id=self.user,
+            double_texting=self.double_texting or "enqueue",
             max_message_chars=self.settings.max_message_chars,
             turns_per_run=self.settings.turns_per_run,
         )
@@ -200,13 +224,18 @@ def summary(agent: str, user: str | None, first_message: str) -> str:
 
 
 def format_turn(agent: str, result: TurnResult) -> str:
-    lines = [f"{agent}> {result.reply}"]
+    return "\n".join([f"{agent}> {result.reply}", *turn_notes(result)])
+
+
+def turn_notes(result: TurnResult) -> list[str]:
+    """What follows a reply: the tool calls of the turn, and a note if the reply was cut."""
+    lines: list[str] = []
     for call in result.tool_calls:
         outcome = {True: "ok", False: "failed", None: ""}[call.success]
         lines.append(f"  · tool {call.tool}: {call.decision} {outcome}".rstrip())
     if result.reply_truncated:
         lines.append("  (reply cut for workflow history; the whole text is in the transcript store)")
-    return "\n".join(lines)
+    return lines
 
 
 # --- setting up -----------------------------------------------------------------------------------
@@ -228,7 +257,8 @@ async def open_session(args: argparse.Namespace, settings: Settings) -> ChatSess
         check_agent(agent, settings)
         client = await conversations(settings)
         conversation = client.get(uuid.uuid4().hex[:12])
-        session = ChatSession(client, settings, conversation, agent, args.model, args.user)
+        session = ChatSession(client, settings, conversation, agent, args.model, args.user,
+                              stream=not args.no_stream, double_texting=args.double_texting)  # fmt: skip
         print(f"conversation {session.conversation_id} · agent {agent} (starts with your first message)")
         return session
 
@@ -244,7 +274,8 @@ async def open_session(args: argparse.Namespace, settings: Settings) -> ChatSess
         print("\n".join(map(format_message, recent)))
     if not (conversation.execution and conversation.execution.running) or status.state == ConversationState.ENDED:
         raise CliError("this conversation has ended; start a new one with `daemonflow chat`")
-    return ChatSession(client, settings, conversation, status.agent, user=args.user, started=True)
+    return ChatSession(client, settings, conversation, status.agent, user=args.user, started=True,
+                       stream=not args.no_stream)  # fmt: skip
 
 
 def read_line(prompt: str) -> str | None:

@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from pydantic import ValidationError
 
-from cli import channel, memory, monitoring_args, payload, policy
+from cli import channel, memory, monitoring_args, payload, policy, streaming
 from cli.common import EXIT_ERROR, EXIT_USAGE, CliError
 from config.settings import Settings
 from control.errors import ControlError
@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--conversation", metavar="ID", help="continue this conversation instead")
     chat.add_argument("--model", help="Ollama model for a new conversation (overrides the template)")
     chat.add_argument("--user", help="user id recorded with a new conversation")
+    chat.add_argument("--no-stream", action="store_true", help="print each reply once stored, not as it is written")
+    chat.add_argument("--double-texting", choices=["enqueue", "reject", "interrupt"], default=None,
+                      help="for a new conversation: what a message sent while a turn runs does (default enqueue)")
 
     def conversation_command(name: str, help: str) -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help)
@@ -103,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     payload.add_parser(sub)
     policy.add_parser(sub)
     channel.add_parser(sub)
+    streaming.add_parser(sub)  # issue 16: double-texting
     return parser
 
 
@@ -168,6 +172,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "payload": payload.run,
     "policy": policy.run,
     "channel": channel.run,
+    "double-texting": streaming.run,
     **monitoring_args.COMMANDS,
     **{name: _async(name) for name in ("status", "pause", "resume", "inject", "end", "history", "approve", "deny")},
 }

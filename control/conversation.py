@@ -58,6 +58,8 @@ from models.conversation import (
     WatchTurn,
 )
 from models.events import ConversationEvent, EventsQuery
+from models.streaming import DoubleTexting, SetDoubleTexting
+from control.conversation_stream import ConversationStream
 from workflows.conversation import ConversationWorkflow
 
 TURN_POLL = timedelta(seconds=1)
@@ -104,6 +106,7 @@ async def described(handle: WorkflowHandle[Any, Any], timeout: timedelta, what: 
 class Conversation:
     def __init__(self, client: Client, workflow_id: str, timeout: timedelta, task_queue: str) -> None:
         self._handle = client.get_workflow_handle_for(ConversationWorkflow.run, workflow_id)
+        self._client = client
         self._timeout = timeout
         self._task_queue = task_queue
         self.execution: Execution | None = None
@@ -151,6 +154,20 @@ class Conversation:
 
     async def _query(self, call: Awaitable[Any]) -> Any:
         return await answered(call, f"query on conversation {self.id}")
+
+    def stream(self) -> ConversationStream:
+        """Its Workflow Stream: events and token batches by offset (``control/conversation_stream.py``)."""
+        return ConversationStream(self._client, self.workflow_id, self._timeout)
+
+    async def set_double_texting(self, policy: DoubleTexting) -> DoubleTexting:
+        """The ``set_double_texting`` update: the policy now in force (``models/streaming.py``)."""
+        self.ensure_running()
+        update = self._handle.execute_update(ConversationWorkflow.set_double_texting, SetDoubleTexting(policy=policy),
+                                             rpc_timeout=self._timeout)  # fmt: skip
+        try:
+            return await answered(update, f"setting double-texting on conversation {self.id}")
+        except WorkflowUpdateFailedError as err:
+            raise turn_failure(err) from err
 
     # --- steering (signals: delivered, applied at the workflow's next step boundary) -----------
 

@@ -51,6 +51,15 @@ class MessageRejected(ControlError):
     """The workflow's ``send_message`` validator refused the message; the message says why."""
 
 
+class TurnRunning(ControlError):
+    """The conversation rejects messages sent while a turn runs (double-texting ``reject``);
+    ``running`` is that turn (``models.streaming.TurnRunningDetails`` as a dict)."""
+
+    def __init__(self, message: str, running: dict) -> None:
+        super().__init__(message)
+        self.running = running
+
+
 class TurnFailed(ControlError):
     """The turn ran and failed (not the model: see ``ModelFailed``)."""
 

@@ -34,6 +34,7 @@ from control.errors import (
     QueryFailed,
     TemporalUnavailable,
     TurnFailed,
+    TurnRunning,
 )
 from models.conversation import DecisionRejection
 from workflows.failures import failure_cause, failure_message, failure_type
@@ -84,6 +85,10 @@ def turn_failure(err: WorkflowUpdateFailedError) -> ControlError:
     kind, reason = failure_type(err.cause), failure_message(err.cause)
     if kind in REJECTIONS:
         return MessageRejected(reason)
+    if kind == "TurnRunning":
+        cause = failure_cause(err.cause)
+        details = cause.details if isinstance(cause, ApplicationError) else ()
+        return TurnRunning(reason, details[0] if details and isinstance(details[0], dict) else {})
     if kind == "ConversationEnded":
         return ConversationEnded(reason)
     if kind in MODEL_FAILURES:

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from temporalio.contrib.workflow_streams import WorkflowStreamState
 
 from models.agent import AgentTemplate
 from models.events import ConversationEvent
@@ -19,6 +20,7 @@ from models.payloads import PayloadRef
 from models.policy import PolicyRule, PolicySet
 from models.tools import ToolSpec
 from models.transcript import Routing
+from models.streaming import DoubleTexting
 from models.turn_requests import ReplyAddress
 
 WORKFLOW_ID_PREFIX = "conversation-"
@@ -59,6 +61,12 @@ class ConversationInput(Contract):
     together with the turns answered meanwhile, so extraction never delays the next turn…"""
     memory_extraction_every: int = Field(default=5, ge=1, le=100)
     """…or as soon as this many turns wait (1: after every turn), and before the run ends."""
+    double_texting: DoubleTexting = DoubleTexting.ENQUEUE
+    """What a message sent while a turn runs does (``models/streaming.py``); ``set_double_texting``
+    changes it later."""
+    stream_tokens: bool = True
+    """Publish the model's tokens while it writes (one signal per batch in history); off, viewers
+    see each reply once stored, and history grows as before streaming."""
     carried: CarriedState | None = None
     """Set only by continue-as-new: the state of the previous run."""
 
@@ -244,6 +252,7 @@ class Status(Contract):
     agent: str
     model: str
     auto_accept: bool
+    double_texting: DoubleTexting = DoubleTexting.ENQUEUE
     last_error: str | None = None
     ended_reason: str | None = None
     ignored_approvals: list[str] = Field(default_factory=list)
@@ -340,6 +349,11 @@ class CarriedState(Contract):
     requests: list[str] = Field(default_factory=list)
     """The latest ``request_turn`` ids accepted (``models.turn_requests.REQUESTS_REMEMBERED``), so
     a repeated request is never answered twice."""
+    # --- live streaming and double-texting (issue 16) ---
+    stream: WorkflowStreamState | None = None
+    """The Workflow Stream's retained items (events, token batches) and publisher dedup state."""
+    double_texting: DoubleTexting | None = None
+    """Set by ``set_double_texting``; ``None``: the input's."""
 
 
 ConversationInput.model_rebuild()

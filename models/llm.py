@@ -58,6 +58,9 @@ class ChatRequest(BaseModel):
     """Messages and audit rows the workflow decided since its last activity, written first."""
     recall: RecallRequest | None = None
     """Recall memories for the user's message (first step of a turn); ids then go to ``memory_ids``."""
+    stream_tokens: bool = False
+    """Publish what the model writes, while it writes, to the conversation's Workflow Stream
+    (``activities/llm/token_stream.py``); set only by workflows that host one."""
 
 
 class ChatResult(BaseModel):

@@ -59,6 +59,7 @@ CALLS = [
     Call("POST", f"/conversations/{GHOST}/inject", OPERATE, 404, {"content": "x"}),
     Call("POST", f"/conversations/{GHOST}/end", OPERATE, 404),
     Call("PUT", f"/conversations/{GHOST}/auto-accept", OPERATE, 404, {"enabled": False}),
+    Call("PUT", f"/conversations/{GHOST}/double-texting", OPERATE, 404, {"policy": "reject"}),
     Call("GET", "/approvals", READ, 200),
     Call("POST", f"/approvals/{GHOST}/1-0", DECIDE, 404, {"decision": "approve"}),
     Call("GET", "/agents", READ, 200),

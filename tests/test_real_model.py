@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 
 import httpx
 import pytest
 
 from activities.llm.probe import probe_model_servers
+from control.conversation_stream import ConversationStream, StreamItem
 from models.events import EventType
 from models.memory import MemoryAdminRequest
 from tests.fixtures.local_model import REPLY_TOKENS, real_settings
@@ -42,6 +44,32 @@ async def test_a_turn_gets_a_real_reply_through_temporal(real_daemon):
     usage = real_daemon.store.usage(conversation_id)[0]
     assert usage.model == CHAT_ALIAS and usage.completion_tokens == result.usage.completion_tokens
     assert usage.prompt_eval_duration_ms is not None and usage.eval_duration_ms is not None
+
+
+async def test_tokens_stream_from_the_real_model_and_build_the_stored_reply(real_daemon):
+    """Issue 16 (asked by issue 18): the real model's reply reaches a subscriber of the
+    conversation's Workflow Stream as token batches, before the reply is stored, and they join
+    into exactly the stored reply."""
+    handle = await real_daemon.start(agent="smoke")
+    stream = ConversationStream(real_daemon.client, handle.id, timedelta(seconds=30))
+    seen: list[StreamItem] = []
+
+    async def follow() -> None:
+        async for item in stream.follow(0):
+            seen.append(item)
+            if item.topic == "events" and item.data["type"] == "message" and item.data["data"]["role"] == "assistant":
+                return
+
+    following = asyncio.create_task(follow())
+    result = await real_daemon.send(handle, "Write a long story about a dragon who learns to fly.")
+    await asyncio.wait_for(following, MODEL_WAIT_S)
+    deltas = [i.data for i in seen if i.topic == "tokens" and i.data["kind"] == "delta"]
+    assert deltas and all(d["attempt"] == 1 for d in deltas)
+    assert [d["offset"] for d in deltas] == [sum(len(d["text"]) for d in deltas[:n]) for n in range(len(deltas))]
+    assert "".join(d["text"] for d in deltas) == result.reply  # the stored reply, streamed whole and once
+    stored_at = next(n for n, i in enumerate(seen) if i.topic == "events" and i.data["type"] == "message"
+                     and i.data["data"]["role"] == "assistant")  # fmt: skip
+    assert max(n for n, i in enumerate(seen) if i.topic == "tokens") < stored_at
 
 
 async def test_generation_stops_at_the_token_cap(real_daemon):

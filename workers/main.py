@@ -50,6 +50,10 @@ from workflows.tool_execution import ToolExecutionWorkflow
 log = logging.getLogger("daemonflow.worker")
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
+HEARTBEAT_THROTTLE = timedelta(seconds=1)
+"""Heartbeats (and with them a cancellation, e.g. double-texting ``interrupt``) reach the server at
+most this late; by default the SDK holds them for 80 % of the heartbeat timeout (8 s for
+``llm.chat``). Heartbeats are not history events: this costs RPCs, not history."""
 
 
 WORKFLOWS: list[type] = [
@@ -102,6 +106,7 @@ def _worker(client: Client, task_queue: str, workflows: list, activities: list) 
         activities=activities,
         interceptors=[DaemonflowInterceptor()],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,  # issue 16: an interrupt reaches llm.chat in ~1 s
     )
 
 

@@ -25,7 +25,8 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, ChildWorkflowError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -89,6 +90,9 @@ with workflow.unsafe.imports_passed_through():
     from policy.calls import CONTENT_KEYS
     from policy.engine import evaluate
     from workflows.decisions import ignored_line, rejection
+    from workflows.conversation_stream import ConversationStream
+    from workflows import double_texting
+    from models.streaming import INTERRUPTED, DoubleTexting, SetDoubleTexting
     from workflows.failures import failure_message
     from workflows.outbox import Outbox
     from workflows.tool_execution import (
@@ -125,6 +129,9 @@ recalls memories before it asks the model (``activities/turn_prelude.py``), the 
 digest, single-step tool calls are activities of the conversation, and memories are extracted when
 the conversation is idle or every few turns, in the background. Histories recorded before it
 replay the old way: an activity per write, recall and extraction, and a child workflow per tool call."""
+STREAM_PATCH = "token-stream"
+"""Model steps publish their tokens to the conversation's Workflow Stream and can be interrupted
+(double-texting); histories recorded before it replay with the plain activity call."""
 POLICY_ENGINE_PATCH = "policy-engine-2"
 """Calls are judged by ``policy.engine`` (bash-exact reading, exact approve-always); histories
 recorded before it replay with the frozen ``policy.legacy`` engine, so their decisions stand."""
@@ -181,6 +188,10 @@ class ConversationWorkflow:
         """Extract the backlog now: the run is about to end (continue-as-new, end)."""
         self._reports = Outbox()
         """Reports to requesters (``request_turn``), delivered in order."""
+        # --- live streaming and double-texting (issue 16, models/streaming.py) ---
+        self._stream = ConversationStream(self._carried.stream)
+        self._interrupt = False
+        """A message came under ``interrupt``: the running model step is cancelled."""
 
     def _first_state(self) -> CarriedState:
         conversation_id = self._input.conversation_id or workflow.info().workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
@@ -215,11 +226,14 @@ class ConversationWorkflow:
             if not self._should_continue_as_new():
                 await self._answer(self._carried.queue.pop(0))
                 continue
+            self._stream.detach()
             await workflow.wait_condition(workflow.all_handlers_finished)
             await self._extraction_finished()  # the backlog is extracted before the run ends
             await self._reports.delivered()
             if self._ended or not self._should_continue_as_new():
+                self._stream.reattach()
                 continue
+            self._carried.stream = self._stream.state()
             workflow.continue_as_new(ConversationInput(**self._input.model_dump(exclude={"carried"}), carried=self._carried))
 
         return await self._finish()
@@ -266,6 +280,7 @@ class ConversationWorkflow:
                 )
         await self._extraction_finished()  # the last turns' memories; `ended` stays the last event
         self._set_state(ConversationState.ENDED)
+        self._stream.detach()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await workflow.execute_activity_method(
             TranscriptActivities.close,
@@ -288,6 +303,7 @@ class ConversationWorkflow:
         self._turns_this_run += 1
         result: TurnResult | ApplicationError
         self._answering = self._unwritten = item
+        self._interrupt = False
         first_seq = self._carried.next_seq
         try:
             result = await self._run_turn(item)
@@ -307,6 +323,7 @@ class ConversationWorkflow:
             self._results[item.id] = result
         if item.reply_to:
             self._report(item, turn_done(self._carried.conversation_id, item, result, self._reply_seq(first_seq)))
+        self._stream.trim()
         if isinstance(result, TurnResult) and self._memory_on():
             await self._store_memories(result.turn, first_seq)
 
@@ -402,16 +419,14 @@ class ConversationWorkflow:
         deadline = workflow.now() + timedelta(seconds=self._input.model_retry_timeout_s)
         delay = MODEL_RETRY_FIRST_DELAY_S
         while True:
+            if self._interrupt and self._streaming:  # a newer message came during a tool step: stop here
+                return await self._interrupted("")
             request = self._chat_request(turn)
             try:
-                result = await workflow.execute_activity_method(
-                    LlmActivities.chat,
-                    request,
-                    summary=f"{self._template.model} · turn {turn}",
-                    task_queue=self._carried.routing.llm_queue,
-                    **MODEL_CALL,
-                )
+                result = await self._model_step(request, turn)
             except ActivityError as err:
+                if _failure_type(err) == INTERRUPTED or isinstance(err.cause, CancelledError):
+                    return await self._interrupted(double_texting.partial_text(err))
                 if _failure_type(err) == "PromptConfigMissing":  # that worker has no copy: send the text
                     self._prompt_sent = False
                     continue
@@ -437,6 +452,37 @@ class ConversationWorkflow:
             self._delivered(request, result, turn)
             self._remember(request.reply_seq, "assistant", result.reply)
             return result
+
+    async def _model_step(self, request: ChatRequest, turn: int) -> ChatResult:
+        """One ``llm.chat``; with ``STREAM_PATCH`` its tokens stream, and a message sent under
+        double-texting ``interrupt`` cancels it (``_interrupted``)."""
+        summary = f"{self._template.model} · turn {turn}"
+        if not self._streaming:
+            return await workflow.execute_activity_method(
+                LlmActivities.chat, request, summary=summary, task_queue=self._carried.routing.llm_queue, **MODEL_CALL
+            )
+        request.stream_tokens = True
+        step = workflow.start_activity_method(
+            LlmActivities.chat, request, summary=summary, task_queue=self._carried.routing.llm_queue,
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, **MODEL_CALL,
+        )  # fmt: skip
+        await workflow.wait_condition(lambda: step.done() or self._interrupt)
+        if not step.done():
+            step.cancel()
+        return await step
+
+    async def _interrupted(self, partial: str) -> ChatResult:
+        """The step a newer message interrupted: what the model wrote so far becomes the reply,
+        marked, and the turn ends (the new message is next in the queue)."""
+        self._interrupt = False
+        reply = double_texting.marked(partial)
+        await self._append("assistant", reply)
+        return ChatResult(reply=reply, done_reason="interrupted")
+
+    @property
+    def _streaming(self) -> bool:
+        """Whether model steps stream their tokens (``STREAM_PATCH``), asked at each step."""
+        return self._input.stream_tokens and workflow.patched(STREAM_PATCH)
 
     def _chat_request(self, turn: int) -> ChatRequest:
         if self._one_trip:
@@ -918,6 +964,7 @@ class ConversationWorkflow:
         """Events are workflow state only (no commands), so adding them never breaks replay."""
         event = ConversationEvent(id=self._carried.next_event_id, type=type, at=workflow.now(), data=data)
         self._carried.events.append(event)
+        self._stream.publish(event)
         self._carried.next_event_id += 1
         del self._carried.events[:-EVENTS_KEPT]
 
@@ -972,6 +1019,8 @@ class ConversationWorkflow:
         self._carried.queue.append(item)
         if self._state == ConversationState.IDLE:
             self._set_details(self._describe())
+        if self._answering is not None and self._double_texting == DoubleTexting.INTERRUPT:
+            self._interrupt = True
         await workflow.wait_condition(lambda: item.id in self._results)
         result = self._results.pop(item.id)
         if isinstance(result, ApplicationError):
@@ -989,6 +1038,27 @@ class ConversationWorkflow:
         if len(message.content) > limit:
             raise ApplicationError(f"message is {len(message.content)} characters; the limit is {limit}",
                                    type="MessageRejected")  # fmt: skip
+        if self._double_texting == DoubleTexting.REJECT and self._answering is not None:
+            raise double_texting.turn_running(self._carried.turn, self._state, self._answering)
+
+    @property
+    def _double_texting(self) -> DoubleTexting:
+        return self._carried.double_texting or self._input.double_texting
+
+    @workflow.update
+    def set_double_texting(self, change: SetDoubleTexting) -> DoubleTexting:
+        """What a message sent while a turn runs does from now on (``models/streaming.py``);
+        answers with the policy now in force."""
+        self._carried.double_texting = change.policy
+        self._emit(EventType.STATE, {"state": self._state.value, "details": self._describe(),
+                                     "double_texting": change.policy.value})  # fmt: skip
+        return change.policy
+
+    @set_double_texting.validator
+    def _validate_double_texting(self, change: SetDoubleTexting) -> None:
+        if self._ended:
+            raise ApplicationError("conversation has ended", type="ConversationEnded")
+        DoubleTexting(change.policy)  # a dict that skipped the model still fails here, before it is accepted
 
     @workflow.update
     def decide(self, decision: Approve) -> DecisionApplied:
@@ -1101,6 +1171,7 @@ class ConversationWorkflow:
             agent=template.name if template else self._input.agent,
             model=(template.model if template else self._input.model) or "",
             auto_accept=self._carried.auto_accept,
+            double_texting=self._double_texting,
             last_error=self._carried.last_error,
             ended_reason=self._end_reason or None,
             ignored_approvals=list(self._ignored_approvals),

@@ -14,15 +14,18 @@ import logging
 from typing import TYPE_CHECKING
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.llm.chat_models import LlmProviders
+from activities.llm.chat_models import ChatModel, LlmProviders
 from activities.llm.errors import LlmError
 from activities.llm.provider import ChatOutcome, PromptMessage
+from activities.llm.token_stream import TokenPublisher
 from activities.prompt import build_system_prompt, window_budget_chars
 from activities.tool_calls import tool_call_requests
 from config.settings import Settings
 from models.conversation import Usage
 from models.llm import MAX_REPLY_CHARS_IN_HISTORY, ChatRequest, ChatResult, ToolCallRequest
+from models.streaming import INTERRUPTED
 from store.payloads import PayloadStore
 from store.tables import Message
 from store.transcript import TranscriptStore
@@ -89,7 +92,7 @@ class LlmActivities:
     async def _chat(self, request: ChatRequest) -> ChatResult:
         model = self._providers.chat_model(request.template)
         messages = await self._prompt(request)
-        outcome = await model.chat(messages, request.tools)  # _heartbeat_forever beats every 2 s meanwhile
+        outcome = await _streamed(model, messages, request)  # _heartbeat_forever beats every 2 s meanwhile
         tool_calls = await asyncio.to_thread(
             tool_call_requests, self._payloads, request.conversation_id, request.reply_seq,
             [(c.name, c.arguments) for c in outcome.tool_calls],
@@ -131,6 +134,23 @@ class LlmActivities:
                  cached_prompt_tokens=outcome.cached_prompt_tokens, total_duration_ms=timings.total_ms, load_duration_ms=timings.load_ms,
                  prompt_eval_duration_ms=timings.prompt_ms, eval_duration_ms=timings.eval_ms),
         )  # one transaction (store/turn_writes.py)
+
+
+async def _streamed(model: ChatModel, messages: list[PromptMessage], request: ChatRequest) -> ChatOutcome:
+    """The model's answer; with ``stream_tokens``, published as it comes (``token_stream.py``). A
+    step cancelled because a newer message interrupts it (double-texting ``interrupt``) fails with
+    ``Interrupted`` carrying what the model wrote so far: the workflow keeps it, marked."""
+    if not request.stream_tokens:
+        return await model.chat(messages, request.tools)
+    async with TokenPublisher(request.reply_seq) as tokens:
+        try:
+            return await model.chat(messages, request.tools, tokens.on_delta)
+        except asyncio.CancelledError:
+            if not activity.is_cancelled():
+                raise
+            partial = tokens.text
+    raise ApplicationError("the model's answer was interrupted by a newer message", partial[:MAX_REPLY_CHARS_IN_HISTORY],
+                           type=INTERRUPTED, non_retryable=True)  # fmt: skip
 
 
 async def _heartbeat_forever() -> None:

@@ -135,6 +135,7 @@ async function select(conversationId) {
   state.selected = conversationId;
   state.lastSeq = 0;
   state.lastEventId = 0;
+  clearStreaming(); // tokens.js
   $("messages").replaceChildren();
   $("chat-empty").hidden = true;
   $("chat-view").hidden = false;
@@ -177,6 +178,7 @@ async function loadMessages() {
           continue;
         }
         if (m.seq <= state.lastSeq) continue;
+        replyStored(m.seq); // tokens.js
         $("messages").append(el("li", { class: m.role, "data-seq": String(m.seq) }, el("span", { class: "role" }, m.role), m.content));
         state.lastSeq = m.seq;
       }
@@ -282,6 +284,12 @@ function onEvent(conversationId, event) {
       return false;
     case "tool_result":
       eventLine(`tool result ${data.tool_call_id}: ${data.success ? "ok" : "failed"}${data.exit_code !== null && data.exit_code !== undefined ? " (exit " + data.exit_code + ")" : ""}`);
+      return false;
+    case "token": // tokens.js
+      showToken(data);
+      return false;
+    case "token_reset":
+      resetTokens(data);
       return false;
     case "turn_completed":
       eventLine(`turn ${data.turn} completed`);

@@ -1,0 +1,90 @@
+"""What the model writes, published to the conversation's Workflow Stream while it writes.
+
+The provider calls ``on_delta`` for every chunk; this publisher gathers the text and publishes one
+``TokenDelta`` per ``TOKEN_BATCH_S`` (the first text of a step at once, so the first token is
+not held back): the workflow's history grows by one signal per batch, never per token. A retried
+attempt first publishes ``TokenReset`` so clients drop what the failed attempt showed; the stored
+reply stays the truth (its ``message`` event follows the step).
+
+Publishing never fails the model call: a stream in trouble costs the viewers their live tokens,
+not the turn its answer (the ``message`` event and the transcript still carry the reply).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from temporalio import activity
+from temporalio.contrib.workflow_streams import WorkflowStreamClient
+
+from models.streaming import TOKEN_BATCH_S, TOKENS_TOPIC, TokenDelta, TokenReset
+
+log = logging.getLogger(__name__)
+
+
+class TokenPublisher:
+    """For one attempt of one model step; ``async with`` it around the model call."""
+
+    def __init__(self, seq: int, batch_s: float = TOKEN_BATCH_S) -> None:
+        self.seq = seq
+        self.attempt = activity.info().attempt
+        self._batch_s = batch_s
+        self._client = WorkflowStreamClient.from_within_activity()
+        """Used without its background flusher (``async with``): cancelling that flusher right after
+        waking it can be lost in Python 3.11's ``asyncio.wait_for``, and the exit then waits for
+        ever. The pacer here flushes itself."""
+        self._topic = self._client.topic(TOKENS_TOPIC)
+        self._text: list[str] = []
+        self._published = 0
+        """Characters of ``text`` already published."""
+        self._wake = asyncio.Event()
+        self._pacer: asyncio.Task[None] | None = None
+
+    @property
+    def text(self) -> str:
+        """Everything the model wrote in this attempt so far."""
+        return "".join(self._text)
+
+    def on_delta(self, text: str) -> None:
+        if text:
+            self._text.append(text)
+            self._wake.set()
+
+    async def __aenter__(self) -> TokenPublisher:
+        if self.attempt > 1:
+            self._topic.publish(TokenReset(seq=self.seq, attempt=self.attempt).model_dump())
+            self._wake.set()
+        self._pacer = asyncio.create_task(self._pace())
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._pacer is not None:
+            self._pacer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pacer
+        self._publish_pending()
+        try:
+            await asyncio.shield(self._client.flush())  # the last batch, even when cancelled
+        except Exception as err:  # noqa: BLE001 - the stream is best effort, the reply is stored anyway
+            log.warning("token stream for seq %s: last batch not published (%s)", self.seq, err)
+
+    async def _pace(self) -> None:
+        """Publish at once when text comes after a quiet spell, then at most once per batch."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            self._publish_pending()
+            try:
+                await self._client.flush()
+            except Exception as err:  # noqa: BLE001 - kept pending; the next flush sends it again
+                log.warning("token stream for seq %s: batch not published yet (%s)", self.seq, err)
+            await asyncio.sleep(self._batch_s)
+
+    def _publish_pending(self) -> None:
+        text = self.text
+        if len(text) > self._published:
+            delta = TokenDelta(seq=self.seq, attempt=self.attempt, offset=self._published, text=text[self._published :])
+            self._topic.publish(delta.model_dump())
+            self._published = len(text)

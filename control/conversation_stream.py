@@ -1,0 +1,98 @@
+"""A conversation's Workflow Stream, read from outside: its events and token batches, by offset.
+
+Two ways in, both from ``temporalio.contrib.workflow_streams``:
+
+- ``read(offset)``: the stream's poll *query* — answers at once with what the workflow keeps from
+  ``offset`` on, adds nothing to history, works on a finished conversation too (a worker replays
+  it). A viewer's backlog and catch-up read this way.
+- ``follow(offset)``: ``WorkflowStreamClient.subscribe`` — long-polls with the stream's poll
+  *update* (one per batch received: each adds two small events to history, which is why the API
+  keeps one per conversation, ``api/stream_hub.py``), follows continue-as-new, and ends after the
+  conversation's run is over and its last items are read.
+
+Items come out as ``StreamItem`` (offset, topic, JSON data) whatever their topic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.workflow_streams import PollInput, PollResult, WorkflowStreamClient
+from temporalio.contrib.workflow_streams._types import _decode_payload  # the wire format's own decoder
+
+from control.failures import answered
+
+POLL = "__temporal_workflow_stream_poll"
+"""The stream's poll query (and update), as ``WorkflowStream`` registers it."""
+OFFSET = "__temporal_workflow_stream_offset"
+FOLLOW_COOLDOWN = timedelta(milliseconds=50)
+"""Pause between two long polls that returned items; a poll that finds nothing waits in the
+workflow, so this only bounds how often a busy stream is asked (≤ 20/s)."""
+
+
+@dataclass(frozen=True)
+class StreamItem:
+    offset: int
+    topic: str
+    data: dict[str, Any]
+
+    @property
+    def event_id(self) -> int:
+        """Its SSE id: offsets start at 0, ids at 1 (``Last-Event-ID: 0`` means "from the start")."""
+        return self.offset + 1
+
+
+@dataclass
+class StreamPage:
+    items: list[StreamItem] = field(default_factory=list)
+    next_offset: int = 0
+
+
+class ConversationStream:
+    def __init__(self, client: Client, workflow_id: str, timeout: timedelta) -> None:
+        self._client = client
+        self._workflow_id = workflow_id
+        self._timeout = timeout
+
+    @property
+    def workflow_id(self) -> str:
+        return self._workflow_id
+
+    async def read(self, offset: int) -> StreamPage:
+        """Everything kept from ``offset`` on (all pages); items start later if older ones were
+        truncated. Raises ``control.errors`` (no worker, not found…)."""
+        page = StreamPage(next_offset=offset)
+        handle = self._client.get_workflow_handle(self._workflow_id)
+        while True:
+            asking = handle.query(POLL, PollInput(from_offset=page.next_offset), result_type=PollResult,
+                                  rpc_timeout=self._timeout)  # fmt: skip
+            result: PollResult = await answered(asking, f"reading the stream of {self._workflow_id}")
+            page.items += [_item(w.offset, w.topic, w.data, self._client) for w in result.items]
+            page.next_offset = max(page.next_offset, result.next_offset)
+            if not result.more_ready:
+                return page
+
+    async def offset(self) -> int:
+        """Where the next item will be."""
+        handle = self._client.get_workflow_handle(self._workflow_id)
+        asking = handle.query(OFFSET, result_type=int, rpc_timeout=self._timeout)
+        return await answered(asking, f"reading the stream offset of {self._workflow_id}")
+
+    async def follow(self, offset: int) -> AsyncIterator[StreamItem]:
+        """Items from ``offset`` on as they come; ends once the conversation's run is over."""
+        stream = WorkflowStreamClient.create(self._client, self._workflow_id)
+        async for item in stream.subscribe(from_offset=offset, poll_cooldown=FOLLOW_COOLDOWN):
+            yield StreamItem(item.offset, item.topic, _as_dict(item.data))
+
+
+def _item(offset: int, topic: str, wire: str, client: Client) -> StreamItem:
+    data = client.data_converter.payload_converter.from_payload(_decode_payload(wire))
+    return StreamItem(offset, topic, _as_dict(data))
+
+
+def _as_dict(data: Any) -> dict[str, Any]:
+    return data if isinstance(data, dict) else {"value": data}

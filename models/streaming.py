@@ -1,0 +1,83 @@
+"""Live token streaming and double-texting: what travels on a conversation's Workflow Stream.
+
+``ConversationWorkflow`` hosts a ``temporalio.contrib.workflow_streams.WorkflowStream``. Two topics
+share its one offset space:
+
+- ``events``: every ``ConversationEvent`` the workflow emits (published by the workflow itself:
+  workflow state, no history event);
+- ``tokens``: what the model writes while it writes (``TokenDelta`` batches published by the
+  ``llm.chat`` activity with ``WorkflowStreamClient``: one signal per batch, never per token) and
+  ``TokenReset`` when a retried attempt starts over.
+
+The API serves both in one SSE stream whose ``id:`` is the stream offset + 1, so
+``Last-Event-ID`` resumes either kind. A model step is named by ``seq`` (the transcript seq its
+reply is written at) and ``attempt``; ``offset`` is the character offset of ``text`` in that
+attempt's reply, so a client places every batch exactly and a repeated or missing batch shows.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EVENTS_TOPIC = "events"
+TOKENS_TOPIC = "tokens"
+STREAM_ITEMS_KEPT = 500
+"""Items of the stream a conversation keeps (and carries across continue-as-new); older ones are
+truncated between turns. A client that resumes before them gets a ``gap``."""
+TOKEN_BATCH_S = 0.25
+"""How often the activity publishes what the model wrote since its last batch (the first text of a
+step goes at once). One publish is one signal in history: a 20 tokens/s model adds 4 per second."""
+INTERRUPTED = "Interrupted"
+"""The failure type of a model step cancelled by a newer message; its detail is the partial text."""
+INTERRUPTED_MARK = "\n\n[interrupted]"
+"""Ends a reply that a newer message interrupted (double-texting ``interrupt``)."""
+
+
+class DoubleTexting(StrEnum):
+    """What a message sent while a turn runs does (``send_message``)."""
+
+    ENQUEUE = "enqueue"
+    """Waits for its turn (the default)."""
+    REJECT = "reject"
+    """Refused at once (``TurnRunning``, the API's 409), with the turn that runs."""
+    INTERRUPT = "interrupt"
+    """Cancels the model's running generation (its partial reply is kept, marked interrupted)
+    and is answered next."""
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenDelta(_Wire):
+    kind: Literal["delta"] = "delta"
+    seq: int
+    """The transcript seq the step's reply is written at."""
+    attempt: int = Field(ge=1)
+    offset: int = Field(ge=0)
+    """Where ``text`` starts in this attempt's reply (characters)."""
+    text: str
+
+
+class TokenReset(_Wire):
+    """A retried attempt starts over: drop what earlier attempts of ``seq`` streamed."""
+
+    kind: Literal["reset"] = "reset"
+    seq: int
+    attempt: int = Field(ge=2)
+
+
+class SetDoubleTexting(_Wire):
+    policy: DoubleTexting
+
+
+class TurnRunningDetails(_Wire):
+    """Why ``send_message`` was refused under ``reject``: the turn that runs."""
+
+    turn: int
+    state: str
+    message: str
+    """A preview of the message that turn answers."""

@@ -1,0 +1,136 @@
+"""Live tokens over the API (issue 16): a real API process, a real worker and Temporal dev server,
+the fake Ollama streaming its reply a chunk at a time with a delay.
+
+What a client shows is rebuilt from the frames exactly as a client would (``tests/streaming_support.py``):
+token batches placed at their offset, a ``token_reset`` dropping a failed attempt's text, and the
+stored ``message`` being the truth the streamed text must equal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import httpx
+
+from tests.fakes.ollama import Reply
+from tests.fixtures.api import ApiStack
+from tests.streaming_support import Frame, read_frames, replies, reply_stored
+from tests.test_api import new_id, until
+
+LONG = " ".join(f"word{i}" for i in range(40))
+"""40 chunks: at 0.05 s each the reply takes 2 s to write, several token batches."""
+
+
+def tokens(frames: list[Frame]) -> list[Frame]:
+    return [f for f in frames if f.event == "token"]
+
+
+async def metric(api: ApiStack, name: str) -> float:
+    text = (await httpx.AsyncClient(base_url=api.url).get("/metrics")).text
+    found = re.search(rf"^{name} (\S+)$", text, re.M)
+    assert found, f"{name} not in /metrics"
+    return float(found.group(1))
+
+
+async def start_quiet(api: ApiStack, prefix: str, **options) -> str:
+    """A conversation without a first message, so viewers can join before anything streams."""
+    cid = new_id(prefix)
+    created = await api.http("operator").post("/conversations", json={"conversation_id": cid, **options})
+    assert created.status_code == 201, created.text
+    return cid
+
+
+async def test_tokens_arrive_before_the_turn_ends_and_build_the_stored_reply(api: ApiStack) -> None:
+    api.ollama.chunk_delay_s = 0.05
+    api.ollama.script(Reply(content=LONG))
+    http = api.http("viewer")
+    cid = await start_quiet(api, "tokens")
+    watching = asyncio.create_task(read_frames(http, cid, reply_stored()))
+    await until(lambda: _streams_open(api, 1))
+    sent = await api.http("operator").post(f"/conversations/{cid}/messages", params={"wait": "false"},
+                                           json={"content": "talk"})  # fmt: skip
+    assert sent.status_code == 202, sent.text
+    frames = await asyncio.wait_for(watching, 60)
+
+    streamed = tokens(frames)
+    assert len(streamed) >= 2, "the reply came as one batch: nothing streamed while the model wrote"
+    assert [f.id for f in frames] == list(range(frames[0].id, frames[0].id + len(frames)))  # one id space
+    stored_at = next(i for i, f in enumerate(frames) if f.event == "message" and f.data["data"]["role"] == "assistant")
+    assert frames.index(streamed[-1]) < stored_at  # every token before the turn's reply is stored
+    shown = replies(frames)
+    seq = streamed[0].data["seq"]
+    assert shown.misplaced == [] and shown.text[seq] == shown.stored[seq] == LONG
+
+
+async def test_a_dropped_connection_resumes_with_last_event_id_without_loss_or_repeat(api: ApiStack) -> None:
+    api.ollama.chunk_delay_s = 0.05
+    api.ollama.script(Reply(content=LONG))
+    http = api.http("viewer")
+    cid = await start_quiet(api, "resume")
+    first_part = asyncio.create_task(read_frames(http, cid, lambda frames: len(tokens(frames)) >= 2))
+    await until(lambda: _streams_open(api, 1))
+    await api.http("operator").post(f"/conversations/{cid}/messages", params={"wait": "false"}, json={"content": "go"})
+    before = await asyncio.wait_for(first_part, 60)  # the connection drops after two token batches
+    after = await asyncio.wait_for(read_frames(http, cid, reply_stored(), last_event_id=before[-1].id), 60)
+
+    assert after[0].id == before[-1].id + 1
+    frames = before + after
+    assert [f.id for f in frames] == list(range(frames[0].id, frames[0].id + len(frames)))
+    shown = replies(frames)
+    seq = tokens(frames)[0].data["seq"]
+    assert shown.misplaced == [] and shown.text[seq] == shown.stored[seq] == LONG
+
+
+async def test_a_retried_model_call_resets_the_streamed_text(api: ApiStack) -> None:
+    api.ollama.chunk_delay_s = 0.05
+    api.ollama.script(Reply(content="a first attempt that breaks " + LONG, hang_up_after=8), Reply(content=LONG))
+    http = api.http("viewer")
+    cid = await start_quiet(api, "rewind")
+    watching = asyncio.create_task(read_frames(http, cid, reply_stored()))
+    await until(lambda: _streams_open(api, 1))
+    await api.http("operator").post(f"/conversations/{cid}/messages", params={"wait": "false"}, json={"content": "go"})
+    frames = await asyncio.wait_for(watching, 90)
+
+    resets = [f for f in frames if f.event == "token_reset"]
+    assert len(resets) == 1 and resets[0].data["attempt"] == 2
+    first_attempt = [f for f in tokens(frames) if f.data["attempt"] == 1]
+    assert first_attempt and frames.index(first_attempt[-1]) < frames.index(resets[0])
+    assert "".join(f.data["text"] for f in first_attempt).startswith("a first attempt")
+    shown = replies(frames)
+    seq = resets[0].data["seq"]
+    assert shown.text[seq] == shown.stored[seq] == LONG  # the broken text is gone, not concatenated
+
+
+async def test_many_viewers_share_one_subscription_and_each_get_every_token_once_in_order(api: ApiStack) -> None:
+    api.ollama.chunk_delay_s = 0.03
+    http = api.http("viewer")
+    for count in (1, 10, 50):
+        api.ollama.script(Reply(content=LONG))
+        cid = await start_quiet(api, f"viewers{count}")
+        baseline = await _streams(api)
+        watchers = [asyncio.create_task(read_frames(http, cid, reply_stored())) for _ in range(count)]
+        await until(lambda: _streams_open(api, baseline + count))
+        assert await metric(api, "daemonflow_api_stream_subscriptions") == 1
+        await api.http("operator").post(f"/conversations/{cid}/messages", params={"wait": "false"},
+                                        json={"content": "all of you"})  # fmt: skip
+        seen = await asyncio.wait_for(asyncio.gather(*watchers), 120)
+        reference = [(f.id, f.data) for f in tokens(seen[0])]
+        assert len(reference) >= 2
+        for frames in seen:
+            assert [(f.id, f.data) for f in tokens(frames)] == reference  # every batch, once, in order
+            shown = replies(frames)
+            assert shown.misplaced == [] and list(shown.stored.values()) == [LONG]
+        await until(lambda: _subscriptions(api, 0))  # the last viewer gone, the subscription stops
+
+
+async def _streams(api: ApiStack) -> float:
+    return await metric(api, "daemonflow_api_event_streams")
+
+
+async def _streams_open(api: ApiStack, count: float) -> bool:
+    return await _streams(api) >= count
+
+
+async def _subscriptions(api: ApiStack, count: float) -> bool:
+    return await metric(api, "daemonflow_api_stream_subscriptions") == count
