@@ -3,11 +3,17 @@ accept/refuse answers routed on their schema), the embeddings that route, and a 
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+from temporalio.service import RPCError
+
 from control.messages import Messages
-from models.private_messages import PrivateMessageInput
+from models.conversation import conversation_workflow_id
+from models.private_messages import PrivateMessageInput, dm_conversation_id
 from store.engine import make_engine
 from store.private_messages import PrivateMessageStore
 from tests.fakes.ollama import FakeOllama, Reply, by_system_prompt, content_word_embedding
@@ -61,3 +67,18 @@ def replies(*texts: str) -> Any:
         return Reply(content=left.pop(0) if len(left) > 1 else left[0])
 
     return respond
+
+
+AGENTS = ("developer", "analyst", "moderator", "assistant")
+
+
+@pytest.fixture(autouse=True)
+async def dm_conversations_ended(temporal_env) -> AsyncIterator[None]:
+    """``dm-<agent>`` is one workflow id per agent on the whole (shared) test server: each test
+    leaves none running, or the next test's messages would be signalled to a conversation whose
+    worker is gone."""
+    yield
+    for agent in AGENTS:
+        handle = temporal_env.client.get_workflow_handle(conversation_workflow_id(dm_conversation_id(agent)))
+        with contextlib.suppress(RPCError):
+            await handle.terminate("test over")

@@ -12,7 +12,7 @@ from control.errors import NotWaitingForInput, PrivateMessageExists
 from models.private_messages import MessageState, ProvideInput, dm_conversation_id
 from store.engine import make_engine
 from store.private_messages import PrivateMessageStore
-from tests.message_support import CODING, DEVELOPER, FIX, WEATHER, agents_answer, messages_of, person_message, replies
+from tests.message_support import dm_conversations_ended, CODING, DEVELOPER, FIX, WEATHER, agents_answer, messages_of, person_message, replies  # noqa: F401 (the fixture)
 from tests.test_conversation import wait_for
 
 
