@@ -7,12 +7,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlmodel import Session, col, select
 
+from control.conversations import Conversations
 from control.errors import NotWaitingForInput, PrivateMessageExists
-from models.private_messages import MessageState, ProvideInput, dm_conversation_id
+from models.conversation import ConversationState
+from models.private_messages import MessageState, ProvideInput, deepthink_conversation_id, dm_conversation_id
 from store.engine import make_engine
 from store.private_messages import PrivateMessageStore
-from tests.message_support import dm_conversations_ended, CODING, DEVELOPER, FIX, WEATHER, agents_answer, messages_of, person_message, replies  # noqa: F401 (the fixture)
+from store.tables import Message
+from tests.message_support import dm_conversations_ended, CODING, DEVELOPER, FIX, WEATHER, agents_answer, last_user_text, messages_of, person_message, replies  # noqa: F401 (the fixture)
 from tests.test_conversation import wait_for
 
 
@@ -86,3 +90,37 @@ def _declining(reason: str):
         return json.dumps({"accept": False, "reason": reason})
 
     return respond
+
+
+def _thinking(body: dict) -> str:
+    """The developer's deepthink: a private line per step, then the summary."""
+    asked = last_user_text(body)
+    if "Deepthink, step" in asked:
+        return f"PRIVATE-REASONING step {asked.split('step ')[1][:1]}: the traceback points at the fixture."
+    if "Now write the answer" in asked:
+        return "Summary: the fixture is wrong; run pytest -x to see it."
+    return FIX
+
+
+async def test_a_deepthink_is_read_by_operators_and_never_reaches_another_conversation(daemon, fake_ollama):
+    agents_answer(fake_ollama, **{DEVELOPER: _thinking})
+    messages = messages_of(daemon, deepthink_steps=2)
+    done = await messages.result((await messages.send(person_message(messages, deepthink=True))).message_id)
+    assert done.state == MessageState.COMPLETED and done.reply == "Summary: the fixture is wrong; run pytest -x to see it."
+    thought = deepthink_conversation_id(done.message_id, "developer")
+    assert done.deepthink_conversation_id == done.conversation_id == thought
+
+    conversation = await Conversations(daemon.client, daemon.task_queue, 30).find(thought)
+    history = [(m.role, m.content) for m in await conversation.history(50)]
+    assert [role for role, _ in history] == ["user", "assistant"] * 3
+    assert [c for _, c in history[1::2]][:2] == [f"PRIVATE-REASONING step {n}: the traceback points at the fixture."
+                                                 for n in (1, 2)]
+    await wait_for(lambda: _ended(conversation), timeout=30)
+    with Session(daemon.store.engine) as session:
+        holders = set(session.exec(select(Message.conversation_id).where(col(Message.content).contains("PRIVATE-REASONING"))))
+    assert holders == {thought}, "the reasoning is in the deepthink transcript only"
+    assert daemon.store.list_messages(dm_conversation_id("developer")) == []
+
+
+async def _ended(conversation) -> bool:
+    return (await conversation.status()).state == ConversationState.ENDED
