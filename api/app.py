@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
-from api import approvals, channels, conversations, errors, events, health, monitoring, openapi, payloads, relevance
+from api import approvals, channels, conversations, errors, events, health, messages, monitoring, openapi, payloads, relevance
 from api.auth import KeyRing
 from api.context import ApiContext
 from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -21,8 +21,10 @@ from api.metrics import MetricsMiddleware
 from config.settings import Settings
 from control.channels import Channels
 from control.conversations import Conversations
+from control.messages import Messages
 from control.relevance import RelevanceCalculator
 from store.engine import make_engine
+from store.private_messages import PrivateMessageStore
 from store.transcript import TranscriptStore
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -46,6 +48,7 @@ def create_app(settings: Settings, client: Client, keys: KeyRing) -> FastAPI:
         transcripts=TranscriptStore(engine),
         channels=Channels(client, settings.task_queue, settings.api_query_timeout_s),
         relevance=RelevanceCalculator(client, settings.task_queue, settings.llm_task_queue or None),
+        messages=Messages(client, settings, PrivateMessageStore(engine), settings.api_query_timeout_s),
     )
     errors.install(app)
     openapi.install(app)
@@ -57,6 +60,7 @@ def create_app(settings: Settings, client: Client, keys: KeyRing) -> FastAPI:
     app.include_router(monitoring.router)
     app.include_router(channels.router)
     app.include_router(relevance.router)
+    app.include_router(messages.router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

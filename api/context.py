@@ -18,6 +18,7 @@ from api.auth import KeyRing
 from config.settings import Settings
 from control.channels import Channels
 from control.conversations import Conversations
+from control.messages import Messages
 from control.relevance import RelevanceCalculator
 from store.channels import ChannelStore
 from store.relevance import RelevanceStore
@@ -35,6 +36,7 @@ class ApiContext:
     transcripts: TranscriptStore
     channels: Channels
     relevance: RelevanceCalculator
+    messages: Messages
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the server begins to stop, so live event streams end instead of holding it up."""
 
