@@ -15,7 +15,11 @@ from models.conversation import ConversationState
 from models.private_messages import MessageState, ProvideInput, deepthink_conversation_id, dm_conversation_id
 from store.engine import make_engine
 from store.private_messages import PrivateMessageStore
+from store.relevance import RelevanceStore
 from store.tables import Message
+from models.channel import Post
+from models.relevance import Factor
+from tests.channel_support import open_channel
 from tests.message_support import dm_conversations_ended, CODING, DEVELOPER, FIX, WEATHER, agents_answer, last_user_text, messages_of, person_message, replies  # noqa: F401 (the fixture)
 from tests.test_conversation import wait_for
 
@@ -56,6 +60,18 @@ async def test_a_busy_recipient_refuses_then_accepts_once_its_work_is_done(daemo
     developer = next(a for a in report.agents if a.agent == "developer")
     assert (developer.received.sent, developer.received.completed, developer.received.refused) == (3, 2, 1)
     assert developer.received.mean_duration_ms and developer.received.mean_duration_ms > 0
+    await _trust_reaches_the_relevance_engine(daemon)
+
+
+async def _trust_reaches_the_relevance_engine(daemon) -> None:
+    """alice's one completed message gives the developer a trust of (1 + 1) / (1 + 2) towards her:
+    a channel scoring her post reads it (the factor weighs 0 by default, so it is shown, not counted)."""
+    channel = await open_channel(daemon, agents=["developer"], people=["alice"])
+    await channel.post(Post(author="alice", content=CODING), wait_s=None)
+    [score] = RelevanceStore(daemon.store.engine).scores_of("developer", channel_id=channel.id).items
+    [trust] = [f for f in score.factors if f.factor == Factor.RELATIONSHIP_TRUST]
+    assert trust.raw == 0.6667 and trust.contribution == 0
+    await channel.end("test over")
 
 
 async def _question(messages, message_id: str):

@@ -397,7 +397,7 @@ class ChannelWorkflow:
                                   self._carried.channel_id)
         similarities = await self._similarities(similarity_request(self._carried, self._input, view), view.seq)
         context = post_context(self._carried, view, appended.mentions, workflow.now())
-        relevance = score_post(config, context, agent_states(self._carried, view.author), similarities)
+        relevance = score_post(config, context, agent_states(self._carried, view.author, similarities.trust), similarities)
         scores = member_scores(relevance)
         self._unrecorded = (relevance, scores, view.seq)
         self._carried.scored.append(scored_message(view, scores))
