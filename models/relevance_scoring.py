@@ -37,8 +37,8 @@ class Decision(StrEnum):
     """The post goes to the agent's memory; no reply."""
     INTERVENE = "intervene"
     REFLECT = "reflect"
-    """Reserved (issue 14: think it over in a private deepthink channel). Never produced yet; part
-    of the enum so that records and clients written later keep reading."""
+    """Answer after thinking it over in a private deepthink conversation (``thresholds.reflect``;
+    the channel runs it, ``workflows/deepthink.py``)."""
 
 
 class AuthorKind(StrEnum):

@@ -23,6 +23,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from models.private_messages import INPUT_MARKER, MAX_HOPS, PrivateMessageInput
     from models.relevance_scoring import Similarities
+    from workflows import deepthink
 
 
 @dataclass(frozen=True)
@@ -77,12 +78,5 @@ def input_text(request: PrivateMessageInput, answer: str, author: str | None) ->
 
 
 def deepthink_step_text(request: PrivateMessageInput, step: int, steps: int) -> str:
-    if step == 1:
-        return (f"Deepthink, step 1 of {steps}. Think privately, step by step, about this request from "
-                f"{request.sender}; nobody else reads this. Use your tools if they help.\n\n{request.content}")  # fmt: skip
-    return f"Deepthink, step {step} of {steps}: go further — check your reasoning, correct it, fill what is missing."
-
-
-def deepthink_summary_text(request: PrivateMessageInput) -> str:
-    return (f"Now write the answer {request.sender} will read: a short summary of your conclusion, "
-            "without the private reasoning.")
+    text = deepthink.step_text(step, steps, f"this request from {request.sender}")
+    return f"{text}\n\n{request.content}" if step == 1 else text

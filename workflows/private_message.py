@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from models.relevance_scoring import AgentProfile, SimilarityRequest, TextRef
     from models.turn_reports import TurnDone, TurnOutcome
     from models.turn_requests import ReplyAddress, TurnRequest
+    from workflows import deepthink
     from workflows import message_acceptance as rule
     from workflows.activity_config import MODEL_CALL, SIMILARITY_CALL, STORE_CALL
     from workflows.conversation import ConversationWorkflow
@@ -168,7 +169,7 @@ class PrivateMessageWorkflow:
         await self._record()
         for step in range(1, request.deepthink_steps + 1):
             await self._turn(conversation_id, step, rule.deepthink_step_text(request, step, request.deepthink_steps))
-        done = await self._turn(conversation_id, request.deepthink_steps + 1, rule.deepthink_summary_text(request))
+        done = await self._turn(conversation_id, request.deepthink_steps + 1, deepthink.summary_text(request.sender))
         self._outbox.send(conversation_workflow_id(conversation_id), "end", End(reason="deepthink finished"))
         self._status.conversation_id = conversation_id
         return done
