@@ -751,7 +751,7 @@ class ConversationWorkflow:
             if spec.runs_on == RunsOn.WORKFLOW:  # send_private_message (workflows/message_tool.py)
                 hops = self._answering.hops if self._answering else 0
                 return await self._messages.send(self._template.name, workflow.info().workflow_id, arguments, hops,
-                                                 self._carried.routing.llm_queue)  # fmt: skip
+                                                 self._carried.routing.llm_queue, lambda: self._ended)  # fmt: skip
             if self._one_trip and spec.name not in STEPS:
                 result = await self._run_tool_activity(spec, tool_input, summary[:200])
             else:

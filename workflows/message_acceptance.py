@@ -2,8 +2,8 @@
 
 The accept rule, in order (the first that refuses decides, and says why):
 
-1. ``hops``: the chain of agent→agent messages is longer than ``MAX_HOPS`` (3). The hop count is
-   carried in the request, so no model text can lift it.
+1. ``hops``: the chain of agent→agent messages is longer than ``MAX_HOPS`` (3), or an agent writes
+   to itself. The hop count is carried in the request, so no model text can lift it.
 2. ``workload``: the recipient already has ``max_open`` (3) accepted messages it has not finished.
 3. ``expertise``: the request's similarity to the recipient's closest expertise entry (the
    relevance engine's ``relevance.similarities``, embeddings or keywords) is below ``min_expertise``
@@ -33,6 +33,8 @@ class Refusal:
 
 
 def hops_refusal(request: PrivateMessageInput) -> Refusal | None:
+    if request.sender_kind == "agent" and request.sender == request.recipient:
+        return Refusal("hops", f"{request.sender} cannot send a private message to itself")
     if request.hops > MAX_HOPS:
         return Refusal("hops", f"this message is hop {request.hops} of a chain of agent messages; "
                                f"the limit is {MAX_HOPS}")  # fmt: skip

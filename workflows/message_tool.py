@@ -16,6 +16,7 @@ start; no I/O of its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -36,7 +37,9 @@ class MessageTool:
         self._waiting: set[str] = set()
         self._heard: dict[str, MessageUpdate] = {}
 
-    async def send(self, sender: str, notify: str, arguments: dict, hops: int, llm_queue: str | None) -> ToolResult:
+    async def send(self, sender: str, notify: str, arguments: dict, hops: int, llm_queue: str | None,
+                   ended: Callable[[], bool]) -> ToolResult:  # fmt: skip
+        """``ended``: the conversation was ended meanwhile (a waiting call stops waiting at once)."""
         message_id = f"{sender}-{workflow.uuid4().hex[:12]}"
         request = PrivateMessageInput(
             message_id=message_id, sender=sender, sender_kind="agent", recipient=str(arguments["to"]),
@@ -56,7 +59,7 @@ class MessageTool:
                                                    "its outcome will arrive as a note")  # fmt: skip
         timeout_s = min(int(arguments.get("timeout_s", DEFAULT_WAIT_S)), MAX_WAIT_S)
         try:
-            await workflow.wait_condition(lambda: message_id in self._heard, timeout=timedelta(seconds=timeout_s))
+            await workflow.wait_condition(lambda: message_id in self._heard or ended(), timeout=timedelta(seconds=timeout_s))
         except TimeoutError:
             pass
         self._waiting.discard(message_id)
