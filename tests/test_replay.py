@@ -228,17 +228,17 @@ async def private_messages(daemon, fake) -> list[WorkflowHandle]:
     asked = await messages.send(messages.request("alice", "developer", MESSAGE_CODING, message_id=f"r{uuid.uuid4().hex[:8]}"))
     await wait_for(lambda: _message_state(messages, asked.message_id, MessageState.INPUT_REQUIRED), timeout=30)
     await messages.provide_input(asked.message_id, ProvideInput(content="tests/test_api.py"))
-    assert (await messages.result(asked.message_id)).state == MessageState.COMPLETED
+    assert (await asyncio.wait_for(messages.result(asked.message_id), 120)).state == MessageState.COMPLETED
     handle = await daemon.start(agent="assistant")
     turn = asyncio.create_task(daemon.send(handle, "ask the developer"))
     pending = await wait_for(lambda: _first_pending(handle), timeout=30)
     await handle.signal(ConversationWorkflow.approve, Approve(tool_call_id=pending, decision="approve", approver="replay"))
-    await turn
+    await asyncio.wait_for(turn, 120)
     [sent] = (await messages.page("assistant", 5, None)).items
     dm = daemon.client.get_workflow_handle(f"conversation-{dm_conversation_id('developer')}")
     for conversation in (handle, dm):
         await conversation.signal(ConversationWorkflow.end, End(reason="recorded"))
-        await conversation.result()
+        await asyncio.wait_for(conversation.result(), 120)
     message = daemon.client.get_workflow_handle(message_workflow_id(asked.message_id))
     return [handle, message, daemon.client.get_workflow_handle(message_workflow_id(sent.message_id)), dm]
 
