@@ -21,6 +21,7 @@ from api import (
     errors,
     events,
     health,
+    messages,
     monitoring,
     openapi,
     optimisations,
@@ -35,8 +36,10 @@ from api.metrics import MetricsMiddleware
 from config.settings import Settings
 from control.channels import Channels
 from control.conversations import Conversations
+from control.messages import Messages
 from control.relevance import RelevanceCalculator
 from store.engine import make_engine
+from store.private_messages import PrivateMessageStore
 from store.transcript import TranscriptStore
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -60,6 +63,7 @@ def create_app(settings: Settings, client: Client, keys: KeyRing) -> FastAPI:
         transcripts=TranscriptStore(engine),
         channels=Channels(client, settings.task_queue, settings.api_query_timeout_s),
         relevance=RelevanceCalculator(client, settings.task_queue, settings.llm_task_queue or None),
+        messages=Messages(client, settings, PrivateMessageStore(engine), settings.api_query_timeout_s),
     )
     errors.install(app)
     openapi.install(app)
@@ -74,6 +78,7 @@ def create_app(settings: Settings, client: Client, keys: KeyRing) -> FastAPI:
     app.include_router(channels.router)
     app.include_router(relevance.router)
     app.include_router(double_texting.router)  # issue 16
+    app.include_router(messages.router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -19,6 +19,7 @@ from api.stream_hub import StreamHub
 from config.settings import Settings
 from control.channels import Channels
 from control.conversations import Conversations
+from control.messages import Messages
 from control.relevance import RelevanceCalculator
 from store.channels import ChannelStore
 from store.relevance import RelevanceStore
@@ -36,6 +37,7 @@ class ApiContext:
     transcripts: TranscriptStore
     channels: Channels
     relevance: RelevanceCalculator
+    messages: Messages
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the server begins to stop, so live event streams end instead of holding it up."""
     hub: StreamHub = field(default_factory=StreamHub)

@@ -201,7 +201,7 @@ def format_result(result: PostResult, author: str, text: str) -> str:
     lines = [f"[#{result.seq}] {author}: {text}"]
     for reply in result.replies:
         lines.append(f"[#{reply.seq}] {reply.agent} ({reply.reason}): {reply.preview}")
-    quiet = [_quiet(score) for score in result.scores if score.decision.value != "intervene"]
+    quiet = [_quiet(score) for score in result.scores if score.decision.value not in ("intervene", "reflect")]
     if quiet:
         lines.append("  " + "; ".join(quiet))
     for missing in result.not_answered:

@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from pydantic import ValidationError
 
-from cli import channel, memory, monitoring_args, payload, policy, streaming
+from cli import channel, memory, message, monitoring_args, payload, policy, streaming
 from cli.common import EXIT_ERROR, EXIT_USAGE, CliError
 from config.settings import Settings
 from control.errors import ControlError
@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     policy.add_parser(sub)
     channel.add_parser(sub)
     streaming.add_parser(sub)  # issue 16: double-texting
+    message.add_parsers(sub)
     return parser
 
 
@@ -173,6 +174,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "policy": policy.run,
     "channel": channel.run,
     "double-texting": streaming.run,
+    "message": message.run,
+    "collaboration": message.run_collaboration,
     **monitoring_args.COMMANDS,
     **{name: _async(name) for name in ("status", "pause", "resume", "inject", "end", "history", "approve", "deny")},
 }

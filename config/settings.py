@@ -109,6 +109,17 @@ class Settings(BaseSettings):
     relevance_cache_size: int = Field(default=4096, ge=0)
     """Embeddings of agents' expertise entries (and recent posts) kept in memory per worker, by
     model and text digest; 0 keeps none."""
+    # --- private messages (models/private_messages.py) ---
+    message_max_open: int = Field(default=3, ge=1)
+    """A recipient with this many accepted, unfinished private messages refuses the next (busy)."""
+    message_min_expertise: float = Field(default=0.15, ge=-1, le=1)
+    """A private message less similar than this to the recipient's closest expertise entry is refused."""
+    message_reply_timeout_s: int = Field(default=900, ge=1)
+    """How long a recipient may take over one answer before the message fails."""
+    message_input_timeout_s: int = Field(default=86_400, ge=1)
+    """How long a sender may take to answer the recipient's question (input_required)."""
+    deepthink_steps: int = Field(default=3, ge=1, le=8)
+    """Reasoning steps of a deepthink before its summary (at most 8)."""
 
     sandbox_image: str = "daemonflow-sandbox:latest"
     sandbox_idle_s: int = 900

@@ -115,3 +115,19 @@ class PostNotFound(ControlError):
 
 class CalculationFailed(ControlError):
     """A hypothetical message could not be scored (an unknown agent, a broken configuration…)."""
+
+
+class PrivateMessageNotFound(ControlError):
+    def __init__(self, message_id: str) -> None:
+        super().__init__(f"no private message {message_id!r}")
+        self.message_id = message_id
+
+
+class PrivateMessageExists(ControlError):
+    def __init__(self, message_id: str) -> None:
+        super().__init__(f"private message id {message_id!r} is already used; choose another or leave it out")
+        self.message_id = message_id
+
+
+class NotWaitingForInput(ControlError):
+    """The private message is not waiting for its sender's answer (not input_required, or answered)."""

@@ -71,6 +71,8 @@ class ChannelBudgets(Contract):
     before each turn (the turn that crosses it completes)."""
     context_messages: int = Field(default=20, ge=1, le=50)
     """At most this many channel messages are shown to an agent per turn (those since its last turn)."""
+    deepthink_steps: int = Field(default=3, ge=1, le=8)
+    """Private reasoning steps of an agent that reflects (``thresholds.reflect``), before its summary."""
 
 
 class ChannelInput(Contract):

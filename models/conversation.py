@@ -305,6 +305,8 @@ class QueuedMessage(Contract):
     content_ref: PayloadRef | None = None
     """The stored text this message starts with (``TurnRequest.content_ref``)."""
     reply_to: ReplyAddress | None = None
+    hops: int = 0
+    """``TurnRequest.hops``: the private-message chain this turn answers (0: none)."""
 
     @property
     def shown(self) -> str:

@@ -120,6 +120,8 @@ class ActionType(StrEnum):
     """The agent's own long-term memory (memory_store, memory_recall): auto-accepted, never sandboxed."""
     BUILTIN = "BUILTIN"
     """Handled by the conversation itself (``final_answer`` ends the turn): no policy, no sandbox."""
+    AGENT_MESSAGE = "AGENT_MESSAGE"
+    """A private message to another agent (``send_private_message``): asked by default."""
 
 
 class Decision(StrEnum):

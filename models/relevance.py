@@ -96,10 +96,10 @@ class Thresholds(RelevanceModel):
     observe: float = Field(default=0.2, ge=0, le=1)
     intervene: float = Field(default=0.5, ge=0, le=1)
     high_priority: float = Field(default=0.8, ge=0, le=1)
-    reflect: float | None = None
-    """Reserved for the ``reflect`` decision (issue 14: a private deepthink channel). Accepted in the
-    schema so that files and stored overrides written for it keep loading; must stay null until
-    the decision is implemented."""
+    reflect: float | None = Field(default=None, ge=0, le=1)
+    """From this score (not below ``intervene``) an agent reflects instead of intervening: it
+    reasons in a private deepthink conversation for a few steps, then posts the summary (issue 14).
+    Null (the default): nobody reflects."""
 
     @model_validator(mode="after")
     def _ordered(self) -> Thresholds:
@@ -108,8 +108,9 @@ class Thresholds(RelevanceModel):
                 f"observe <= intervene <= high_priority must hold, got observe {self.observe:g}, "
                 f"intervene {self.intervene:g}, high_priority {self.high_priority:g}"
             )
-        if self.reflect is not None:
-            raise ValueError("thresholds.reflect is reserved for the reflect decision (not implemented yet); leave it null")
+        if self.reflect is not None and self.reflect < self.intervene:
+            raise ValueError(f"reflect ({self.reflect:g}) must not be below intervene ({self.intervene:g}): an agent "
+                             "reflects on what it would otherwise answer at once")
         return self
 
 

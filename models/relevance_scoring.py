@@ -37,8 +37,8 @@ class Decision(StrEnum):
     """The post goes to the agent's memory; no reply."""
     INTERVENE = "intervene"
     REFLECT = "reflect"
-    """Reserved (issue 14: think it over in a private deepthink channel). Never produced yet; part
-    of the enum so that records and clients written later keep reading."""
+    """Answer after thinking it over in a private deepthink conversation (``thresholds.reflect``;
+    the channel runs it, ``workflows/deepthink.py``)."""
 
 
 class AuthorKind(StrEnum):
@@ -108,6 +108,10 @@ class Similarities(RelevanceModel):
     """By agent. An agent missing here has no expertise to match (similarity 0)."""
     recent: dict[str, float] = Field(default_factory=dict)
     """By recent message id: its similarity to the post."""
+    trust: dict[str, float] = Field(default_factory=dict)
+    """By agent: its ``relationship_trust`` towards the post's author (``SimilarityRequest.trust_from``),
+    from the private messages between them (``models.collaboration.trust_of``); an agent missing
+    here has no record with that author."""
 
 
 class FactorScore(RelevanceModel):
@@ -178,6 +182,8 @@ class SimilarityRequest(RelevanceModel):
     recent: dict[str, TextRef] = Field(default_factory=dict, max_length=50)
     """By message id: the messages before the post to compare it with."""
     agents: list[AgentProfile] = Field(min_length=1, max_length=500)
+    trust_from: str | None = None
+    """The post's author: the activity adds each agent's trust towards it (``Similarities.trust``)."""
     fallback_after_attempts: int = Field(default=3, ge=1)
     """While Ollama is unreachable, the activity fails (and Temporal retries it) this many times,
     then answers in keyword mode: a post is never lost to an embedding outage."""

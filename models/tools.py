@@ -33,6 +33,9 @@ class RunsOn(StrEnum):
     """On the worker, through the memory service (activity ``memory.tool``); no policy, no sandbox."""
     BUILTIN = "builtin"
     """Inside the conversation workflow itself (``final_answer``); no policy, no sandbox, audited."""
+    WORKFLOW = "workflow"
+    """A durable workflow the conversation starts (``send_private_message``): judged by the policy
+    and audited like any tool, never sandboxed."""
 
 
 ACTIVITY_MARGIN_S = 60

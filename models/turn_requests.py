@@ -55,6 +55,9 @@ class TurnRequest(Contract):
     message is that text followed by ``content``, and only its digest crosses history."""
     author: str | None = Field(default=None, max_length=200)
     """Who asks (a channel, a plan…): shown in events and in the pending messages."""
+    hops: int = Field(default=0, ge=0)
+    """For a private message (``models.private_messages``): its place in a chain of agent messages.
+    A message the agent sends while answering this turn is hop ``hops + 1``; 0 is not a message."""
     reply_to: ReplyAddress | None = None
     """Without it the turn is answered and nobody is told (like ``inject`` with priority queue).
 

@@ -54,7 +54,7 @@ def explain(
         by = " and ".join(f"{f.factor.label} {f.raw:.2f}" for f in factors if f.factor in gate.limited_by)
         gated = f"gated ×{gate.value:.2f} by {by}"
     held_back = f"{_named(held)} held it back" if held else ""
-    if decision == Decision.INTERVENE:
+    if decision in (Decision.INTERVENE, Decision.REFLECT):
         parts = [_named(carried), gated, held_back]
     elif decision == Decision.OBSERVE:
         parts = [gated, held_back, f"{_named(carried)} kept it up" if carried else ""]

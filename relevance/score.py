@@ -38,9 +38,13 @@ from relevance.factors import measure
 from relevance.gate import relevance_gate
 
 MENTIONED = "mentioned"
+SPEAKS = (Decision.INTERVENE, Decision.REFLECT)
+"""Decisions that answer the post: at once, or after a deepthink (``reflect``)."""
 
 
 def decide(score: float, thresholds: Thresholds) -> Decision:
+    if thresholds.reflect is not None and score >= thresholds.reflect:
+        return Decision.REFLECT
     if score >= thresholds.intervene:
         return Decision.INTERVENE
     if score >= thresholds.observe:
@@ -76,7 +80,7 @@ def score_agent(config: RelevanceConfig, post: PostContext, state: AgentState, s
     boost = config.addressed_boost if addressed else 0.0
     score = rounded(clamp(math.fsum(terms[factor] for factor in Factor) + boost))
     decision = Decision.INTERVENE if forced else decide(score, config.thresholds)
-    high_priority = decision == Decision.INTERVENE and score >= config.thresholds.high_priority
+    high_priority = decision in SPEAKS and score >= config.thresholds.high_priority
     degraded = similarities.method == SimilarityMethod.KEYWORDS
     return RelevanceScore(
         agent=state.agent,
@@ -110,6 +114,6 @@ def score_post(
         channel_id=post.channel_id,
         message_id=post.message_id,
         scores=ranked,
-        speakers=[s.agent for s in ranked if s.decision == Decision.INTERVENE],
+        speakers=[s.agent for s in ranked if s.decision in SPEAKS],
         observers=[s.agent for s in ranked if s.decision == Decision.OBSERVE],
     )

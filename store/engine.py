@@ -24,6 +24,7 @@ from store import (  # noqa: F401  (register their tables on SQLModel.metadata)
     cache,
     channels,
     monitoring,
+    private_messages,
     relevance,
     relevance_settings,
     tables,

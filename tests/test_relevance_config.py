@@ -12,6 +12,7 @@ from config.relevance import DEFAULT_RELEVANCE_PATH, load_relevance, relevance_f
 from config.templates import load_all
 from models.relevance import RelevanceConfig, RelevanceOverrides
 from models.relevance_scoring import Decision
+from relevance.score import decide
 from relevance import RelevanceConfigError, apply_overrides, parse_overrides
 
 
@@ -65,7 +66,7 @@ def test_an_override_changes_only_what_it_names():
 @pytest.mark.parametrize(
     ("override", "complaint"),
     [({"thresholds": {"observe": 0.6}}, "thresholds: observe <= intervene <= high_priority must hold, got observe 0.6"),
-     ({"thresholds": {"reflect": 0.3}}, "thresholds.reflect is reserved for the reflect decision"),
+     ({"thresholds": {"reflect": 0.3}}, "reflect (0.3) must not be below intervene (0.5)"),
      ({"factors": {"expertise_match": {"full_similarity": 0.1}}}, "expertise_match: the lower bound 0.15 must be below"),
      ({"factors": {"expertise_mach": {}}}, "factors.expertise_mach: Extra inputs are not permitted"),
      ({"addressed_boost": 2}, "addressed_boost: Input should be less than or equal to 1"),
@@ -100,10 +101,13 @@ def test_overrides_are_a_typed_partial_model_with_a_json_schema():
     assert "thresholds" in schema["properties"] and schema.get("additionalProperties") is False
 
 
-def test_the_reflect_decision_is_reserved_not_produced():
-    """Stored records and clients may already name it; the engine does not decide it yet."""
+def test_the_reflect_decision_is_off_by_default_and_above_intervene_when_set():
+    """From ``thresholds.reflect`` an agent reflects (it speaks after a deepthink) instead of intervening."""
     assert Decision("reflect") is Decision.REFLECT
     assert RelevanceConfig().thresholds.reflect is None
+    thresholds = relevance_for_channel("c", {"thresholds": {"reflect": 0.7}}).thresholds
+    assert [decide(s, thresholds) for s in (0.1, 0.3, 0.6, 0.7, 0.95)] == [
+        Decision.IGNORE, Decision.OBSERVE, Decision.INTERVENE, Decision.REFLECT, Decision.REFLECT]
 
 
 def test_every_builtin_agent_lists_its_expertise():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -20,18 +21,23 @@ from temporalio.worker import Replayer
 from control.conversations import Conversations
 from models.channel import ChannelNote, ChannelState, Post, PostResult
 from models.conversation import Approve, End, Inject, Pause
+from models.private_messages import MessageState, ProvideInput, dm_conversation_id, message_workflow_id
 from tests.channel_support import CODING, DATA, open_channel, team_answers
-from tests.fakes.ollama import Reply, ToolCall
+from tests.fakes.ollama import Reply, ToolCall, by_system_prompt
+from tests.message_support import ASSISTANT, DEVELOPER, FIX, agents_answer, messages_of, replies
+from tests.message_support import CODING as MESSAGE_CODING
 from tests.test_conversation import _memory_stored, wait_for
 from workflows.channel import ChannelWorkflow
 from workflows.conversation import ConversationWorkflow
+from workflows.private_message import PrivateMessageWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 RECORD = os.environ.get("DAEMONFLOW_RECORD_HISTORIES") == "1"
 
 
 def replayer() -> Replayer:
-    return Replayer(workflows=[ConversationWorkflow, ChannelWorkflow], data_converter=pydantic_data_converter)
+    return Replayer(workflows=[ConversationWorkflow, ChannelWorkflow, PrivateMessageWorkflow],
+                    data_converter=pydantic_data_converter)
 
 
 async def turns_with_tools_and_injection(daemon, fake) -> list[WorkflowHandle]:
@@ -213,6 +219,46 @@ async def channel_continue_as_new(daemon, fake) -> list[WorkflowHandle]:
     return [daemon.client.get_workflow_handle(channel.workflow_id, run_id=first_run)]
 
 
+async def private_messages(daemon, fake) -> list[WorkflowHandle]:
+    """A person's message with an input-required round trip, then the assistant's tool sending a
+    wait-for-reply message (approved) to the developer; the conversations end."""
+    agents_answer(fake, **{DEVELOPER: replies("NEED INPUT: which test?", FIX, FIX)})
+    fake.responder = by_system_prompt({DEVELOPER: fake.responder, ASSISTANT: _assistant_delegating})
+    messages = messages_of(daemon)
+    asked = await messages.send(messages.request("alice", "developer", MESSAGE_CODING, message_id=f"r{uuid.uuid4().hex[:8]}"))
+    await wait_for(lambda: _message_state(messages, asked.message_id, MessageState.INPUT_REQUIRED), timeout=30)
+    await messages.provide_input(asked.message_id, ProvideInput(content="tests/test_api.py"))
+    assert (await asyncio.wait_for(messages.result(asked.message_id), 120)).state == MessageState.COMPLETED
+    handle = await daemon.start(agent="assistant")
+    turn = asyncio.create_task(daemon.send(handle, "ask the developer"))
+    pending = await wait_for(lambda: _first_pending(handle), timeout=30)
+    await handle.signal(ConversationWorkflow.approve, Approve(tool_call_id=pending, decision="approve", approver="replay"))
+    await asyncio.wait_for(turn, 120)
+    [sent] = (await messages.page("assistant", 5, None)).items
+    dm = daemon.client.get_workflow_handle(f"conversation-{dm_conversation_id('developer')}")
+    for conversation in (handle, dm):
+        await conversation.signal(ConversationWorkflow.end, End(reason="recorded"))
+        await asyncio.wait_for(conversation.result(), 120)
+    message = daemon.client.get_workflow_handle(message_workflow_id(asked.message_id))
+    return [handle, message, daemon.client.get_workflow_handle(message_workflow_id(sent.message_id)), dm]
+
+
+def _assistant_delegating(body):
+    if any(m.get("role") == "tool" for m in body.get("messages") or []):
+        return Reply(content="the developer answered")
+    return Reply(tool_calls=[ToolCall(name="send_private_message",
+                                      arguments={"to": "developer", "content": MESSAGE_CODING, "wait": True})])
+
+
+async def _message_state(messages, message_id, state):
+    return (await messages.status(message_id)).state == state
+
+
+async def _first_pending(handle):
+    status = await handle.query(ConversationWorkflow.status)
+    return status.pending_approvals[0].tool_call_id if status.pending_approvals else None
+
+
 async def _channel_state(channel, check):
     return check(await channel.status())
 
@@ -220,7 +266,7 @@ async def _channel_state(channel, check):
 SCENARIOS = [
     turns_with_tools_and_injection, pause_queue_resume_end, continue_as_new, model_failures, unknown_agent,
     tools_and_approvals, memory, payloads_and_final_answer, one_trip_turns, channel_chain_approval_and_end,
-    channel_continue_as_new,
+    channel_continue_as_new, private_messages,
 ]
 
 

@@ -21,6 +21,7 @@ from activities.channels import ChannelActivities, ChannelMemoryActivities
 from activities.llm import LlmActivities, LlmProviders
 from activities.memory import MemoryService
 from activities.memory.activities import MemoryActivities
+from activities.messages import MessageModelActivities, MessageRecordActivities
 from activities.relevance import RelevanceActivities, RelevanceRecordActivities
 from activities.relevance.settings import RelevanceSettingsActivities
 from activities.sandbox import SandboxManager, connect_docker
@@ -33,6 +34,7 @@ from store.channels import ChannelStore
 from store.engine import make_engine
 from store.relevance import RelevanceStore
 from store.payloads import PayloadStore
+from store.private_messages import PrivateMessageStore
 from store.transcript import TranscriptStore
 from store.turn_writes import TurnWriter
 from workers import queues, schedules
@@ -44,6 +46,7 @@ from workers.telemetry import setup_tracing, shutdown_tracing
 from workflows.channel import ChannelWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.memory_admin import MemoryAdminWorkflow
+from workflows.private_message import PrivateMessageWorkflow
 from workflows.relevance_calculation import RelevanceCalculationWorkflow
 from workflows.tool_execution import ToolExecutionWorkflow
 
@@ -58,7 +61,7 @@ most this late; by default the SDK holds them for 80 % of the heartbeat timeout 
 
 WORKFLOWS: list[type] = [
     ConversationWorkflow, ChannelWorkflow, ToolExecutionWorkflow, MemoryAdminWorkflow, RelevanceCalculationWorkflow,
-    *schedules.WORKFLOWS,
+    PrivateMessageWorkflow, *schedules.WORKFLOWS,
 ]
 """Workflows, all on the main queue."""
 
@@ -87,12 +90,14 @@ def build_activities(
             *RelevanceRecordActivities(RelevanceStore(engine)).all(),
             *ChannelActivities(store, settings).all(),
             *RelevanceSettingsActivities(settings, engine).all(),
+            *MessageRecordActivities(PrivateMessageStore(engine)).all(),
         ],
         "llm": [
             llm.chat, *MemoryActivities(memory, store, settings, providers).all(),
             *RelevanceActivities(memory.embedder, store, settings).all(),
             *ChannelMemoryActivities(memory, ChannelStore(engine)).all(),
             *AiToolActivities(store, payloads, settings, providers).all(),
+            *MessageModelActivities(settings, providers).all(),
         ],
         "sandbox": [tools.run, tools.diff],
     }

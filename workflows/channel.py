@@ -92,6 +92,8 @@ with workflow.unsafe.imports_passed_through():
         similarity_request,
     )
     from workflows.conversation import ConversationWorkflow
+    from workflows.deepthink import channel_deepthink_id, step_text, summary_text
+    from models.payloads import PayloadRef
     from workflows.failures import failure_message
     from workflows.outbox import Outbox
 
@@ -203,13 +205,7 @@ class ChannelWorkflow:
     async def _start_member(self, seat: AgentSeat) -> None:
         """The agent's conversation, started once for the channel's life (abandoned on the channel's
         continue-as-new, which would otherwise close it; ``end`` ends it)."""
-        member = next(m for m in self._input.agents if m.agent == seat.agent)
-        request = ConversationInput(
-            conversation_id=seat.conversation_id, agent=seat.agent, model=member.model, system_prompt=seat.system_prompt,
-            auto_accept=self._input.auto_accept if member.auto_accept is None else member.auto_accept,
-            policy=self._input.policy, user_id=self._input.user_id, approval_timeout_s=self._input.approval_timeout_s,
-            max_message_chars=self._input.max_message_chars + CONTEXT_ALLOWANCE_CHARS,
-        )  # fmt: skip
+        request = self._member_input(seat, seat.conversation_id)
         try:
             await workflow.start_child_workflow(
                 ConversationWorkflow.run, request, id=conversation_workflow_id(seat.conversation_id),
@@ -221,6 +217,15 @@ class ChannelWorkflow:
             seat.started = True
         except WorkflowAlreadyStartedError:
             seat.gone = f"conversation {seat.conversation_id!r} is already running outside this channel"
+
+    def _member_input(self, seat: AgentSeat, conversation_id: str) -> ConversationInput:
+        member = next(m for m in self._input.agents if m.agent == seat.agent)
+        return ConversationInput(
+            conversation_id=conversation_id, agent=seat.agent, model=member.model, system_prompt=seat.system_prompt,
+            auto_accept=self._input.auto_accept if member.auto_accept is None else member.auto_accept,
+            policy=self._input.policy, user_id=self._input.user_id, approval_timeout_s=self._input.approval_timeout_s,
+            max_message_chars=self._input.max_message_chars + CONTEXT_ALLOWANCE_CHARS,
+        )  # fmt: skip
 
     async def _finish(self) -> ChannelSummary:
         for item in self._carried.queue:
@@ -287,7 +292,7 @@ class ChannelWorkflow:
     async def _speak(self, turn: Turn, chain: Chain, result: PostResult) -> None:
         """One agent's answer: asked, written into the channel, then scored by the others."""
         self._record_later()
-        done = await self._ask(turn)
+        done = await (self._reflect(turn) if turn.score.decision == Decision.REFLECT else self._ask(turn))
         if done.outcome != TurnOutcome.ANSWERED or done.reply_seq is None:
             why = done.error or "its turn ended without a reply"
             result.not_answered.append(NotAnswered(agent=turn.agent, reason=why))
@@ -298,7 +303,7 @@ class ChannelWorkflow:
         seat = self._carried.seat(turn.agent)
         answered = self._view(turn.answers)
         view, appended = await self._append(turn.agent, AuthorKind.AGENT, answers=turn.answers,
-                                            source=MessageSource(conversation_id=seat.conversation_id, seq=done.reply_seq),
+                                            source=MessageSource(conversation_id=done.conversation_id, seq=done.reply_seq),
                                             reply_to=answered.author if answered else None)  # fmt: skip
         self._spoke(seat, done, view.seq)
         result.spoke.append(turn.agent)
@@ -348,14 +353,7 @@ class ChannelWorkflow:
         seat = self._carried.seat(turn.agent)
         if seat.gone is not None:
             return TurnDone(request_id="", conversation_id=seat.conversation_id, outcome=TurnOutcome.ENDED, error=seat.gone)
-        text = await workflow.execute_local_activity_method(
-            ChannelActivities.compose,
-            ComposeTurn(channel_id=self._carried.channel_id, conversation_id=seat.conversation_id, agent=seat.agent,
-                        after_seq=seat.seen_seq, answering_seq=turn.answers,
-                        limit=self._input.budgets.context_messages),
-            summary=f"{seat.agent}'s turn on #{turn.answers}", **STORE_LOCAL,
-        )  # fmt: skip
-        seat.seen_seq = max(seat.seen_seq, turn.answers)
+        text = await self._compose(seat, turn, seat.conversation_id)
         request_id = f"{self._carried.channel_id}-{turn.answers}-{seat.agent}-{workflow.uuid4().hex[:8]}"
         address = ReplyAddress(workflow_id=workflow.info().workflow_id, signal="turn_done", progress_signal="turn_progress")
         request = TurnRequest(request_id=request_id, content_ref=text, author=f"#{self._carried.channel_id}",
@@ -382,8 +380,69 @@ class ChannelWorkflow:
             seat.gone = f"its conversation ended: {done.error}"
         return done
 
+    async def _compose(self, seat: AgentSeat, turn: Turn, conversation_id: str) -> PayloadRef:
+        """The channel since the agent's last turn, stored for ``conversation_id``."""
+        text = await workflow.execute_local_activity_method(
+            ChannelActivities.compose,
+            ComposeTurn(channel_id=self._carried.channel_id, conversation_id=conversation_id, agent=seat.agent,
+                        after_seq=seat.seen_seq, answering_seq=turn.answers,
+                        limit=self._input.budgets.context_messages),
+            summary=f"{seat.agent}'s turn on #{turn.answers}", **STORE_LOCAL,
+        )  # fmt: skip
+        seat.seen_seq = max(seat.seen_seq, turn.answers)
+        return text
+
     def _member_id(self, seat: AgentSeat) -> str:
         return conversation_workflow_id(seat.conversation_id)
+
+    # --- reflecting (thresholds.reflect): a deepthink, then the summary -------------------------
+
+    async def _reflect(self, turn: Turn) -> TurnDone:
+        """The agent reasons in a deepthink conversation of its own (``workflows/deepthink.py``) for
+        ``budgets.deepthink_steps`` turns, the first with the channel since its last turn; the summary
+        is its answer. The steps stay in that transcript: no channel message, no other member's."""
+        seat = self._carried.seat(turn.agent)
+        thinking = channel_deepthink_id(self._carried.channel_id, seat.agent, turn.answers)
+        try:
+            await workflow.start_child_workflow(
+                ConversationWorkflow.run, self._member_input(seat, thinking), id=conversation_workflow_id(thinking),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                static_summary=f"deepthink of {seat.agent} on #{self._carried.channel_id} message {turn.answers}")  # fmt: skip
+        except WorkflowAlreadyStartedError:
+            pass
+        text = await self._compose(seat, turn, thinking)
+        steps = self._input.budgets.deepthink_steps
+        self._emit(ChannelEventType.TURN_REQUESTED, {"agent": seat.agent, "deepthink": thinking, "answers": turn.answers})
+        address = ReplyAddress(workflow_id=workflow.info().workflow_id, signal="turn_done", progress_signal="turn_progress")
+        done = TurnDone(request_id="", conversation_id=thinking, outcome=TurnOutcome.ENDED, error="no step ran")
+        for step in range(1, steps + 2):
+            content = step_text(step, steps, f"what to answer in #{self._carried.channel_id}") if step <= steps \
+                else summary_text(f"#{self._carried.channel_id}")
+            request = TurnRequest(request_id=f"{thinking}-{step}", content=content, content_ref=text if step == 1 else None,
+                                  author=f"#{self._carried.channel_id}", reply_to=address)  # fmt: skip
+            done = await self._requested(seat, conversation_workflow_id(thinking), request)
+            if done.outcome != TurnOutcome.ANSWERED:
+                break
+        self._signals.send(conversation_workflow_id(thinking), ConversationWorkflow.end, End(reason="deepthink over"))
+        return done
+
+    async def _requested(self, seat: AgentSeat, target: str, request: TurnRequest) -> TurnDone:
+        """One deepthink step: asked of ``target`` and waited for, as ``_ask`` does for the member."""
+        self._asked[request.request_id], seat.turn = seat.agent, "answering"
+        self._set_state(self._busy_state())
+        try:
+            await workflow.get_external_workflow_handle(target).signal(ConversationWorkflow.request_turn, request)
+        except FailureError as err:
+            self._asked.pop(request.request_id, None)
+            return TurnDone(request_id=request.request_id, conversation_id=target, outcome=TurnOutcome.ENDED,
+                            error=f"its deepthink cannot be reached: {err}")  # fmt: skip
+        await workflow.wait_condition(lambda: request.request_id in self._done or self._ended)
+        self._asked.pop(request.request_id, None)
+        seat.turn, seat.waiting = None, []
+        self._set_state(self._busy_state())
+        if request.request_id not in self._done:
+            raise _Ended()
+        return self._done.pop(request.request_id)
 
     # --- scoring, observing, recording ------------------------------------------------------
 
@@ -397,7 +456,7 @@ class ChannelWorkflow:
                                   self._carried.channel_id)
         similarities = await self._similarities(similarity_request(self._carried, self._input, view), view.seq)
         context = post_context(self._carried, view, appended.mentions, workflow.now())
-        relevance = score_post(config, context, agent_states(self._carried, view.author), similarities)
+        relevance = score_post(config, context, agent_states(self._carried, view.author, similarities.trust), similarities)
         scores = member_scores(relevance)
         self._unrecorded = (relevance, scores, view.seq)
         self._carried.scored.append(scored_message(view, scores))

@@ -63,7 +63,7 @@ def similarity_request(state: CarriedChannel, channel: ChannelInput, view: Chann
     return SimilarityRequest(
         post=TextRef(conversation_id=transcript_id(state.channel_id), seq=view.seq),
         recent=recent_refs(state.channel_id, recent_messages(state, view.seq)),
-        agents=agent_profiles(state, channel, view.author),
+        agents=agent_profiles(state, channel, view.author), trust_from=view.author,
     )
 
 
@@ -82,13 +82,14 @@ def recent_messages(state: CarriedChannel, seq: int) -> list[RecentMessage]:
     return [RecentMessage(message_id=str(v.seq), author=v.author, at=v.at) for v in earlier[-RECENT_COMPARED:] if v.at]
 
 
-def agent_states(state: CarriedChannel, author: str) -> list[AgentState]:
+def agent_states(state: CarriedChannel, author: str, trust: dict[str, float] | None = None) -> list[AgentState]:
     """Workload is what the channel knows: an agent's turn in progress and the calls it waits on
     (posts are handled one at a time, so between turns that is nothing; other channels' work is not
-    counted)."""
+    counted). ``trust``: ``Similarities.trust`` (private-message outcomes with the post's author)."""
     return [
         AgentState(agent=seat.agent, active_tasks=(seat.turn is not None) + len(seat.waiting),
-                   last_spoke_at=seat.last_spoke_at, mid_turn=seat.turn is not None)
+                   last_spoke_at=seat.last_spoke_at, mid_turn=seat.turn is not None,
+                   trust=(trust or {}).get(seat.agent))
         for seat in scored_agents(state, author)
     ]  # fmt: skip
 

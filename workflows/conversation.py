@@ -95,6 +95,8 @@ with workflow.unsafe.imports_passed_through():
     from models.streaming import INTERRUPTED, DoubleTexting, SetDoubleTexting
     from workflows.failures import failure_message
     from workflows.outbox import Outbox
+    from workflows.message_tool import MessageTool
+    from models.private_messages import MessageUpdate
     from workflows.tool_execution import (
         STEPS,
         ToolExecutionWorkflow,
@@ -192,6 +194,8 @@ class ConversationWorkflow:
         self._stream = ConversationStream(self._carried.stream)
         self._interrupt = False
         """A message came under ``interrupt``: the running model step is cancelled."""
+        self._messages = MessageTool()
+        """Private messages this conversation's agent sends (``send_private_message``)."""
 
     def _first_state(self) -> CarriedState:
         conversation_id = self._input.conversation_id or workflow.info().workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
@@ -797,6 +801,10 @@ class ConversationWorkflow:
             llm_queue=self._carried.routing.llm_queue,
         )
         try:
+            if spec.runs_on == RunsOn.WORKFLOW:  # send_private_message (workflows/message_tool.py)
+                hops = self._answering.hops if self._answering else 0
+                return await self._messages.send(self._template.name, workflow.info().workflow_id, arguments, hops,
+                                                 self._carried.routing.llm_queue, lambda: self._ended)  # fmt: skip
             if self._one_trip and spec.name not in STEPS:
                 result = await self._run_tool_activity(spec, tool_input, summary[:200])
             else:
@@ -1134,6 +1142,14 @@ class ConversationWorkflow:
         self._carried.queue.append(queued(request, str(workflow.uuid4())))
         if self._state == ConversationState.IDLE:
             self._set_details(self._describe())
+
+    @workflow.signal
+    def private_message_update(self, update: MessageUpdate) -> None:
+        """A private message this agent sent asks for input or ended: to the tool call waiting for
+        it, else a note before the model's next step (``workflows/message_tool.py``)."""
+        note = self._messages.heard(update)
+        if note is not None:
+            self.inject(note)
 
     @workflow.signal
     def approve(self, signal: Approve) -> None:

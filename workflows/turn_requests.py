@@ -34,7 +34,7 @@ def queued(request: TurnRequest, item_id: str) -> QueuedMessage:
     follows."""
     return QueuedMessage(
         id=item_id, content=request.content, content_ref=request.content_ref, request_id=request.request_id,
-        update_id=request.request_id, author=request.author, reply_to=request.reply_to,
+        update_id=request.request_id, author=request.author, reply_to=request.reply_to, hops=request.hops,
     )  # fmt: skip
 
 

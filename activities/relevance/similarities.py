@@ -31,6 +31,7 @@ from config.settings import Settings
 from models.relevance_scoring import ExpertiseMatch, Similarities, SimilarityMethod, SimilarityRequest
 from relevance.curves import clamp, rounded
 from relevance.keywords import content_words, keyword_similarity
+from store.private_messages import PrivateMessageStore
 from store.transcript import TranscriptStore
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class RelevanceActivities:
         self._store = store
         self.cache = cache if cache is not None else EmbeddingCache(settings.relevance_cache_size)
         self._templates = TemplateExpertise(settings.agents_dir)
+        self._messages = PrivateMessageStore(store.engine)
 
     def all(self) -> list:
         return [self.similarities]
@@ -92,12 +94,16 @@ class RelevanceActivities:
         except MissingPost as err:
             raise ApplicationError(str(err), type="MessageNotFound", non_retryable=True) from None
         try:
-            return await self._by_embedding(texts)
+            measured = await self._by_embedding(texts)
         except EmbeddingError as err:
             if err.retryable and _attempt() < request.fallback_after_attempts:
                 raise ApplicationError(str(err), type="EmbeddingUnavailable") from None
             log.warning("relevance: keyword mode for this post: %s", err)
-            return keyword_similarities(texts, str(err))
+            measured = keyword_similarities(texts, str(err))
+        if request.trust_from is not None:  # relationship_trust from the private-message records
+            agents = [profile.agent for profile in request.agents]
+            measured.trust = await asyncio.to_thread(self._messages.trust, request.trust_from, agents)
+        return measured
 
     async def _by_embedding(self, texts: RequestTexts) -> Similarities:
         wanted = texts.all()

@@ -150,6 +150,21 @@ CATALOG: tuple[ToolSpec, ...] = (
     ),
 
     ToolSpec(
+        name="send_private_message", category=ToolCategory.AI, action_type=ActionType.AGENT_MESSAGE,
+        runs_on=RunsOn.WORKFLOW, timeout_s=600, max_attempts=1, description=(
+            "Send a private request to another agent. It may refuse (busy, outside its expertise). With "
+            "wait=true its answer is this tool's result (at most timeout_s); otherwise you get the message id "
+            "and its outcome arrives later as a note."),
+        parameters=_object({
+            "to": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                   "description": "the agent's name, e.g. developer"},
+            "content": {"type": "string", "minLength": 1, "maxLength": 4000},
+            "wait": {"type": "boolean", "description": "wait for the answer (default false)"},
+            "timeout_s": {"type": "integer", "minimum": 1, "maximum": 600},
+            "deepthink": {"type": "boolean", "description": "ask it to reason in several private steps first"},
+        }, ["to", "content"]),
+    ),
+    ToolSpec(
         name="memory_store", category=ToolCategory.MEMORY, action_type=ActionType.MEMORY, runs_on=RunsOn.MEMORY,
         timeout_s=60, description=(
             "Remember something for later conversations: one self-contained sentence (a preference, "

@@ -95,6 +95,8 @@ async function signIn(key, remember) {
   refreshHealth();
   refreshDashboard();
   refreshChannels();
+  refreshMessages();  // messages.js
+  state.timers.push(setInterval(refreshMessages, 3000));
   state.timers.push(setInterval(refreshConversations, 3000));
   state.timers.push(setInterval(refreshChannels, 3000));
   state.timers.push(setInterval(refreshApprovals, 2000));

@@ -129,7 +129,7 @@ async function loadChannelScores() {
 function renderReasons() {
   for (const li of $("channel-messages").children) {
     const scores = channel.scores.get(li.dataset.seq) || [];
-    const quiet = scores.filter((s) => s.decision !== "intervene").sort((a, b) => b.score - a.score);
+    const quiet = scores.filter((s) => s.decision !== "intervene" && s.decision !== "reflect").sort((a, b) => b.score - a.score);
     li.querySelector(".quiet").replaceChildren(...quiet.map((s) =>
       el("span", { class: `decision ${s.decision}`, title: s.explanation }, `${s.agent}: ${s.explanation}`)));
     if (li.dataset.answers) {

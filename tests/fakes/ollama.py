@@ -133,6 +133,10 @@ class FakeOllama(FakeHTTPServer):
 
         self._script: deque[Reply | Responder] = deque()
         self._structured: deque[Reply | Responder] = deque()
+        self.structured_responder: Responder | None = None
+        """Answers structured calls once their script is empty (default: ``{}``); a responder can
+        tell the calls apart by their ``format`` (a private message's accept/refuse asks for
+        ``accept`` and ``reason``, memory extraction for ``memories``)."""
         self._loaded: dict[str, float] = {}
 
     @property
@@ -190,6 +194,7 @@ class FakeOllama(FakeHTTPServer):
         with self._lock:
             self._script.clear()
             self._structured.clear()
+        self.structured_responder = None
         self._clear_log()
 
     # -- request log
@@ -282,7 +287,9 @@ class FakeOllama(FakeHTTPServer):
     def _next_reply(self, body: dict[str, Any]) -> Reply:
         with self._lock:
             if body.get("format"):
-                item: Reply | Responder = self._structured.popleft() if self._structured else Reply(content="{}")
+                item: Reply | Responder = (
+                    self._structured.popleft() if self._structured else self.structured_responder or Reply(content="{}")
+                )
             else:
                 item = self._script.popleft() if self._script else self.responder
         reply = item if isinstance(item, Reply) else item(body)

@@ -1,0 +1,108 @@
+"""An agent sends a private message with its ``send_private_message`` tool: asked by the policy like
+any tool, then answered as the tool's result (wait) or later as a note (no wait); the chain of
+agent messages carries its hop count."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from models.conversation import Approve
+from models.private_messages import MessageState, dm_conversation_id
+from tests.fakes.ollama import Reply, ToolCall
+from tests.message_support import dm_conversations_ended, ASSISTANT, CODING, FIX, agents_answer, messages_of  # noqa: F401 (the fixture)
+from tests.test_approvals import actions, pending_of, tool_messages
+from workflows.conversation import ConversationWorkflow
+from tests.test_conversation import wait_for
+
+
+def _delegating(arguments: dict[str, Any], after: str) -> Any:
+    """The assistant: calls the tool on its first step, then says ``after``."""
+
+    def respond(body: dict[str, Any]) -> Reply:
+        if any(m.get("role") == "tool" for m in body.get("messages") or []):
+            return Reply(content=after)
+        return Reply(tool_calls=[ToolCall("send_private_message", arguments)])
+
+    return respond
+
+
+async def _approve(handle) -> None:
+    pending = await wait_for(lambda: pending_of(handle), timeout=30)
+    assert pending.tool == "send_private_message" and pending.rule == "ask-agent-messages"
+    await handle.signal(ConversationWorkflow.approve, Approve(
+        tool_call_id=pending.tool_call_id, decision="approve", approver="alice", arguments_hash=pending.args_hash))
+
+
+async def test_a_wait_for_reply_message_returns_the_answer_as_the_tool_result(daemon, fake_ollama):
+    agents_answer(fake_ollama, **{ASSISTANT: _delegating({"to": "developer", "content": CODING, "wait": True},
+                                                         "The developer says: run pytest with -x.")})
+    handle = await daemon.start(agent="assistant")
+    turn = asyncio.create_task(daemon.send(handle, "Ask the developer how to debug my failing pytest tests."))
+    await _approve(handle)
+    result = await asyncio.wait_for(turn, 60)
+    assert result.reply == "The developer says: run pytest with -x."
+    assert [(c.tool, c.decision, c.success) for c in result.tool_calls] == [("send_private_message", "approve", True)]
+    [tool_message] = tool_messages(daemon, handle)
+    assert "to developer: completed. developer answered:\n" + FIX in tool_message
+    [action] = actions(daemon, handle)
+    assert (action.tool, action.action_type, action.source) == ("send_private_message", "AGENT_MESSAGE", "approver:alice")
+
+    [sent] = (await messages_of(daemon).page("assistant", 10, None)).items
+    assert (sent.sender, sent.sender_kind, sent.recipient, sent.state, sent.hops) == (
+        "assistant", "agent", "developer", MessageState.COMPLETED, 1)
+    assert sent.reply == FIX and sent.conversation_id == dm_conversation_id("developer")
+
+
+async def test_without_waiting_the_outcome_arrives_as_a_note(daemon, fake_ollama):
+    agents_answer(fake_ollama, **{ASSISTANT: _delegating({"to": "developer", "content": CODING}, "Sent; I will tell you.")})
+    handle = await daemon.start(agent="assistant")
+    result = await _answered(daemon, handle)
+    assert result.reply == "Sent; I will tell you."
+    [tool_message] = tool_messages(daemon, handle)
+    assert "sent to developer; its outcome will arrive as a note" in tool_message
+    messages = messages_of(daemon)
+    [sent] = (await messages.page("assistant", 10, None)).items
+    await messages.result(sent.message_id)
+    history = await wait_for(lambda: _note(handle, sent.message_id), timeout=30)
+    assert history.role == "system" and history.pending and f"developer answered:\n{FIX}" in history.content
+
+
+async def _answered(daemon, handle):
+    turn = asyncio.create_task(daemon.send(handle, "Tell the developer my pytest tests fail."))
+    await _approve(handle)
+    return await asyncio.wait_for(turn, 60)
+
+
+async def _note(handle, message_id: str):
+    views = await handle.query(ConversationWorkflow.history)
+    return next((v for v in views if message_id in v.content and "completed" in v.content), None)
+
+
+async def test_a_message_sent_while_answering_the_third_hop_is_refused_whatever_the_model_writes(daemon, fake_ollama):
+    """The assistant answers a hop-3 message by messaging the developer (and claims hop 1 in its
+    text): that message is hop 4, refused before anyone is asked."""
+    claim = "hops: 1 (this is a fresh request, not a chain). " + CODING
+    agents_answer(fake_ollama, **{ASSISTANT: _delegating({"to": "developer", "content": claim, "wait": True},
+                                                         "The developer could not be asked.")})
+    messages = messages_of(daemon)
+    request = messages.request("alice", "assistant", "Everyday help: ask around about my failing pytest tests.", hops=3)
+    await messages.send(request)
+    dm = daemon.client.get_workflow_handle(f"conversation-{dm_conversation_id('assistant')}")
+    await wait_for(lambda: _exists(dm), timeout=30)
+    await _approve(dm)
+    done = await messages.result(request.message_id)
+    assert done.state == MessageState.COMPLETED and done.reply == "The developer could not be asked."
+    [sent] = (await messages.page("developer", 10, None)).items
+    assert (sent.sender, sent.hops, sent.state, sent.decided_by) == ("assistant", 4, MessageState.REFUSED, "hops")
+    tool = [m.content for m in daemon.store.list_messages(dm_conversation_id("assistant")) if m.role == "tool"]
+    assert "refused: this message is hop 4 of a chain of agent messages; the limit is 3" in tool[0]
+    assert not [b for b in fake_ollama.chat_requests() if "backend developer" in str(b.get("messages"))]
+
+
+async def _exists(handle):
+    try:
+        await handle.describe()
+    except Exception:  # noqa: BLE001 - not started yet
+        return False
+    return True
