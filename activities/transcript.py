@@ -14,6 +14,7 @@ from models.policy import PolicySet
 from config.templates import InvalidAgentError, UnknownAgentError, load_template
 from models.transcript import AppendMessage, CloseConversation, OpenConversation, OpenedConversation, Routing
 from models.turn_writes import TurnWrites
+from store.agent_pauses import AgentPauseStore
 from store.transcript import TranscriptStore
 from store.turn_writes import TurnWriter
 
@@ -25,6 +26,7 @@ class TranscriptActivities:
         self._settings = settings
         self._policy = policy
         self._writer = writer or TurnWriter(store.engine)
+        self._pauses = AgentPauseStore(store.engine)
 
     @activity.defn(name="transcript.open")
     async def open(self, request: OpenConversation) -> OpenedConversation:
@@ -50,6 +52,7 @@ class TranscriptActivities:
             template.model,
             request.user_id,
         )
+        paused = await asyncio.to_thread(self._pauses.paused, [template.name])
         return OpenedConversation(
             template=template,
             next_seq=next_seq,
@@ -60,6 +63,8 @@ class TranscriptActivities:
                 llm_queue=self._settings.llm_task_queue or None,
                 sandbox_queue=self._settings.sandbox_task_queue or None,
             ),
+            archive_after_s=self._settings.archive_after_s,
+            agent_paused=paused.get(template.name),
         )
 
     @activity.defn(name="transcript.append")

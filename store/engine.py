@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
-from store import cache, channels, monitoring, relevance, relevance_settings, tables  # noqa: F401  (register their tables on SQLModel.metadata)
+from store import agent_pauses, archives, cache, channels, monitoring, relevance, relevance_settings, tables  # noqa: F401  (register their tables on SQLModel.metadata)
 
 logger = logging.getLogger(__name__)
 
