@@ -23,10 +23,12 @@ from tests.channel_support import CODING, open_channel, team_answers
 from tests.fakes.ollama import Reply, ToolCall
 from tests.fixtures.temporal import temporal_binary
 from tests.test_conversation import status_of, wait_for
+from tests.test_memory_conversations import PI, extraction
 from workflows import search_attributes
 from workflows.conversation import ConversationWorkflow
 
 ARCHIVE_S = 2
+TOLD = "my deployment target is a Raspberry Pi 5"
 
 
 async def closed(handle) -> WorkflowExecutionStatus | None:
@@ -35,10 +37,11 @@ async def closed(handle) -> WorkflowExecutionStatus | None:
 
 
 async def test_an_idle_conversation_archives_and_a_new_message_revives_it(daemon, fake_ollama):
+    fake_ollama.script_structured(extraction(PI))
     conversations = Conversations(daemon.client, daemon.task_queue)
     conversation_id = uuid.uuid4().hex[:12]
-    started = await conversations.start(ConversationInput(conversation_id=conversation_id, archive_after_s=ARCHIVE_S),
-                                        "archive test", message="my name is Ada", wait_s=30)  # fmt: skip
+    request = ConversationInput(conversation_id=conversation_id, archive_after_s=ARCHIVE_S, user_id="ada")
+    started = await conversations.start(request, "archive test", message=TOLD, wait_s=30)
     assert isinstance(started.outcome, TurnResult)
     handle = daemon.client.get_workflow_handle_for(ConversationWorkflow.run, started.conversation.workflow_id)
     assert await wait_for(lambda: closed(handle), timeout=30) == WorkflowExecutionStatus.COMPLETED
@@ -64,10 +67,12 @@ async def test_an_idle_conversation_archives_and_a_new_message_revives_it(daemon
 
     conversation = await conversations.find(conversation_id)
     assert conversation.execution.archived
-    outcome = await conversation.send("what is my name?", wait_s=30)
+    outcome = await conversation.send("what should I compile for my deployment target?", wait_s=30)
     assert isinstance(outcome, TurnResult) and outcome.turn == 2  # the turn count goes on
-    window = [m["content"] for m in fake_ollama.chat_requests()[-1]["messages"][1:]]
-    assert window == ["my name is Ada", "echo: my name is Ada", "what is my name?"]  # transcript window from the store
+    asked = fake_ollama.chat_requests()[-1]["messages"]
+    window = [m["content"] for m in asked[1:]]
+    assert window == [TOLD, f"echo: {TOLD}", "what should I compile for my deployment target?"]  # the transcript window, from the store
+    assert PI in asked[0]["content"]  # the memory extracted before it archived is recalled
     assert [m.seq for m in daemon.store.list_messages(conversation_id)] == [1, 2, 3, 4]
     [record] = ArchiveStore(daemon.store.engine).records(ArchiveKind.CONVERSATION, conversation_id)
     assert record.revived_at is not None
@@ -77,7 +82,7 @@ async def test_an_idle_conversation_archives_and_a_new_message_revives_it(daemon
     assert "revived" in events
 
 
-async def test_no_archiving_while_an_approval_waits(daemon, fake_ollama, docker_client):
+async def test_no_archiving_while_an_approval_waits(daemon, fake_ollama):
     fake_ollama.script(Reply(tool_calls=[ToolCall(name="run_command", arguments={"command": "echo hi"})]),
                        Reply(content="done"))  # fmt: skip
     handle = await daemon.start(agent="developer", archive_after_s=1)
@@ -130,3 +135,7 @@ async def test_an_idle_channel_archives_and_a_new_post_revives_it(daemon, fake_o
     assert status.posts == 2 and [m.agent for m in status.agents if m.replies] == ["developer"]
     member = member_conversation_id(channel.id, "developer")
     assert [m.role for m in daemon.store.list_messages(member)] == ["user", "assistant", "user", "assistant"]
+    # The agents' conversations archived on the channel's clock too; the channel revived the one it asked.
+    [archived] = ArchiveStore(daemon.store.engine).records(ArchiveKind.CONVERSATION, member)
+    assert archived.revived_at is not None
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
