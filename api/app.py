@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
 from api import approvals, channels, conversations, errors, events, health, monitoring, openapi, payloads, relevance
+from api import agents, notifications  # per-agent control, archives, the notification centre (issue 14)
 from api.auth import KeyRing
 from api.context import ApiContext
 from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -57,6 +58,8 @@ def create_app(settings: Settings, client: Client, keys: KeyRing) -> FastAPI:
     app.include_router(monitoring.router)
     app.include_router(channels.router)
     app.include_router(relevance.router)
+    app.include_router(agents.router)
+    app.include_router(notifications.router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

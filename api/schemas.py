@@ -37,6 +37,8 @@ class CreateConversation(Contract):
     user_id: str | None = Field(default=None, max_length=200)
     max_steps_per_turn: int = Field(default=8, ge=1, le=100)
     approval_timeout_s: int = Field(default=3600, ge=1, le=30 * 24 * 3600)
+    archive_after_s: int | None = Field(default=None, ge=0)
+    """Archive after this long without a turn (``DAEMONFLOW_ARCHIVE_AFTER_S``, 48 h, when absent; 0: never)."""
     message: str | None = None
     """The first message, sent with the start (update-with-start); its turn result is returned."""
 

@@ -65,6 +65,9 @@ class AgentTaskResult(BaseModel):
     """``injected``: a ``next`` note into a running conversation (the model sees it at its next
     step); ``started``: a new conversation whose first message is the task; ``revived``: an archived
     conversation revived with it."""
+    priority: Literal["next", "queue"]
+    """``next`` while a turn runs (seen at the model's next step); ``queue`` when the conversation
+    was idle: a turn of its own, first in line."""
 
 
 class ConversationDebug(BaseModel):
