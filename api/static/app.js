@@ -95,6 +95,8 @@ async function signIn(key, remember) {
   refreshHealth();
   refreshDashboard();
   refreshChannels();
+  refreshNotifications();  // notifications.js
+  state.timers.push(setInterval(refreshNotifications, 5000));
   state.timers.push(setInterval(refreshConversations, 3000));
   state.timers.push(setInterval(refreshChannels, 3000));
   state.timers.push(setInterval(refreshApprovals, 2000));
