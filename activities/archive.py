@@ -8,7 +8,7 @@ import asyncio
 from sqlalchemy import Engine
 from temporalio import activity
 
-from models.archive import ArchiveRecord, ArchiveRequest, Reopened, ReopenRequest
+from models.archive import ArchivedQuery, ArchiveRecord, ArchiveRequest, Reopened, ReopenRequest
 from store.agent_pauses import AgentPauseStore
 from store.archives import ArchiveStore
 from store.tables import utcnow
@@ -34,5 +34,11 @@ class ArchiveActivities:
             return Reopened(paused_agents=paused)
         return Reopened(record=row.record(), input=row.input, carried=row.carried, paused_agents=paused)
 
+    @activity.defn(name="archive.archived")
+    async def archived(self, query: ArchivedQuery) -> bool:
+        """Whether the workflow's last run archived (and no run revived it since): a channel asks
+        before it revives an agent's conversation, so one an operator *ended* stays ended."""
+        return await asyncio.to_thread(self._archives.archived, query.kind, query.workflow_id)
+
     def all(self) -> list:
-        return [self.write, self.reopen]
+        return [self.write, self.reopen, self.archived]

@@ -58,6 +58,11 @@ class ArchiveRecord(BaseModel):
     revived_run_id: str | None = None
 
 
+class ArchivedQuery(BaseModel):
+    kind: ArchiveKind
+    workflow_id: str
+
+
 class ReopenRequest(BaseModel):
     kind: ArchiveKind
     workflow_id: str

@@ -71,6 +71,15 @@ class ArchiveStore:
                 .order_by(col(ArchiveRow.id).desc())
             ).first()  # fmt: skip
 
+    def archived(self, kind: ArchiveKind, workflow_id: str) -> bool:
+        """Whether the workflow's latest archive waits for a revival (its last run archived)."""
+        with Session(self._engine) as session:
+            row = session.exec(
+                select(ArchiveRow).where(ArchiveRow.kind == kind.value, ArchiveRow.workflow_id == workflow_id)
+                .order_by(col(ArchiveRow.id).desc())
+            ).first()  # fmt: skip
+        return row is not None and row.revived_at is None
+
     def revive(self, kind: ArchiveKind, workflow_id: str, run_id: str, at: datetime) -> ArchiveRow | None:
         """The latest archive of the workflow, marked revived by ``run_id`` unless it already was."""
         with Session(self._engine, expire_on_commit=False) as session:

@@ -9,7 +9,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.archive import ArchiveActivities
-    from models.archive import ArchiveKind, ArchiveRecord, ArchiveRequest, Reopened, ReopenRequest
+    from models.archive import ArchivedQuery, ArchiveKind, ArchiveRecord, ArchiveRequest, Reopened, ReopenRequest
     from workflows.activity_config import STORE_CALL
     from workflows.idle_clock import IdleClock
 
@@ -26,6 +26,14 @@ async def write(kind: ArchiveKind, subject_id: str, turns: int, clock: IdleClock
     return await workflow.execute_activity_method(
         ArchiveActivities.write, request, summary=f"archive {kind.value} {subject_id} after {clock.idle_s()}s idle",
         **STORE_CALL,
+    )  # fmt: skip
+
+
+async def archived(kind: ArchiveKind, workflow_id: str) -> bool:
+    """Whether another workflow's last run archived (an agent's conversation, for its channel)."""
+    return await workflow.execute_activity_method(
+        ArchiveActivities.archived, ArchivedQuery(kind=kind, workflow_id=workflow_id),
+        summary=f"is {workflow_id} archived", **STORE_CALL,
     )  # fmt: skip
 
 

@@ -447,15 +447,16 @@ class ChannelWorkflow:
         self._carried.last_activity_at = None
 
     async def _signal_member(self, seat: AgentSeat, request: TurnRequest) -> None:
-        """``request_turn`` to the agent's conversation; one that archived meanwhile is revived first
-        (a new run of the same id reading its archive record), then asked."""
+        """``request_turn`` to the agent's conversation; one that archived meanwhile (the store says
+        so: an *ended* one is not revived) is revived first — a new run of the same id reading its
+        archive record — then asked."""
         handle = workflow.get_external_workflow_handle(self._member_id(seat))
         try:
             await handle.signal(ConversationWorkflow.request_turn, request)
             return
         except FailureError:
-            if not workflow.patched(ARCHIVE_PATCH):
-                raise
+            if not workflow.patched(ARCHIVE_PATCH) or not await archiving.archived(ArchiveKind.CONVERSATION, handle.id):
+                raise  # ended (or never archived): the seat is gone
         revive = self._member_input(seat).model_copy(update={"revive": True})
         try:
             await workflow.start_child_workflow(

@@ -344,6 +344,7 @@ class ConversationWorkflow:
         self._carried.queue += arrived.queue
         self._carried.injected += arrived.injected
         self._carried.last_activity_at = None
+        self._writes = TurnWrites(conversation_id=self._carried.conversation_id)
         agent = self._template.name if self._carried.template else self._input.agent
         paused = reopened.paused_agents.get(agent)
         if paused and not self._carried.paused:
