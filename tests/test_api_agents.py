@@ -160,3 +160,27 @@ async def _post_done(http, channel, post_id):
 async def _notification(http, cid):
     items = (await http.get("/notifications")).json()["items"]
     return next((i for i in items if i["kind"] == "approval" and i["data"]["conversation_id"] == cid), None)
+
+
+async def test_an_archived_conversation_is_readable_and_a_message_revives_it(api: ApiStack) -> None:
+    operator, viewer = api.http("operator"), api.http("viewer")
+    cid = new_id("arch")
+    created = await operator.post("/conversations", json={"conversation_id": cid, "archive_after_s": 1, "message": "hello"})
+    assert created.status_code == 201, created.text
+    detail = await until(lambda: _archived(viewer, cid))
+    assert detail["execution"] == "completed" and detail["status"]["turn"] == 1
+    messages = (await viewer.get(f"/conversations/{cid}/messages")).json()["messages"]
+    assert [m["content"] for m in messages] == ["hello", "echo: hello"]
+    [record] = (await viewer.get("/archives", params={"kind": "conversation", "subject_id": cid})).json()
+    assert record["turns"] == 1 and record["revived_at"] is None and record["idle_s"] == 1
+
+    sent = await operator.post(f"/conversations/{cid}/messages", json={"content": "again"})
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["turn"] == 2 and sent.json()["reply"] == "echo: again"
+    [record] = (await viewer.get("/archives", params={"subject_id": cid})).json()
+    assert record["revived_at"] is not None
+
+
+async def _archived(http, cid):
+    detail = (await http.get(f"/conversations/{cid}")).json()
+    return detail if detail.get("status", {}).get("state") == "archived" else None

@@ -129,7 +129,8 @@ async def test_an_idle_channel_archives_and_a_new_post_revives_it(daemon, fake_o
 
     found = await Channels(daemon.client, daemon.task_queue).find(channel.id)
     assert found.execution.archived
-    second = await found.post(Post(author="alice", content=CODING + " Again, please."), wait_s=None)
+    # Its members are only known once the new run has read the archive: the mention is checked then.
+    second = await found.post(Post(author="alice", content=CODING + " Again, please.", mentions=["developer"]), wait_s=None)
     assert isinstance(second, PostResult) and second.spoke == ["developer"] and second.seq == first.seq + 2
     status = await found.status()
     assert status.posts == 2 and [m.agent for m in status.agents if m.replies] == ["developer"]

@@ -101,6 +101,8 @@ CONTEXT_ALLOWANCE_CHARS = 100_000
 """Room a member's turn gets beyond the channel's ``max_message_chars``: the channel's messages
 since its last turn come with the one to answer (``activities/channels/texts.py`` cuts each)."""
 NOTICE_AUTHOR = "channel"
+MEMBER_REFUSALS = ("not members of this channel", "is an agent of this channel")
+"""Refusals that need the members: a reviving run checks them once its state is read back."""
 TURN_STATES = {ConversationState.AWAITING_APPROVAL: "awaiting_approval", ConversationState.PAUSED: "paused"}
 
 
@@ -141,6 +143,8 @@ class ChannelWorkflow:
         """What came of the post's decisions, written at its end."""
         self._clock = IdleClock()
         """Archiving after inactivity (``ARCHIVE_PATCH``)."""
+        self._reopening = self._input.revive
+        """A reviving run before its archive record is read: its members are not known yet."""
 
     def _first_state(self) -> CarriedChannel:
         channel_id = self._input.channel_id or workflow.info().workflow_id.removeprefix(CHANNEL_WORKFLOW_PREFIX)
@@ -438,6 +442,7 @@ class ChannelWorkflow:
         self._input.revive = False
         reopened = await archiving.reopen(ArchiveKind.CHANNEL, [])
         if reopened.input is None or reopened.carried is None:
+            self._reopening = False
             return  # never archived: a plain start
         arrived = self._carried
         self._input = ChannelInput.model_validate({**reopened.input, "revive": False})
@@ -445,6 +450,7 @@ class ChannelWorkflow:
         self._carried.queue += arrived.queue
         self._carried.notes += arrived.notes
         self._carried.last_activity_at = None
+        self._reopening = False
 
     async def _signal_member(self, seat: AgentSeat, request: TurnRequest) -> None:
         """``request_turn`` to the agent's conversation; one that archived meanwhile (the store says
@@ -681,6 +687,11 @@ class ChannelWorkflow:
 
     @workflow.update
     async def post(self, post: Post) -> PostResult:
+        if self._reopening:  # validated against the members once they are read back
+            await workflow.wait_condition(lambda: not self._reopening)
+            why = self._post_refusal(post)
+            if why:
+                raise ApplicationError(why, type="PostRejected")
         update = workflow.current_update_info()
         item = QueuedPost(id=str(workflow.uuid4()), post=post, has_caller=True, update_id=update.id if update else None)
         self._carried.queue.append(item)
@@ -698,7 +709,7 @@ class ChannelWorkflow:
             raise ApplicationError(f"channel has ended ({self._end_reason or 'no reason given'}); create a new one",
                                    type="ChannelEnded")  # fmt: skip
         why = self._post_refusal(post)
-        if why:
+        if why and not (self._reopening and any(refusal in why for refusal in MEMBER_REFUSALS)):
             raise ApplicationError(why, type="PostRejected")
 
     def _post_refusal(self, post: Post) -> str | None:

@@ -117,7 +117,7 @@ async function refreshConversations() {
     const page = await api("GET", `/conversations?page_size=100${running}`);
     $("conversations").replaceChildren(
       ...page.conversations.map((c) => {
-        const shown = c.execution === "running" ? c.state || "starting" : c.execution;
+        const shown = c.execution === "running" ? c.state || "starting" : c.state === "archived" ? "archived" : c.execution;
         const item = el("li", { "data-conversation": c.conversation_id, onclick: () => select(c.conversation_id) },
           el("span", { class: "cid", title: c.conversation_id }, `${c.conversation_id} · ${c.agent || "?"}`),
           el("span", { class: `badge ${shown}` }, c.awaiting_approval ? "⚠ approval" : shown));
@@ -153,7 +153,7 @@ async function loadStatus() {
   try {
     const detail = await api("GET", `/conversations/${encodeURIComponent(id)}`);
     if (id !== state.selected) return;
-    showState(detail.execution === "running" ? detail.status.state : "ended");
+    showState(detail.execution === "running" || detail.status.state === "archived" ? detail.status.state : "ended");
     $("auto-accept").checked = detail.status.auto_accept;
   } catch (err) { report(err); }
 }
@@ -267,7 +267,7 @@ function onEvent(conversationId, event) {
     case "state":
       showState(data.state);
       eventLine(`state: ${data.details || data.state}`);
-      return data.state === "ended";
+      return data.state === "ended" || data.state === "archived";  // archived: a new message revives it
     case "message":
       if (data.seq > state.lastSeq) loadMessages();
       return false;
