@@ -90,6 +90,7 @@ async def test_no_archiving_while_an_approval_waits(daemon, fake_ollama):
     pending = await wait_for(lambda: _pending(handle))
     await asyncio.sleep(3 * 1 + 1)  # three periods while a person is asked
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    assert (await seat.describe()).status == WorkflowExecutionStatus.RUNNING
     assert (await status_of(handle)).state == ConversationState.AWAITING_APPROVAL
     await handle.signal(ConversationWorkflow.approve, Approve(tool_call_id=pending.tool_call_id, decision="approve",
                                                               approver="alice", arguments_hash=pending.args_hash))  # fmt: skip
@@ -107,6 +108,7 @@ async def test_queued_messages_of_a_paused_conversation_keep_it_open(daemon, fak
     assert waiting.reason == WaitReason.PAUSED
     await asyncio.sleep(3)
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    assert (await seat.describe()).status == WorkflowExecutionStatus.RUNNING
     await conversation.resume()
     assert (await conversation.follow(waiting.turn_id, wait_s=30)).turn == 1
 
@@ -127,6 +129,10 @@ async def test_an_idle_channel_archives_and_a_new_post_revives_it(daemon, fake_o
     assert record.turns == 1
     assert (await handle.describe()).typed_search_attributes.get(search_attributes.STATE) == ChannelState.ARCHIVED.value
 
+    member = member_conversation_id(channel.id, "developer")
+    seat = daemon.client.get_workflow_handle(f"conversation-{member}")
+    assert await wait_for(lambda: closed(seat), timeout=30) == WorkflowExecutionStatus.COMPLETED  # its own clock
+
     found = await Channels(daemon.client, daemon.task_queue).find(channel.id)
     assert found.execution.archived
     # Its members are only known once the new run has read the archive: the mention is checked then.
@@ -134,9 +140,9 @@ async def test_an_idle_channel_archives_and_a_new_post_revives_it(daemon, fake_o
     assert isinstance(second, PostResult) and second.spoke == ["developer"] and second.seq == first.seq + 2
     status = await found.status()
     assert status.posts == 2 and [m.agent for m in status.agents if m.replies] == ["developer"]
-    member = member_conversation_id(channel.id, "developer")
     assert [m.role for m in daemon.store.list_messages(member)] == ["user", "assistant", "user", "assistant"]
     # The agents' conversations archived on the channel's clock too; the channel revived the one it asked.
     [archived] = ArchiveStore(daemon.store.engine).records(ArchiveKind.CONVERSATION, member)
     assert archived.revived_at is not None
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    assert (await seat.describe()).status == WorkflowExecutionStatus.RUNNING

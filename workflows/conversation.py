@@ -343,6 +343,7 @@ class ConversationWorkflow:
         self._carried = CarriedState.model_validate(reopened.carried)
         self._carried.queue += arrived.queue
         self._carried.injected += arrived.injected
+        self._carried.requests += [r for r in arrived.requests if r not in self._carried.requests]
         self._carried.last_activity_at = None
         self._writes = TurnWrites(conversation_id=self._carried.conversation_id)
         agent = self._template.name if self._carried.template else self._input.agent
