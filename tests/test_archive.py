@@ -90,7 +90,6 @@ async def test_no_archiving_while_an_approval_waits(daemon, fake_ollama):
     pending = await wait_for(lambda: _pending(handle))
     await asyncio.sleep(3 * 1 + 1)  # three periods while a person is asked
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
-    assert (await seat.describe()).status == WorkflowExecutionStatus.RUNNING
     assert (await status_of(handle)).state == ConversationState.AWAITING_APPROVAL
     await handle.signal(ConversationWorkflow.approve, Approve(tool_call_id=pending.tool_call_id, decision="approve",
                                                               approver="alice", arguments_hash=pending.args_hash))  # fmt: skip
@@ -108,7 +107,6 @@ async def test_queued_messages_of_a_paused_conversation_keep_it_open(daemon, fak
     assert waiting.reason == WaitReason.PAUSED
     await asyncio.sleep(3)
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
-    assert (await seat.describe()).status == WorkflowExecutionStatus.RUNNING
     await conversation.resume()
     assert (await conversation.follow(waiting.turn_id, wait_s=30)).turn == 1
 
