@@ -16,6 +16,7 @@ from config.templates import InvalidAgentError, UnknownAgentError, load_template
 from models.transcript import AppendMessage, CloseConversation, OpenConversation, OpenedConversation, Routing
 from models.turn_writes import TurnWrites
 from store.agent_hints import AgentHintStore
+from store.agent_pauses import AgentPauseStore
 from store.transcript import TranscriptStore
 from store.turn_writes import TurnWriter
 
@@ -28,6 +29,7 @@ class TranscriptActivities:
         self._policy = policy
         self._hints = AgentHintStore(store.engine)
         self._writer = writer or TurnWriter(store.engine)
+        self._pauses = AgentPauseStore(store.engine)
 
     @activity.defn(name="transcript.open")
     async def open(self, request: OpenConversation) -> OpenedConversation:
@@ -54,6 +56,7 @@ class TranscriptActivities:
             template.model,
             request.user_id,
         )
+        paused = await asyncio.to_thread(self._pauses.paused, [template.name])
         return OpenedConversation(
             template=template,
             next_seq=next_seq,
@@ -64,6 +67,8 @@ class TranscriptActivities:
                 llm_queue=self._settings.llm_task_queue or None,
                 sandbox_queue=self._settings.sandbox_task_queue or None,
             ),
+            archive_after_s=self._settings.archive_after_s,
+            agent_paused=paused.get(template.name),
         )
 
     def _step_budget(self, template: AgentTemplate) -> int | None:

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
 from api import (
+    agents,
     approvals,
     channels,
     conversations,
@@ -23,6 +24,7 @@ from api import (
     health,
     messages,
     monitoring,
+    notifications,
     openapi,
     optimisations,
     patterns,
@@ -79,6 +81,8 @@ def create_app(settings: Settings, client: Client, keys: KeyRing) -> FastAPI:
     app.include_router(relevance.router)
     app.include_router(double_texting.router)  # issue 16
     app.include_router(messages.router)
+    app.include_router(agents.router)
+    app.include_router(notifications.router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

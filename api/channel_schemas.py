@@ -37,6 +37,8 @@ class CreateChannel(Contract):
     policy: list[dict[str, Any]] = Field(default_factory=list, max_length=100)
     """Policy rules for every agent's conversation (needs the admin role: an allow rule skips approvals)."""
     approval_timeout_s: int = Field(default=3600, ge=1, le=30 * 24 * 3600)
+    archive_after_s: int | None = Field(default=None, ge=0)
+    """Archive after this long without a post (``DAEMONFLOW_ARCHIVE_AFTER_S``, 48 h, when absent; 0: never)."""
 
 
 class ChannelCreated(BaseModel):

@@ -42,6 +42,8 @@ class CreateConversation(Contract):
     """What a message sent while a turn runs does: ``enqueue``, ``reject`` (409), ``interrupt``."""
     stream_tokens: bool = True
     """Stream the model's tokens to viewers while it writes (off: replies appear once stored)."""
+    archive_after_s: int | None = Field(default=None, ge=0)
+    """Archive after this long without a turn (``DAEMONFLOW_ARCHIVE_AFTER_S``, 48 h, when absent; 0: never)."""
     message: str | None = None
     """The first message, sent with the start (update-with-start); its turn result is returned."""
 

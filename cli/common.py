@@ -64,7 +64,7 @@ def format_status(status: Status, execution: Execution | None = None) -> str:
         f"auto-accept   {'on' if status.auto_accept else 'off'}",
     ]
     if execution is not None and not execution.running:
-        lines.append(f"workflow      {execution.name}")
+        lines.append(f"workflow      {'archived (a new message revives it)' if execution.archived else execution.name}")
     for approval in status.pending_approvals:
         arguments = json.dumps(approval.arguments, ensure_ascii=False)
         lines.append(f"awaiting      {approval.tool} {arguments}  (call {approval.tool_call_id}; {approval.reason or 'policy asks'})")

@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     """Reasoning steps of a deepthink before its summary (at most 8)."""
 
     sandbox_image: str = "daemonflow-sandbox:latest"
+    archive_after_s: int = Field(default=172_800, ge=0)
+    """Conversations and channels idle this long (no turn, no post; nothing queued or waiting) are
+    archived: their workflow completes with an archive record; a new message revives them. 0: never.
+    A conversation's or channel's input ``archive_after_s`` overrides it."""
     sandbox_idle_s: int = 900
     """A sandbox container unused this long is removed by the worker (its workspace volume stays)."""
     sandbox_runtime: str | None = None

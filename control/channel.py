@@ -24,12 +24,14 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from control.conversation import Execution, described
-from control.errors import ChannelEnded, ChannelNotFound, NoWorker, PostNotFound
+from control.errors import ChannelEnded, ChannelNotFound, ControlError, NoWorker, PostNotFound
+from control.revival import revive
 from control.failures import answered, post_failure, rpc_failure
 from control.posts import PostOutcome, post_outcome
 from models.channel import (
     CHANNEL_WORKFLOW_PREFIX,
     ChannelHistoryQuery,
+    ChannelInput,
     ChannelMessageView,
     ChannelNote,
     Post,
@@ -55,6 +57,7 @@ def new_post_id() -> str:
 class Channel:
     def __init__(self, client: Client, workflow_id: str, timeout: timedelta, task_queue: str) -> None:
         self._handle = client.get_workflow_handle_for(ChannelWorkflow.run, workflow_id)
+        self._client = client
         self._timeout = timeout
         self._task_queue = task_queue
         self.execution: Execution | None = None
@@ -74,7 +77,23 @@ class Channel:
 
     def ensure_running(self, advice: str = "create a new one") -> None:
         if self.execution is not None and not self.execution.running:
-            raise ChannelEnded(f"channel {self.id!r} is {self.execution.name}; {advice}")
+            what = "archived (a new post revives it)" if self.execution.archived else self.execution.name
+            raise ChannelEnded(f"channel {self.id!r} is {what}; {advice}")
+
+    async def revive_if_archived(self) -> bool:
+        """An archived channel gets a new run that reopens it from its archive record (its agents'
+        conversations are revived as they are asked); True if it was revived."""
+        if self.execution is None:
+            await self.describe()
+        assert self.execution is not None
+        if not self.execution.archived:
+            return False
+        # The agents here only stand in: the run takes its real input from the archive record.
+        request = ChannelInput(agents=["assistant"], revive=True)
+        await revive(self._client, ChannelWorkflow.run, request, self.workflow_id, self._task_queue, self._timeout,
+                     f"channel {self.id}")  # fmt: skip
+        await self.describe()
+        return True
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -117,11 +136,22 @@ class Channel:
     # --- posting ------------------------------------------------------------------------------
 
     async def post(self, post: Post, wait_s: float | None, post_id: str | None = None) -> PostOutcome:
-        """Post; its ``PostResult``, or ``PostWaiting`` (a person, a pause, the budget)."""
+        """Post; its ``PostResult``, or ``PostWaiting`` (a person, a pause, the budget). An archived
+        channel is revived first (and again if it archives just as the post goes out)."""
+        post_id = post_id or new_post_id()
+        await self.revive_if_archived()
         self.ensure_running()
-        starting = self._handle.start_update(ChannelWorkflow.post, post, id=post_id or new_post_id(),
-                                             wait_for_stage=WorkflowUpdateStage.ACCEPTED)  # fmt: skip
-        return await self.outcome(await self.accepted(starting), wait_s)
+        try:
+            update = await self.accepted(self._start_post(post, post_id))
+        except ControlError:
+            await self.describe()
+            if not await self.revive_if_archived():
+                raise
+            update = await self.accepted(self._start_post(post, post_id))
+        return await self.outcome(update, wait_s)
+
+    def _start_post(self, post: Post, post_id: str) -> Awaitable[WorkflowUpdateHandle[PostResult]]:
+        return self._handle.start_update(ChannelWorkflow.post, post, id=post_id, wait_for_stage=WorkflowUpdateStage.ACCEPTED)
 
     async def follow(self, post_id: str, wait_s: float | None) -> PostOutcome:
         """Go on waiting for a post that answered ``PostWaiting``."""

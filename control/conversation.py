@@ -38,11 +38,14 @@ from control.errors import (
 )
 from control.failures import answered, decision_failure, rpc_failure, turn_failure
 from control.turns import Outcome, turn_outcome
+from control.revival import ARCHIVED, revive
 from control.visibility import execution_name
+from workflows import search_attributes
 from models.conversation import (
     HISTORY_LIMIT_MAX,
     WORKFLOW_ID_PREFIX,
     Approve,
+    ConversationInput,
     DecisionApplied,
     End,
     HistoryQuery,
@@ -78,6 +81,13 @@ class Execution:
     workflow_id: str
     workflow_type: str
     status: WorkflowExecutionStatus | None
+    state: str | None = None
+    """``DaemonflowState`` as the run left it (``archived`` for one archived after inactivity)."""
+
+    @property
+    def archived(self) -> bool:
+        """Completed after inactivity: a new message revives it (``control/revival.py``)."""
+        return self.status == WorkflowExecutionStatus.COMPLETED and self.state == ARCHIVED
 
     @property
     def running(self) -> bool:
@@ -100,7 +110,8 @@ async def described(handle: WorkflowHandle[Any, Any], timeout: timedelta, what: 
         raise rpc_failure(err, f"describing {what}", needs_worker=False) from err
     except RPCTimeoutOrCancelledError:
         raise TemporalUnavailable(f"describing {what}: Temporal did not answer in time") from None
-    return Execution(description.id, description.workflow_type, description.status)
+    state = description.typed_search_attributes.get(search_attributes.STATE)
+    return Execution(description.id, description.workflow_type, description.status, state)
 
 
 class Conversation:
@@ -128,7 +139,21 @@ class Conversation:
     def ensure_running(self, advice: str = "start a new one") -> None:
         """``ConversationEnded`` when the workflow is known not to run any more."""
         if self.execution is not None and not self.execution.running:
-            raise ConversationEnded(f"conversation {self.id!r} is {self.execution.name}; {advice}")
+            what = "archived (a new message revives it)" if self.execution.archived else self.execution.name
+            raise ConversationEnded(f"conversation {self.id!r} is {what}; {advice}")
+
+    async def revive_if_archived(self) -> bool:
+        """An archived conversation gets a new run that reopens it from its archive record (the
+        message then goes to that run); True if it was revived. Anything else is left as it is."""
+        if self.execution is None:
+            await self.describe()
+        assert self.execution is not None
+        if not self.execution.archived:
+            return False
+        await revive(self._client, ConversationWorkflow.run, ConversationInput(revive=True), self.workflow_id,
+                     self._task_queue, self._timeout, f"conversation {self.id}")  # fmt: skip
+        await self.describe()
+        return True
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -178,6 +203,7 @@ class Conversation:
         await self._signal(ConversationWorkflow.resume)
 
     async def inject(self, note: Inject) -> None:
+        await self.revive_if_archived()  # a note to an archived conversation revives it
         await self._signal(ConversationWorkflow.inject, note)
 
     async def end(self, reason: str = "") -> None:
@@ -194,13 +220,24 @@ class Conversation:
     # --- talking ------------------------------------------------------------------------------
 
     async def send(self, content: str, wait_s: float | None, turn_id: str | None = None) -> Outcome:
-        """Send a message; its ``TurnResult``, or ``TurnWaiting`` (a person, a pause, the budget)."""
+        """Send a message; its ``TurnResult``, or ``TurnWaiting`` (a person, a pause, the budget).
+        An archived conversation is revived first; one that archives just as the message goes out
+        is revived and sent to again (the update never reached a run that could take it)."""
+        turn_id = turn_id or new_turn_id()
+        await self.revive_if_archived()
         self.ensure_running()
-        starting = self._handle.start_update(
-            ConversationWorkflow.send_message, SendMessage(content=content), id=turn_id or new_turn_id(),
-            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-        )  # fmt: skip
-        return await self.outcome(await self.accepted(starting), wait_s)
+        try:
+            update = await self.accepted(self._start_turn(content, turn_id))
+        except ControlError:
+            await self.describe()
+            if not await self.revive_if_archived():
+                raise
+            update = await self.accepted(self._start_turn(content, turn_id))
+        return await self.outcome(update, wait_s)
+
+    def _start_turn(self, content: str, turn_id: str) -> Awaitable[WorkflowUpdateHandle[TurnResult]]:
+        return self._handle.start_update(ConversationWorkflow.send_message, SendMessage(content=content), id=turn_id,
+                                         wait_for_stage=WorkflowUpdateStage.ACCEPTED)  # fmt: skip
 
     async def follow(self, turn_id: str, wait_s: float | None) -> Outcome:
         """Go on waiting for a turn that answered ``TurnWaiting`` (after a decision, say)."""

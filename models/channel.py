@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from models.archive import ArchiveRecord
 from models.conversation import Contract, Usage
 from models.relevance import RelevanceOverrides
 from models.relevance_scoring import Decision
@@ -98,6 +99,14 @@ class ChannelInput(Contract):
     """Continue-as-new after this many posts in one run, even if the server does not ask yet."""
     carried: dict[str, Any] | None = None
     """Set only by continue-as-new: the previous run's ``models.channel_state.CarriedChannel``."""
+    # --- archiving after inactivity (models/archive.py) ---
+    archive_after_s: int | None = Field(default=None, ge=0)
+    """Archive after this many seconds without a post (nothing queued); None: the setting
+    ``DAEMONFLOW_ARCHIVE_AFTER_S`` (48 h); 0: never. The agents' conversations archive on their own
+    clock and are revived when the channel asks them for a turn."""
+    revive: bool = False
+    """Set by whoever revives an archived channel: the run reads its input and state back from the
+    archive record (``archive.reopen``); the other fields then only stand in if there is none."""
 
     @field_validator("agents", mode="before")
     @classmethod
@@ -134,6 +143,8 @@ class ChannelState(StrEnum):
     """An agent's turn waits for a person to decide a tool call."""
     PAUSED = "paused"
     ENDED = "ended"
+    ARCHIVED = "archived"
+    """Completed after inactivity; a new post revives it (``models/archive.py``)."""
 
 
 class AuthorKind(StrEnum):
@@ -256,6 +267,8 @@ class ChannelSummary(Contract):
     channel_id: str
     posts: int
     ended_reason: str
+    archive: ArchiveRecord | None = None
+    """Set when the run archived after inactivity."""
 
 
 class ChannelHistoryQuery(Contract):

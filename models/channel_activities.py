@@ -36,6 +36,8 @@ class OpenedChannel(Contract):
     channel's note on who is here and how messages read)."""
     memory: dict[str, bool] = Field(default_factory=dict)
     """By agent: whether its template keeps memories."""
+    archive_after_s: int | None = None
+    """``DAEMONFLOW_ARCHIVE_AFTER_S`` (None in histories recorded before archiving)."""
 
 
 class MessageSource(Contract):

@@ -75,6 +75,10 @@ class CarriedChannel(Contract):
     """The latest scored messages (``scores`` query)."""
     events: list[ChannelEvent] = Field(default_factory=list)
     next_event_id: int = 1
+    archive_after_s: int | None = None
+    """The inactivity period from the settings, read by ``channel.open``."""
+    last_activity_at: datetime | None = None
+    """The end of the latest post (or the start), for the inactivity clock across runs."""
 
     def seat(self, agent: str) -> AgentSeat:
         return next(seat for seat in self.agents if seat.agent == agent)

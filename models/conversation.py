@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio.contrib.workflow_streams import WorkflowStreamState
 
 from models.agent import AgentTemplate
+from models.archive import ArchiveRecord
 from models.events import ConversationEvent
 from models.payloads import PayloadRef
 from models.policy import PolicyRule, PolicySet
@@ -69,6 +70,13 @@ class ConversationInput(Contract):
     see each reply once stored, and history grows as before streaming."""
     carried: CarriedState | None = None
     """Set only by continue-as-new: the state of the previous run."""
+    # --- archiving after inactivity (models/archive.py) ---
+    archive_after_s: int | None = Field(default=None, ge=0)
+    """Archive after this many seconds without a turn (nothing queued or waiting); None: the
+    setting ``DAEMONFLOW_ARCHIVE_AFTER_S`` (48 h); 0: never."""
+    revive: bool = False
+    """Set by whoever revives an archived conversation: the run reads its input and state back
+    from the archive record (``archive.reopen``); the other fields are then ignored."""
 
 
 class ConversationState(StrEnum):
@@ -78,6 +86,8 @@ class ConversationState(StrEnum):
     RUNNING_TOOL = "running_tool"
     PAUSED = "paused"
     ENDED = "ended"
+    ARCHIVED = "archived"
+    """Completed after inactivity; a new message revives it (``models/archive.py``)."""
 
 
 # --- update -----------------------------------------------------------------------------------
@@ -285,6 +295,8 @@ class ConversationSummary(Contract):
     conversation_id: str
     turns: int
     ended_reason: str
+    archive: ArchiveRecord | None = None
+    """Set when the run archived after inactivity (``ended_reason`` says so too)."""
 
 
 # --- carried across continue-as-new -----------------------------------------------------------
@@ -356,6 +368,10 @@ class CarriedState(Contract):
     """The Workflow Stream's retained items (events, token batches) and publisher dedup state."""
     double_texting: DoubleTexting | None = None
     """Set by ``set_double_texting``; ``None``: the input's."""
+    archive_after_s: int | None = None
+    """The inactivity period from the settings, read by ``transcript.open``."""
+    last_activity_at: datetime | None = None
+    """The end of the latest turn (or the start), for the inactivity clock across runs."""
 
 
 ConversationInput.model_rebuild()

@@ -43,6 +43,8 @@ class EventType(StrEnum):
     """``{request_id, author}``: another workflow asked for a turn (``request_turn``)."""
     TURN_REPORTED = "turn_reported"
     """``{request_id, outcome, to}``: the requester was told how its turn went."""
+    REVIVED = "revived"
+    """``{archived_at}``: a new run took an archived conversation up again (``models/archive.py``)."""
 
 
 class ConversationEvent(BaseModel):

@@ -42,6 +42,10 @@ class OpenedConversation(BaseModel):
     policy: PolicySet | None = None
     overrides: list[PolicyRule] = Field(default_factory=list)
     routing: Routing = Field(default_factory=Routing)
+    archive_after_s: int | None = None
+    """``DAEMONFLOW_ARCHIVE_AFTER_S`` (None in histories recorded before archiving)."""
+    agent_paused: str | None = None
+    """The pause reason when an operator paused this agent (``POST /agents/{agent}/pause``)."""
 
 
 class AppendMessage(BaseModel):

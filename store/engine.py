@@ -20,7 +20,9 @@ from sqlmodel import SQLModel
 
 from store import (  # noqa: F401  (register their tables on SQLModel.metadata)
     agent_hints,
+    agent_pauses,
     analytics_snapshots,
+    archives,
     cache,
     channels,
     monitoring,

@@ -14,10 +14,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from control.channels import Channels
 from control.conversations import Conversations
 from models.channel import ChannelNote, ChannelState, Post, PostResult
 from models.conversation import Approve, End, Inject, Pause
@@ -259,6 +260,42 @@ async def _first_pending(handle):
     return status.pending_approvals[0].tool_call_id if status.pending_approvals else None
 
 
+async def archive_and_revive(daemon, fake) -> list[WorkflowHandle]:
+    """A conversation archived after inactivity (``ARCHIVE_PATCH``; the extraction backlog first), then
+    revived by a message through the control client: the archived run, then the reviving run ended."""
+    fake.script_structured('{"memories": [{"text": "The user is called Ada.", "kind": "semantic"}]}')
+    handle = await daemon.start(archive_after_s=1, user_id="replay")
+    await daemon.send(handle, "my name is Ada")
+    archived = await wait_for(lambda: _closed_run(handle), timeout=30)
+    conversation = await Conversations(daemon.client, daemon.task_queue).find(handle.id)
+    await conversation.send("who am I?", wait_s=30)
+    await conversation.end("recorded")
+    latest = daemon.client.get_workflow_handle(handle.id)
+    await latest.result()
+    return [daemon.client.get_workflow_handle(handle.id, run_id=archived), latest]
+
+
+async def channel_archive_and_revive(daemon, fake) -> list[WorkflowHandle]:
+    """A channel and its agents' conversations archived after inactivity; a post revives the channel,
+    which revives the agent it asks."""
+    team_answers(fake)
+    channel = await open_channel(daemon, archive_after_s=1)
+    assert isinstance(await channel.post(Post(author="alice", content=CODING), wait_s=None), PostResult)
+    handle = daemon.client.get_workflow_handle(channel.workflow_id)
+    archived = await wait_for(lambda: _closed_run(handle), timeout=30)
+    member = daemon.client.get_workflow_handle(f"conversation-{channel.id}--developer")
+    member_archived = await wait_for(lambda: _closed_run(member), timeout=30)
+    found = await Channels(daemon.client, daemon.task_queue).find(channel.id)
+    assert isinstance(await found.post(Post(author="alice", content=CODING), wait_s=None), PostResult)
+    return [daemon.client.get_workflow_handle(channel.workflow_id, run_id=archived),
+            daemon.client.get_workflow_handle(member.id, run_id=member_archived), handle]
+
+
+async def _closed_run(handle) -> str | None:
+    described = await handle.describe()
+    return described.run_id if described.status != WorkflowExecutionStatus.RUNNING else None
+
+
 async def _channel_state(channel, check):
     return check(await channel.status())
 
@@ -266,7 +303,7 @@ async def _channel_state(channel, check):
 SCENARIOS = [
     turns_with_tools_and_injection, pause_queue_resume_end, continue_as_new, model_failures, unknown_agent,
     tools_and_approvals, memory, payloads_and_final_answer, one_trip_turns, channel_chain_approval_and_end,
-    channel_continue_as_new, private_messages,
+    channel_continue_as_new, private_messages, archive_and_revive, channel_archive_and_revive,
 ]
 
 

@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.ai_tools import AiToolActivities
+from activities.archive import ArchiveActivities
 from activities.audit import AuditActivities
 from activities.channels import ChannelActivities, ChannelMemoryActivities
 from activities.llm import LlmActivities, LlmProviders
@@ -91,6 +92,7 @@ def build_activities(
             *ChannelActivities(store, settings).all(),
             *RelevanceSettingsActivities(settings, engine).all(),
             *MessageRecordActivities(PrivateMessageStore(engine)).all(),
+            *ArchiveActivities(engine).all(),  # archiving after inactivity, revival
         ],
         "llm": [
             llm.chat, *MemoryActivities(memory, store, settings, providers).all(),

@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         Observed,
         OpenChannel,
     )
+    from models.archive import ARCHIVE_PATCH, ArchiveKind, ArchiveRecord
     from models.channel_events import ChannelEvent, ChannelEventType
     from models.channel_state import (
         EVENTS_KEPT,
@@ -76,7 +77,8 @@ with workflow.unsafe.imports_passed_through():
     from models.turn_reports import TurnDone, TurnOutcome, TurnProgressNote
     from models.turn_requests import ReplyAddress, TurnRequest
     from relevance import score_post
-    from workflows import search_attributes
+    from workflows import archiving, search_attributes
+    from workflows.idle_clock import IdleClock
     from workflows.activity_config import MEMORY_CALL, SIMILARITY_CALL, SIMILARITY_LOCAL, STORE_CALL, STORE_LOCAL
     from workflows.channel_chain import Chain, Turn
     from workflows.channel_scoring import (
@@ -101,6 +103,8 @@ CONTEXT_ALLOWANCE_CHARS = 100_000
 """Room a member's turn gets beyond the channel's ``max_message_chars``: the channel's messages
 since its last turn come with the one to answer (``activities/channels/texts.py`` cuts each)."""
 NOTICE_AUTHOR = "channel"
+MEMBER_REFUSALS = ("not members of this channel", "is an agent of this channel")
+"""Refusals that need the members: a reviving run checks them once its state is read back."""
 TURN_STATES = {ConversationState.AWAITING_APPROVAL: "awaiting_approval", ConversationState.PAUSED: "paused"}
 
 
@@ -139,6 +143,10 @@ class ChannelWorkflow:
         """The latest scored message, recorded when the chain goes on (or with the outcomes at its end)."""
         self._outcomes: list[RecordOutcome] = []
         """What came of the post's decisions, written at its end."""
+        self._clock = IdleClock()
+        """Archiving after inactivity (``ARCHIVE_PATCH``)."""
+        self._reopening = self._input.revive
+        """A reviving run before its archive record is read: its members are not known yet."""
 
     def _first_state(self) -> CarriedChannel:
         channel_id = self._input.channel_id or workflow.info().workflow_id.removeprefix(CHANNEL_WORKFLOW_PREFIX)
@@ -153,16 +161,28 @@ class ChannelWorkflow:
     async def run(self, input: dict[str, Any] | None = None) -> ChannelSummary:
         if self._invalid_input:
             raise ApplicationError(self._invalid_input, type="InvalidInput", non_retryable=True)
+        archives = workflow.patched(ARCHIVE_PATCH)
+        if self._input.revive:
+            await self._revive()
         self._input.channel_id = self._carried.channel_id
         if not self._carried.opened:
             await self._open()
         self._upsert_members()
         self._set_state(self._resting_state())
+        if archives:
+            after = self._input.archive_after_s
+            self._clock.start(after if after is not None else self._carried.archive_after_s or 0, self._carried.last_activity_at)
         while True:
-            await workflow.wait_condition(lambda: self._ended or self._should_continue_as_new() or self._has_work())
+            await workflow.wait_condition(lambda: self._ended or self._should_continue_as_new() or self._has_work()
+                                          or self._clock.due)  # fmt: skip
             if self._ended:
                 break
-            if self._carried.notes:
+            if self._clock.due and not self._has_work():
+                record = await self._archive()
+                if record is not None:
+                    return ChannelSummary(channel_id=self._carried.channel_id, posts=self._carried.posts,
+                                          ended_reason=f"archived after {record.idle_s}s idle", archive=record)  # fmt: skip
+            elif self._carried.notes:
                 await self._write_notes()
             elif not self._should_continue_as_new():
                 await self._handle(self._carried.queue.pop(0))
@@ -170,6 +190,7 @@ class ChannelWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 await self._signals.delivered()
                 if not self._ended and self._should_continue_as_new():
+                    self._carried.last_activity_at = self._clock.last
                     carried = self._carried.model_dump(mode="json")
                     workflow.continue_as_new(ChannelInput(**self._input.model_dump(exclude={"carried"}), carried=carried))
         return await self._finish()
@@ -194,6 +215,7 @@ class ChannelWorkflow:
             raise ApplicationError(failure_message(err, "opening the channel"), type="OpenFailed",
                                    non_retryable=True) from err  # fmt: skip
         self._carried.defaults, self._carried.routing = opened.defaults, opened.routing
+        self._carried.archive_after_s = opened.archive_after_s
         self._carried.next_seq = opened.next_seq
         for seat in self._carried.agents:
             seat.system_prompt, seat.memory = opened.prompts[seat.agent], opened.memory.get(seat.agent, True)
@@ -225,6 +247,7 @@ class ChannelWorkflow:
             auto_accept=self._input.auto_accept if member.auto_accept is None else member.auto_accept,
             policy=self._input.policy, user_id=self._input.user_id, approval_timeout_s=self._input.approval_timeout_s,
             max_message_chars=self._input.max_message_chars + CONTEXT_ALLOWANCE_CHARS,
+            archive_after_s=self._input.archive_after_s,
         )  # fmt: skip
 
     async def _finish(self) -> ChannelSummary:
@@ -262,6 +285,7 @@ class ChannelWorkflow:
         await self._write_records()  # before the result: its score ids come from the records
         self._current = None
         self._set_state(self._resting_state())
+        self._clock.touch()
         if item.has_caller:
             self._results[item.id] = result
 
@@ -362,7 +386,7 @@ class ChannelWorkflow:
         self._set_state(self._busy_state())
         self._emit(ChannelEventType.TURN_REQUESTED, {"agent": seat.agent, "request_id": request_id, "answers": turn.answers})
         try:
-            await workflow.get_external_workflow_handle(self._member_id(seat)).signal(ConversationWorkflow.request_turn, request)
+            await self._signal_member(seat, request)
         except FailureError as err:
             seat.gone = f"its conversation cannot be reached: {err}"
         else:
@@ -443,6 +467,69 @@ class ChannelWorkflow:
         if request.request_id not in self._done:
             raise _Ended()
         return self._done.pop(request.request_id)
+
+    # --- archiving after inactivity (workflows/idle_clock.py, workflows/archiving.py) ----------
+
+    def _archivable(self) -> bool:
+        quiet = not (self._carried.queue or self._carried.notes or self._current or self._asked)
+        return quiet and not self._ended and workflow.all_handlers_finished()
+
+    async def _archive(self) -> ArchiveRecord | None:
+        """The archive record, if nothing needs this run any more; else None (the clock waits another
+        period). A post or a note arriving while the record is written takes it back."""
+        await self._signals.delivered()
+        if not self._archivable():
+            self._clock.not_now()
+            return None
+        self._carried.last_activity_at = self._clock.last
+        record = await archiving.write(ArchiveKind.CHANNEL, self._carried.channel_id, self._carried.posts, self._clock,
+                                       self._input, self._carried)  # fmt: skip
+        if not self._archivable():
+            await archiving.reopen(ArchiveKind.CHANNEL, [])
+            self._clock.touch()
+            return None
+        self._set_state(ChannelState.ARCHIVED)
+        return record
+
+    async def _revive(self) -> None:
+        """A new run of an archived channel: input and state come back from the archive record; a
+        post that arrived first stays queued after what was carried. Its agents' conversations are
+        revived one by one when they are next asked for a turn (``_signal_member``)."""
+        self._input.revive = False
+        reopened = await archiving.reopen(ArchiveKind.CHANNEL, [])
+        if reopened.input is None or reopened.carried is None:
+            self._reopening = False
+            return  # never archived: a plain start
+        arrived = self._carried
+        self._input = ChannelInput.model_validate({**reopened.input, "revive": False})
+        self._carried = CarriedChannel.model_validate(reopened.carried)
+        self._carried.queue += arrived.queue
+        self._carried.notes += arrived.notes
+        self._carried.last_activity_at = None
+        self._reopening = False
+
+    async def _signal_member(self, seat: AgentSeat, request: TurnRequest) -> None:
+        """``request_turn`` to the agent's conversation; one that archived meanwhile (the store says
+        so: an *ended* one is not revived) is revived first — a new run of the same id reading its
+        archive record — then asked."""
+        handle = workflow.get_external_workflow_handle(self._member_id(seat))
+        try:
+            await handle.signal(ConversationWorkflow.request_turn, request)
+            return
+        except FailureError:
+            if not workflow.patched(ARCHIVE_PATCH) or not await archiving.archived(ArchiveKind.CONVERSATION, handle.id):
+                raise  # ended (or never archived): the seat is gone
+        revive = self._member_input(seat, seat.conversation_id).model_copy(update={"revive": True})
+        try:
+            await workflow.start_child_workflow(
+                ConversationWorkflow.run, revive, id=self._member_id(seat), parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                search_attributes=TypedSearchAttributes([SearchAttributePair(search_attributes.CHANNEL, self._carried.channel_id)]),
+                static_summary=f"{seat.agent} in channel #{self._carried.channel_id} (revived)",
+            )  # fmt: skip
+        except WorkflowAlreadyStartedError:
+            pass  # it runs (revived by someone else): ask it
+        self._emit(ChannelEventType.STATE, {"state": self._state.value, "details": f"{seat.agent}'s conversation revived"})
+        await handle.signal(ConversationWorkflow.request_turn, request)
 
     # --- scoring, observing, recording ------------------------------------------------------
 
@@ -656,6 +743,11 @@ class ChannelWorkflow:
 
     @workflow.update
     async def post(self, post: Post) -> PostResult:
+        if self._reopening:  # validated against the members once they are read back
+            await workflow.wait_condition(lambda: not self._reopening)
+            why = self._post_refusal(post)
+            if why:
+                raise ApplicationError(why, type="PostRejected")
         update = workflow.current_update_info()
         item = QueuedPost(id=str(workflow.uuid4()), post=post, has_caller=True, update_id=update.id if update else None)
         self._carried.queue.append(item)
@@ -673,7 +765,7 @@ class ChannelWorkflow:
             raise ApplicationError(f"channel has ended ({self._end_reason or 'no reason given'}); create a new one",
                                    type="ChannelEnded")  # fmt: skip
         why = self._post_refusal(post)
-        if why:
+        if why and not (self._reopening and any(refusal in why for refusal in MEMBER_REFUSALS)):
             raise ApplicationError(why, type="PostRejected")
 
     def _post_refusal(self, post: Post) -> str | None:

@@ -37,6 +37,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.tools.runner import ToolActivities
     from activities.transcript import TranscriptActivities
     from models.agent import AgentTemplate
+    from models.agent_control import is_agent_pause
+    from models.archive import ARCHIVE_PATCH, ArchiveKind, ArchiveRecord
     from models.conversation import (
         DECIDED_CALLS_KEPT,
         WORKFLOW_ID_PREFIX,
@@ -82,7 +84,8 @@ with workflow.unsafe.imports_passed_through():
     from models.turn_reports import TurnDone, TurnOutcome, TurnProgressNote
     from models.turn_requests import REQUESTS_REMEMBERED, ReplyAddress, TurnRequest
     from models.turn_writes import TurnWrites
-    from workflows import search_attributes
+    from workflows import archiving, search_attributes
+    from workflows.idle_clock import IdleClock
     from workflows.activity_config import MEMORY_CALL, MODEL_CALL, STORE_CALL, memory_tool_call
     from workflows.arguments import argument_errors
     from policy import legacy
@@ -196,6 +199,8 @@ class ConversationWorkflow:
         """A message came under ``interrupt``: the running model step is cancelled."""
         self._messages = MessageTool()
         """Private messages this conversation's agent sends (``send_private_message``)."""
+        self._clock = IdleClock()
+        """Archiving after inactivity (``ARCHIVE_PATCH``)."""
 
     def _first_state(self) -> CarriedState:
         conversation_id = self._input.conversation_id or workflow.info().workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
@@ -216,17 +221,28 @@ class ConversationWorkflow:
     async def run(self, input: dict[str, Any] | None = None) -> ConversationSummary:
         if self._invalid_input:
             raise ApplicationError(self._invalid_input, type="InvalidInput", non_retryable=True)
+        archives = workflow.patched(ARCHIVE_PATCH)
+        if self._input.revive:
+            await self._revive()
         if self._carried.template is None:
             await self._open()
         workflow.upsert_search_attributes([search_attributes.AGENT.value_set(self._template.name)])
         self._set_state(self._resting_state())
+        if archives:
+            self._clock.start(self._archive_after_s(), self._carried.last_activity_at)
 
         while True:
             await workflow.wait_condition(
-                lambda: self._ended or self._should_continue_as_new() or self._has_work()
+                lambda: self._ended or self._should_continue_as_new() or self._has_work() or self._clock.due
             )
             if self._ended:
                 break
+            if self._clock.due and not self._has_work():
+                record = await self._archive()
+                if record is not None:
+                    return ConversationSummary(conversation_id=self._carried.conversation_id, turns=self._carried.turn,
+                                               ended_reason=f"archived after {record.idle_s}s idle", archive=record)  # fmt: skip
+                continue
             if not self._should_continue_as_new():
                 await self._answer(self._carried.queue.pop(0))
                 continue
@@ -238,6 +254,7 @@ class ConversationWorkflow:
                 self._stream.reattach()
                 continue
             self._carried.stream = self._stream.state()
+            self._carried.last_activity_at = self._clock.last
             workflow.continue_as_new(ConversationInput(**self._input.model_dump(exclude={"carried"}), carried=self._carried))
 
         return await self._finish()
@@ -274,6 +291,9 @@ class ConversationWorkflow:
         self._carried.policy = opened.policy
         self._carried.overrides = list(opened.overrides)
         self._carried.routing = opened.routing
+        self._carried.archive_after_s = opened.archive_after_s
+        if opened.agent_paused and not self._carried.paused:  # its agent is paused: it starts paused
+            self._carried.paused, self._carried.pause_reason = True, opened.agent_paused
 
     async def _finish(self) -> ConversationSummary:
         for item in self._carried.queue:
@@ -300,6 +320,59 @@ class ConversationWorkflow:
             conversation_id=self._carried.conversation_id, turns=self._carried.turn, ended_reason=self._end_reason
         )
 
+    # --- archiving after inactivity (workflows/idle_clock.py, workflows/archiving.py) ----------
+
+    def _archive_after_s(self) -> int:
+        after = self._input.archive_after_s
+        return after if after is not None else self._carried.archive_after_s or 0
+
+    def _archivable(self) -> bool:
+        """Never while a turn runs, a person or a caller waits, or messages or notes are queued."""
+        quiet = not (self._carried.queue or self._carried.injected or self._pending or self._answering)
+        return quiet and not self._ended and workflow.all_handlers_finished()
+
+    async def _archive(self) -> ArchiveRecord | None:
+        """The archive record, if nothing needs this run any more; else None (and the clock waits
+        another period). A message arriving while the record is written takes it back."""
+        if self._archivable():
+            await self._extraction_finished()
+            await self._reports.delivered()
+        if not self._archivable():
+            self._clock.not_now()
+            return None
+        self._carried.last_activity_at = self._clock.last
+        record = await archiving.write(ArchiveKind.CONVERSATION, self._carried.conversation_id, self._carried.turn,
+                                       self._clock, self._input, self._carried)  # fmt: skip
+        if not self._archivable():
+            await archiving.reopen(ArchiveKind.CONVERSATION, [])
+            self._clock.touch()
+            return None
+        self._set_state(ConversationState.ARCHIVED)
+        return record
+
+    async def _revive(self) -> None:
+        """A new run of an archived conversation: its input and state come back from the archive
+        record; what arrived before (the reviving message) stays queued after what was carried."""
+        self._input.revive = False
+        reopened = await archiving.reopen(ArchiveKind.CONVERSATION, [])
+        if reopened.input is None or reopened.carried is None:
+            return  # never archived: a plain start (the transcript goes on from the store)
+        arrived = self._carried
+        self._input = ConversationInput.model_validate({**reopened.input, "revive": False})
+        self._carried = CarriedState.model_validate(reopened.carried)
+        self._carried.queue += arrived.queue
+        self._carried.injected += arrived.injected
+        self._carried.requests += [r for r in arrived.requests if r not in self._carried.requests]
+        self._carried.last_activity_at = None
+        self._writes = TurnWrites(conversation_id=self._carried.conversation_id)
+        agent = self._template.name if self._carried.template else self._input.agent
+        paused = reopened.paused_agents.get(agent)
+        if paused and not self._carried.paused:
+            self._carried.paused, self._carried.pause_reason = True, paused
+        elif not paused and self._carried.paused and is_agent_pause(agent, self._carried.pause_reason):
+            self._carried.paused, self._carried.pause_reason = False, None  # its agent was resumed meanwhile
+        self._emit(EventType.REVIVED, {"archived_at": reopened.record.archived_at.isoformat() if reopened.record else None})
+
     # --- one turn ---------------------------------------------------------------------------
 
     async def _answer(self, item: QueuedMessage) -> None:
@@ -323,6 +396,7 @@ class ConversationWorkflow:
         await self._flush_writes()  # what no model call carried (final_answer, the last step's tools…)
         self._answering = self._unwritten = None
         self._set_state(self._resting_state())
+        self._clock.touch()
         if item.has_caller:
             self._results[item.id] = result
         if item.reply_to:

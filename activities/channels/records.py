@@ -77,7 +77,8 @@ class ChannelActivities:
         routing = Routing(llm_queue=self._settings.llm_task_queue or None,
                           sandbox_queue=self._settings.sandbox_task_queue or None)  # fmt: skip
         return OpenedChannel(next_seq=next_seq, defaults=defaults, routing=routing, prompts=prompts,
-                             memory={name: template.memory for name, template in templates.items()})
+                             memory={name: template.memory for name, template in templates.items()},
+                             archive_after_s=self._settings.archive_after_s)
 
     @activity.defn(name="channel.append")
     async def append(self, request: AppendChannelMessage) -> AppendedChannelMessage:

@@ -97,6 +97,8 @@ async function signIn(key, remember) {
   refreshChannels();
   refreshMessages();  // messages.js
   state.timers.push(setInterval(refreshMessages, 3000));
+  refreshNotifications();  // notifications.js
+  state.timers.push(setInterval(refreshNotifications, 5000));
   state.timers.push(setInterval(refreshConversations, 3000));
   state.timers.push(setInterval(refreshChannels, 3000));
   state.timers.push(setInterval(refreshApprovals, 2000));
@@ -117,7 +119,7 @@ async function refreshConversations() {
     const page = await api("GET", `/conversations?page_size=100${running}`);
     $("conversations").replaceChildren(
       ...page.conversations.map((c) => {
-        const shown = c.execution === "running" ? c.state || "starting" : c.execution;
+        const shown = c.execution === "running" ? c.state || "starting" : c.state === "archived" ? "archived" : c.execution;
         const item = el("li", { "data-conversation": c.conversation_id, onclick: () => select(c.conversation_id) },
           el("span", { class: "cid", title: c.conversation_id }, `${c.conversation_id} · ${c.agent || "?"}`),
           el("span", { class: `badge ${shown}` }, c.awaiting_approval ? "⚠ approval" : shown));
@@ -154,7 +156,7 @@ async function loadStatus() {
   try {
     const detail = await api("GET", `/conversations/${encodeURIComponent(id)}`);
     if (id !== state.selected) return;
-    showState(detail.execution === "running" ? detail.status.state : "ended");
+    showState(detail.execution === "running" || detail.status.state === "archived" ? detail.status.state : "ended");
     $("auto-accept").checked = detail.status.auto_accept;
   } catch (err) { report(err); }
 }
@@ -269,7 +271,7 @@ function onEvent(conversationId, event) {
     case "state":
       showState(data.state);
       eventLine(`state: ${data.details || data.state}`);
-      return data.state === "ended";
+      return data.state === "ended" || data.state === "archived";  // archived: a new message revives it
     case "message":
       if (data.seq > state.lastSeq) loadMessages();
       return false;

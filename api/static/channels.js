@@ -66,7 +66,7 @@ async function loadChannelStatus() {
     const detail = await api("GET", channelPath());
     if (id !== channel.selected) return;
     const status = detail.status;
-    showChannelState(detail.execution === "running" ? status.state : "ended", status.details);
+    showChannelState(detail.execution === "running" || status.state === "archived" ? status.state : "ended", status.details);
     const agents = status.agents.map((m) => el("li", { "data-agent": m.agent },
       el("strong", {}, m.agent), " ", el("span", { class: `badge ${m.state}` }, m.state.replace("_", " ")),
       el("span", { class: "muted" }, ` ${m.replies} replies · ${m.tokens} tokens`)));
@@ -166,7 +166,7 @@ function onChannelEvent(channelId, event) {
       showChannelState(data.state, data.details);
       loadChannelStatus();
       loadChannelScores();
-      return data.state === "ended";
+      return data.state === "ended" || data.state === "archived";
     case "message":
       if (data.seq > channel.lastSeq) loadChannelMessages();
       return false;
