@@ -21,6 +21,7 @@ from activities.channels import ChannelActivities, ChannelMemoryActivities
 from activities.llm import LlmActivities, LlmProviders
 from activities.memory import MemoryService
 from activities.memory.activities import MemoryActivities
+from activities.plans import PlanActivities
 from activities.relevance import RelevanceActivities, RelevanceRecordActivities
 from activities.relevance.settings import RelevanceSettingsActivities
 from activities.sandbox import SandboxManager, connect_docker
@@ -44,6 +45,7 @@ from workers.telemetry import setup_tracing, shutdown_tracing
 from workflows.channel import ChannelWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.memory_admin import MemoryAdminWorkflow
+from workflows.plan import TaskPlanWorkflow
 from workflows.relevance_calculation import RelevanceCalculationWorkflow
 from workflows.tool_execution import ToolExecutionWorkflow
 
@@ -55,6 +57,7 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 WORKFLOWS: list[type] = [
     ConversationWorkflow, ChannelWorkflow, ToolExecutionWorkflow, MemoryAdminWorkflow, RelevanceCalculationWorkflow,
     *schedules.WORKFLOWS,
+    TaskPlanWorkflow,  # task plans (issue 15)
 ]
 """Workflows, all on the main queue."""
 
@@ -83,6 +86,7 @@ def build_activities(
             *RelevanceRecordActivities(RelevanceStore(engine)).all(),
             *ChannelActivities(store, settings).all(),
             *RelevanceSettingsActivities(settings, engine).all(),
+            *PlanActivities(settings, engine).all(),  # task plans (issue 15)
         ],
         "llm": [
             llm.chat, *MemoryActivities(memory, store, settings, providers).all(),
