@@ -158,7 +158,7 @@ class TaskPlanWorkflow:
             task = self._task(task_id)
             task.state = TaskState.RUNNING
             self._running[task_id] = asyncio.create_task(self._run_task(task))
-        self._carried.most_parallel = max(self._carried.most_parallel, len(self._running))
+            self._carried.most_parallel = max(self._carried.most_parallel, len(self._running))
 
     async def _continue_as_new(self) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
