@@ -20,6 +20,10 @@ def last_user(body: dict[str, Any]) -> str:
     return next((m.get("content") or "" for m in reversed(body.get("messages") or []) if m.get("role") == "user"), "")
 
 
+def last_tool(body: dict[str, Any]) -> str:
+    return next((m.get("content") or "" for m in reversed(body.get("messages") or []) if m.get("role") == "tool"), "")
+
+
 class TaskModel:
     """The fake's responder: task ``T`` answers ``"result of T"`` after ``delay_s``, unless
     ``script(T, …)`` queued other replies for it."""
@@ -39,7 +43,9 @@ class TaskModel:
     def __call__(self, body: dict[str, Any]) -> Reply:
         text = last_user(body)
         found = TASK_MARK.search(text)
-        task_id = found.group(1) if found else "?"
+        task_id = found.group(1) if found else None
+        if task_id is None:  # not a plan's task: the conversation that asked for the plan
+            return Reply(content="done: " + last_tool(body)[:2_000])
         with self._lock:
             self.asked.append(task_id)
             self.prompts.setdefault(task_id, []).append(text)

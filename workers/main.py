@@ -25,6 +25,7 @@ from activities.plans import PlanActivities
 from activities.relevance import RelevanceActivities, RelevanceRecordActivities
 from activities.relevance.settings import RelevanceSettingsActivities
 from activities.sandbox import SandboxManager, connect_docker
+from activities.tools.plan_tool import PlanTool
 from activities.tools.runner import ToolActivities
 from activities.transcript import TranscriptActivities
 from config.policy import load_policy
@@ -67,6 +68,7 @@ def build_activities(
     sandbox: SandboxManager | None,
     memory: MemoryService,
     host_queue: str | None = None,
+    client: Client | None = None,
 ) -> dict[str, list]:
     """Activities by role (``workers/queues.py``): ``main`` beside the store, ``llm`` beside
     the model servers, ``sandbox`` on Docker hosts."""
@@ -78,7 +80,9 @@ def build_activities(
     transcript = TranscriptActivities(store, settings, load_policy(settings.policy_file), writer)
     providers = LlmProviders(settings)  # one client per model server, shared by the model activities
     llm = LlmActivities(store, settings, memory, providers, writer)
-    tools = ToolActivities(sandbox, sandbox.client if sandbox else None, actions, payloads, host_queue=host_queue)
+    plan_tool = PlanTool(client, settings.task_queue, settings.plan_tool_wait_s).tools() if client else None  # issue 15
+    tools = ToolActivities(sandbox, sandbox.client if sandbox else None, actions, payloads, host_queue=host_queue,
+                           worker_tools=plan_tool)
     return {
         "main": [
             *transcript.all(), AuditActivities(actions).record,
@@ -122,7 +126,7 @@ def build_worker(
     (the embedded memory store admits one process at a time)."""
     memory = memory or MemoryService.from_settings(settings)
     sandbox = sandbox or build_sandbox(settings)
-    by_role = build_activities(settings, sandbox, memory)
+    by_role = build_activities(settings, sandbox, memory, client=client)
     return _worker(client, task_queue or settings.task_queue, WORKFLOWS, [a for acts in by_role.values() for a in acts])
 
 
@@ -138,7 +142,7 @@ def build_workers(
     to the main queue: one worker, as ``build_worker`` makes."""
     memory = memory or MemoryService.from_settings(settings)
     host = queues.host_queue(settings) if sandbox is not None and "sandbox" in roles else None
-    by_role = build_activities(settings, sandbox, memory, host_queue=host)
+    by_role = build_activities(settings, sandbox, memory, host_queue=host, client=client)
     return [
         _worker(
             client,
