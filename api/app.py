@@ -25,6 +25,7 @@ from api import (
     optimisations,
     patterns,
     payloads,
+    plans,
     relevance,
 )
 from api.auth import KeyRing
@@ -34,6 +35,7 @@ from api.metrics import MetricsMiddleware
 from config.settings import Settings
 from control.channels import Channels
 from control.conversations import Conversations
+from control.plans import Plans
 from control.relevance import RelevanceCalculator
 from store.engine import make_engine
 from store.transcript import TranscriptStore
@@ -72,6 +74,8 @@ def create_app(settings: Settings, client: Client, keys: KeyRing) -> FastAPI:
     app.include_router(optimisations.router)
     app.include_router(channels.router)
     app.include_router(relevance.router)
+    app.state.plans = Plans(client, settings.task_queue, settings.api_query_timeout_s)  # task plans (issue 15)
+    app.include_router(plans.router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -136,9 +136,18 @@ class Plans:
         return Plan(self._client, plan_id, self._timeout)
 
     async def find(self, ref: str) -> Plan:
-        plan = self.get(ref.removeprefix(PLAN_WORKFLOW_PREFIX))
+        """The plan ``ref`` names: its id, or its workflow id (``plan-<id>``)."""
+        try:
+            return await self._described(ref)
+        except PlanNotFound:
+            if ref.startswith(PLAN_WORKFLOW_PREFIX):
+                return await self._described(ref.removeprefix(PLAN_WORKFLOW_PREFIX))
+            raise
+
+    async def _described(self, plan_id: str) -> Plan:
+        plan = self.get(plan_id)
         if (await plan.describe()).workflow_type != PLAN_TYPE:
-            raise PlanNotFound(ref, plan.workflow_id)
+            raise PlanNotFound(plan_id, plan.workflow_id)
         return plan
 
     async def start(self, request: PlanInput, summary: str | None = None) -> Plan:
