@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from pydantic import ValidationError
 
-from cli import channel, memory, monitoring_args, payload, policy
+from cli import channel, memory, monitoring_args, payload, plan, policy
 from cli.common import EXIT_ERROR, EXIT_USAGE, CliError
 from config.settings import Settings
 from control.errors import ControlError
@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     payload.add_parser(sub)
     policy.add_parser(sub)
     channel.add_parser(sub)
+    plan.add_parser(sub)  # task plans (issue 15)
     return parser
 
 
@@ -168,6 +169,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "payload": payload.run,
     "policy": policy.run,
     "channel": channel.run,
+    "plan": plan.run,  # task plans (issue 15)
     **monitoring_args.COMMANDS,
     **{name: _async(name) for name in ("status", "pause", "resume", "inject", "end", "history", "approve", "deny")},
 }
