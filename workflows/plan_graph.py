@@ -35,7 +35,9 @@ def graph_errors(tasks: Sequence[TaskSpec], existing: Mapping[str, Sequence[str]
             errors.append(f"task {task.id!r} depends on unknown task(s): {', '.join(map(repr, unknown))}")
         if task.id in task.depends_on:
             errors.append(f"task {task.id!r} depends on itself")
-    edges = {**{k: list(v) for k, v in existing.items()}, **{t.id: [d for d in t.depends_on if d in known] for t in tasks}}
+    edges = {k: list(v) for k, v in existing.items()}
+    for task in tasks:  # a duplicate id adds its dependencies: it cannot hide a cycle
+        edges.setdefault(task.id, []).extend(d for d in task.depends_on if d in known)
     cycle = find_cycle(edges)
     if cycle and len(cycle) > 2:  # a self-dependency is reported above
         order = cycle[::-1]  # in the order they would have to run
