@@ -11,6 +11,7 @@ from models.conversation import Approve
 from models.plan import task_conversation_id
 from tests.fakes.ollama import Reply, ToolCall
 from tests.plan_support import TaskModel, plan_input, plans_of, task
+from tests.fixtures.temporal import daemon_settings, running_daemon
 from tests.test_conversation import wait_for
 
 
@@ -103,3 +104,22 @@ async def test_a_plans_task_may_plan_once_but_not_deeper(daemon, fake_ollama):
     assert "v" not in model.asked
     (sub_summary,) = tool_messages(daemon, t_conversation)
     assert f"plan {sub.id} succeeded" in sub_summary and "- u (succeeded): result of u" in sub_summary
+
+
+async def test_a_plan_slower_than_the_wait_answers_with_its_id_and_goes_on(
+    temporal_env, temporal_address, fake_ollama, tmp_path
+):
+    settings = daemon_settings(tmp_path, temporal_address, fake_ollama.url, plan_tool_wait_s=1)
+    async with running_daemon(temporal_env.client, settings) as daemon:
+        model = TaskModel(fake_ollama)
+        model.script("slow", Reply(content="result of slow", delay_s=4))
+        fake_ollama.script(create_plan({"id": "slow", "prompt": "take your time"}))
+        handle = await daemon.start(agent="developer")
+        cid = handle.id.removeprefix("conversation-")
+        turn = asyncio.create_task(daemon.send(handle, "plan something slow"))
+        call_id = await approve_next(daemon, cid)
+        await asyncio.wait_for(turn, timeout=60)
+        plan = plans_of(daemon).get(plan_id_of(cid, call_id))
+        (note,) = tool_messages(daemon, cid)
+        assert f"plan {plan.id} is still running after 1 s: 0/1 done · running: slow" in note
+        assert (await asyncio.wait_for(plan.result(), timeout=60)).tasks[0].result == "result of slow"
