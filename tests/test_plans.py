@@ -13,10 +13,11 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from control.conversations import Conversations
 from control.errors import ControlError
 from control.plan_errors import PlanInvalid, PlanNotFound, PlanOver, TaskNotChangeable, TaskNotFound
+from models.conversation import Approve
 from models.plan import AddTasks, PlanState, Priority, TaskState, plan_workflow_id, task_conversation_id
 from models.task_runs import TaskOutcome
 from store.task_runs import TaskRun
-from tests.fakes.ollama import Reply
+from tests.fakes.ollama import Reply, ToolCall
 from tests.plan_support import TaskModel, plan_input, plans_of, task
 from tests.test_conversation import wait_for
 from workflows.failures import failure_message, failure_type
@@ -235,3 +236,29 @@ async def test_fail_plan_stops_everything_at_the_first_task_that_fails_for_good(
 
 async def conversation_closed(conversation) -> bool:
     return (await conversation.describe()).status != WorkflowExecutionStatus.RUNNING
+
+
+async def test_a_tool_task_goes_through_the_policy_and_waits_for_a_person(daemon, fake_ollama, docker_client):
+    """A single tool call as a task: the agent makes it, the policy judges it in the task's own
+    conversation (a write is allowed, a command asked), the plan shows who waits, a person approves
+    from the conversation, the call runs in the task's real sandbox."""
+    model = TaskModel(fake_ollama)
+    write = {"name": "write_file", "arguments": {"path": "notes.txt", "content": "hello plan"}}
+    echo = {"name": "run_command", "arguments": {"command": "echo from-the-plan"}}
+    model.script("write", Reply(tool_calls=[ToolCall(**write)]))
+    model.script("echo", Reply(tool_calls=[ToolCall(**echo)]))
+    request = plan_input(task("write", agent="developer", prompt="", tool=write),
+                         task("echo", "write", agent="developer", prompt="", tool=echo))  # fmt: skip
+    plan = await plans_of(daemon).start(request)
+    waiting = await wait_progress(plan, lambda p: state_of(p, "echo") == TaskState.AWAITING_APPROVAL, timeout=120)
+    assert "awaiting approval: echo (run_command)" in waiting.details and state_of(waiting, "write") == TaskState.SUCCEEDED
+    assert 'Call the tool `run_command` exactly once, with exactly these arguments: {"command": "echo from-the-plan"}' \
+        in model.prompts["echo"][0]
+    conversation = await Conversations(daemon.client, daemon.task_queue).find(task_conversation_id(request.plan_id, "echo"))
+    pending = (await conversation.status()).pending_approvals[0]
+    await conversation.decide(Approve(tool_call_id=pending.tool_call_id, decision="approve", approver="test"))
+    summary = await asyncio.wait_for(plan.result(), timeout=120)
+    assert [t.state for t in summary.tasks] == [TaskState.SUCCEEDED] * 2
+    tools = {t: [m.content for m in daemon.store.list_messages(task_conversation_id(request.plan_id, t)) if m.role == "tool"]
+             for t in ("write", "echo")}  # fmt: skip
+    assert "from-the-plan" in tools["echo"][0] and len(tools["write"]) == 1
