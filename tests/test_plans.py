@@ -18,7 +18,7 @@ from models.plan import AddTasks, PlanState, Priority, TaskState, plan_workflow_
 from models.task_runs import TaskOutcome
 from store.task_runs import TaskRun
 from tests.fakes.ollama import Reply, ToolCall
-from tests.plan_support import TaskModel, plan_input, plans_of, task
+from tests.plan_support import TaskModel, plan_id, plan_input, plans_of, task
 from tests.test_conversation import wait_for
 from workflows.failures import failure_message, failure_type
 
@@ -262,3 +262,14 @@ async def test_a_tool_task_goes_through_the_policy_and_waits_for_a_person(daemon
     tools = {t: [m.content for m in daemon.store.list_messages(task_conversation_id(request.plan_id, t)) if m.role == "tool"]
              for t in ("write", "echo")}  # fmt: skip
     assert "from-the-plan" in tools["echo"][0] and len(tools["write"]) == 1
+
+
+async def test_input_that_is_not_a_plan_fails_at_once_and_its_progress_says_why(daemon):
+    handle = await daemon.client.start_workflow("TaskPlanWorkflow", {"tasks": [{"id": "a"}], "surprise": 1},
+                                                id=plan_workflow_id(plan_id()), task_queue=daemon.task_queue)  # fmt: skip
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    assert failure_type(failed.value.cause) == "InvalidPlan"
+    assert "nothing to do" in failure_message(failed.value.cause) and "surprise" in failure_message(failed.value.cause)
+    progress = await (await plans_of(daemon).find(handle.id)).progress()
+    assert progress.state == PlanState.FAILED and progress.tasks == [] and "invalid PlanInput" in progress.ended_reason

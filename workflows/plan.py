@@ -37,10 +37,10 @@ with workflow.unsafe.imports_passed_through():
         OnFailure,
         PlanInput,
         PlanProgress,
+        PlanSettings,
         PlanState,
         PlanSummary,
         Reprioritise,
-        TaskSpec,
         TaskState,
         TaskStatus,
         task_conversation_id,
@@ -72,7 +72,7 @@ class TaskPlanWorkflow:
             self._input = PlanInput.model_validate(input or {})
             carried = CarriedPlan.model_validate(self._input.carried) if self._input.carried else None
         except ValidationError as err:
-            self._input = PlanInput(tasks=[TaskSpec(id="invalid", prompt="-")])
+            self._input = PlanInput.model_construct(tasks=[], settings=PlanSettings(), title="", depth=0)
             self._invalid, carried = f"invalid PlanInput: {err}", None
         if carried is None and not self._invalid:
             errors = graph_errors(self._input.tasks)
@@ -340,7 +340,7 @@ class TaskPlanWorkflow:
         self._writes.append(asyncio.create_task(self._record(record)))
 
     def _plan_state(self) -> PlanState:
-        if self._failed:
+        if self._failed or self._invalid:
             return PlanState.FAILED
         if self._ended:
             return PlanState.ENDED
@@ -356,7 +356,7 @@ class TaskPlanWorkflow:
         workflow.set_current_details(self._describe())
 
     def _describe(self) -> str:
-        return describe(self._plan_state(), self._carried, self._ended or self._failed)
+        return describe(self._plan_state(), self._carried, self._ended or self._failed or self._invalid)
 
     # --- updates ------------------------------------------------------------------------------
 
@@ -486,5 +486,5 @@ class TaskPlanWorkflow:
             plan_id=self._carried.plan_id, title=self._input.title, state=self._plan_state(), details=self._describe(),
             max_parallel=self._carried.max_parallel, most_parallel=self._carried.most_parallel, depth=self._input.depth,
             paused=self._carried.paused, pause_reason=self._carried.pause_reason, counts=counts(self._carried.tasks),
-            tasks=self._carried.tasks, ended_reason=self._ended or self._failed,
+            tasks=self._carried.tasks, ended_reason=self._ended or self._failed or self._invalid,
         )  # fmt: skip
