@@ -273,3 +273,22 @@ async def test_input_that_is_not_a_plan_fails_at_once_and_its_progress_says_why(
     assert "nothing to do" in failure_message(failed.value.cause) and "surprise" in failure_message(failed.value.cause)
     progress = await (await plans_of(daemon).find(handle.id)).progress()
     assert progress.state == PlanState.FAILED and progress.tasks == [] and "invalid PlanInput" in progress.ended_reason
+
+
+async def test_an_attempt_times_out_and_is_retried_but_not_while_the_plan_is_paused(daemon, fake_ollama):
+    model = TaskModel(fake_ollama)
+    model.script("t", Reply(content="too late", delay_s=2.5))
+    model.script("held", Reply(content="worth the wait", delay_s=3.0))
+    request = plan_input(task("t", timeout_s=1.5, retry={"max_attempts": 2, "initial_interval_s": 2}),
+                         task("held", timeout_s=1, retry={"max_attempts": 1}), max_parallel=1)  # fmt: skip
+    plan = await plans_of(daemon).start(request)
+    await wait_progress(plan, lambda p: state_of(p, "held") == TaskState.RUNNING, timeout=60)
+    await plan.pause("hold")
+    paused = await wait_progress(plan, lambda p: state_of(p, "held").finished, timeout=30)
+    held = next(t for t in paused.tasks if t.spec.id == "held")
+    assert (held.state, held.attempts, held.result) == (TaskState.SUCCEEDED, 1, "worth the wait"), held.error
+    assert state_of(paused, "t") in (TaskState.READY, TaskState.RETRY_WAIT) and paused.state == PlanState.PAUSED
+    await plan.resume()
+    t = (await plan.result()).tasks[0]
+    assert (t.state, t.attempts, t.result) == (TaskState.SUCCEEDED, 2, "result of t")
+    assert [r.outcome for r in runs_of(daemon, request.plan_id) if r.task_id == "t"] == ["timed_out", "succeeded"]

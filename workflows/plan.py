@@ -236,8 +236,7 @@ class TaskPlanWorkflow:
             handle = workflow.get_external_workflow_handle(self._conversation(task_id))
             await handle.signal(ConversationWorkflow.request_turn, TurnRequest(
                 request_id=request_id, content=text, author=f"plan {self._carried.plan_id}", reply_to=address))
-            await workflow.wait_condition(lambda: request_id in self._done or self._stopped(task_id),
-                                          timeout=timedelta(seconds=task.spec.timeout_s))  # fmt: skip
+            await self._await_report(task, request_id)
         except FailureError as err:
             task.error = f"its conversation cannot be reached: {err}"
             return TaskOutcome.FAILED, TurnDone(request_id=request_id, conversation_id="", outcome=TurnOutcome.ENDED)
@@ -256,6 +255,22 @@ class TaskPlanWorkflow:
             return TaskOutcome.SUCCEEDED, report
         task.error = report.error or f"its turn was {report.outcome.value}"
         return ATTEMPT_OUTCOMES[report.outcome], report
+
+    async def _await_report(self, task: TaskStatus, request_id: str) -> None:
+        """Until the report comes or the task is stopped; ``TimeoutError`` after ``timeout_s``. A
+        timeout while the plan is paused waits for the resume and starts a fresh timeout (its
+        conversation was paused too), rather than failing an attempt a person held."""
+        over = lambda: request_id in self._done or self._stopped(task.spec.id)  # noqa: E731
+        while True:
+            try:
+                await workflow.wait_condition(over, timeout=timedelta(seconds=task.spec.timeout_s))
+                return
+            except TimeoutError:
+                if not self._carried.paused:
+                    raise
+                await workflow.wait_condition(lambda: over() or not self._carried.paused)
+                if over():
+                    return
 
     def _stopped(self, task_id: str) -> bool:
         child = self._children.get(task_id)
