@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import Field
 
 from api.auth import Permission, Principal
+from api.context import ApiContext
 from api.conversations import Ctx, Operator, Reader, _page_token
 from api.errors import ApiError
 from api.openapi import problems
@@ -158,7 +159,7 @@ async def resume(plan_id: PlanId, _: Operator, plans: PlansDep) -> PlanSignalSen
     return PlanSignalSent(plan_id=plan.id, signal="resume")
 
 
-def _check_plan(tasks: list[TaskSpec], settings: PlanSettings | None, ctx: Any, principal: Principal) -> None:
+def _check_plan(tasks: list[TaskSpec], settings: PlanSettings | None, ctx: ApiContext, principal: Principal) -> None:
     """What only the server knows: its agent templates; policy rules need the admin role, as for conversations."""
     if settings is not None and settings.policy:
         if not principal.can(Permission.CONFIGURE):
