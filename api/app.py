@@ -29,6 +29,7 @@ from api import (
     optimisations,
     patterns,
     payloads,
+    plans,
     relevance,
 )
 from api.auth import KeyRing
@@ -39,6 +40,7 @@ from config.settings import Settings
 from control.channels import Channels
 from control.conversations import Conversations
 from control.messages import Messages
+from control.plans import Plans
 from control.relevance import RelevanceCalculator
 from store.engine import make_engine
 from store.private_messages import PrivateMessageStore
@@ -83,6 +85,8 @@ def create_app(settings: Settings, client: Client, keys: KeyRing) -> FastAPI:
     app.include_router(messages.router)
     app.include_router(agents.router)
     app.include_router(notifications.router)
+    app.state.plans = Plans(client, settings.task_queue, settings.api_query_timeout_s)  # task plans (issue 15)
+    app.include_router(plans.router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

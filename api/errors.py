@@ -24,6 +24,7 @@ from temporalio.client import RPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from control import errors as control
+from control import plan_errors
 from control.failures import rpc_failure
 from models.conversation import RejectionReason
 
@@ -118,6 +119,13 @@ CONTROL_PROBLEMS: dict[type[control.ControlError], tuple[int, str, str]] = {
     control.QueryFailed: (503, "query-failed", "The workflow could not answer"),
     control.TemporalUnavailable: (503, "temporal-unavailable", "Temporal unavailable"),
     control.ControlError: (503, "temporal-unavailable", "Temporal unavailable"),
+    # task plans (issue 15)
+    plan_errors.PlanNotFound: (404, "plan-not-found", "Unknown plan"),
+    plan_errors.TaskNotFound: (404, "task-not-found", "Unknown task"),
+    plan_errors.PlanExists: (409, "plan-exists", "Plan id in use"),
+    plan_errors.PlanOver: (409, "plan-over", "Plan is over"),
+    plan_errors.TaskNotChangeable: (409, "task-not-changeable", "Task cannot be changed now"),
+    plan_errors.PlanInvalid: (422, "plan-invalid", "Invalid plan"),
 }
 """Each domain error of the control client as (status, problem slug, title); the most specific class wins."""
 

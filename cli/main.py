@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from pydantic import ValidationError
 
-from cli import agents, channel, memory, message, monitoring_args, payload, policy, streaming
+from cli import agents, channel, memory, message, monitoring_args, payload, plan, policy, streaming
 from cli.common import EXIT_ERROR, EXIT_USAGE, CliError
 from config.settings import Settings
 from control.errors import ControlError
@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     streaming.add_parser(sub)  # issue 16: double-texting
     message.add_parsers(sub)
     agents.add_parser(sub)  # per-agent control and archives (issue 14)
+    plan.add_parser(sub)  # task plans (issue 15)
     return parser
 
 
@@ -178,6 +179,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "message": message.run,
     "collaboration": message.run_collaboration,
     "agents": agents.run,
+    "plan": plan.run,  # task plans (issue 15)
     **monitoring_args.COMMANDS,
     **{name: _async(name) for name in ("status", "pause", "resume", "inject", "end", "history", "approve", "deny")},
 }

@@ -153,6 +153,13 @@ class Settings(BaseSettings):
     turns_per_run: int = 100
     """Continue-as-new after this many turns even if the server does not suggest it yet."""
 
+    # --- task plans (issue 15)
+    plan_max_parallel: int = Field(default=3, ge=1, le=20)
+    """Tasks of one plan running at once, unless the plan sets its own ``max_parallel``."""
+    plan_tool_wait_s: float = Field(default=600.0, ge=0, le=3600)
+    """How long ``create_plan`` waits for the plan it started before it answers the agent with the
+    plan id and a note (the plan goes on)."""
+
     temporal_ui_port: int = 8233
 
     # --- observability and scaling

@@ -144,3 +144,17 @@ def _quoted(value: str) -> str:
     if "'" in value or '"' in value or "\\" in value:
         raise ValueError(f"{value!r} cannot be used in a visibility query (quotes and backslashes are refused)")
     return f"'{value}'"
+
+
+# --- task plans (issue 15) ---------------------------------------------------------------------
+
+PLAN_TYPE = "TaskPlanWorkflow"
+
+
+@dataclass(frozen=True)
+class PlanFilter:
+    task_queue: str | None = None
+    running: bool | None = None
+
+    def query(self) -> str:
+        return " AND ".join(_common(PLAN_TYPE, self.task_queue, self.running, None))

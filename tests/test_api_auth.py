@@ -92,6 +92,15 @@ CALLS = [
     Call("GET", "/relevance/thresholds", READ, 200),
     Call("PUT", "/relevance/thresholds", CONFIGURE, 422, {"observe": 0.9, "intervene": 0.1, "high_priority": 0.5}),
     Call("POST", "/relevance/feedback", FEEDBACK, 404, {"score_id": 2**62, "feedback": "useful"}),
+    # task plans (issue 15)
+    Call("GET", "/plans", READ, 200),
+    Call("POST", "/plans", OPERATE, 201, {"tasks": [{"id": "a", "prompt": "matrix"}]}),
+    Call("GET", f"/plans/{GHOST}", READ, 404),
+    Call("POST", f"/plans/{GHOST}/tasks", OPERATE, 404, {"tasks": [{"id": "b", "prompt": "x"}]}),
+    Call("POST", f"/plans/{GHOST}/tasks/a/priority", OPERATE, 404, {"priority": "high"}),
+    Call("POST", f"/plans/{GHOST}/cancel", OPERATE, 404, {"reason": "x"}),
+    Call("POST", f"/plans/{GHOST}/pause", OPERATE, 404, {"reason": "x"}),
+    Call("POST", f"/plans/{GHOST}/resume", OPERATE, 404),
     Call("GET", "/metrics", PUBLIC, 200),
     Call("GET", "/openapi.json", PUBLIC, 200),
     Call("GET", "/docs", PUBLIC, 200),
@@ -144,6 +153,8 @@ def test_every_endpoint_is_in_the_matrix(api_stack: ApiStack) -> None:
 
 def _templated(path: str) -> str:
     """A call's path as the OpenAPI document writes it."""
+    if path.startswith("/plans"):  # task plans (issue 15)
+        return path.replace(GHOST, "{plan_id}").replace("/tasks/a/", "/tasks/{task_id}/")
     if path.startswith("/channels"):
         return (path.replace(REAL_CHANNEL, "{channel_id}").replace(GHOST, "{channel_id}")
                 .replace("post-unknown", "{post_id}"))  # fmt: skip

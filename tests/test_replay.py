@@ -31,13 +31,16 @@ from tests.test_conversation import _memory_stored, wait_for
 from workflows.channel import ChannelWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.private_message import PrivateMessageWorkflow
+from models.plan import AddTasks, Priority
+from tests.plan_support import TaskModel, plan_input, plans_of, task
+from workflows.plan import TaskPlanWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 RECORD = os.environ.get("DAEMONFLOW_RECORD_HISTORIES") == "1"
 
 
 def replayer() -> Replayer:
-    return Replayer(workflows=[ConversationWorkflow, ChannelWorkflow, PrivateMessageWorkflow],
+    return Replayer(workflows=[ConversationWorkflow, ChannelWorkflow, PrivateMessageWorkflow, TaskPlanWorkflow],
                     data_converter=pydantic_data_converter)
 
 
@@ -300,10 +303,48 @@ async def _channel_state(channel, check):
     return check(await channel.status())
 
 
+# --- task plans (issue 15) ---------------------------------------------------------------------
+
+
+async def plan_dag_retry_and_continue_as_new(daemon, fake) -> list[WorkflowHandle]:
+    """A diamond whose middle task fails once and is retried, continuing as new after 3 attempts."""
+    model = TaskModel(fake)
+    model.script("c", Reply(error="refused once", status=400))
+    request = plan_input(task("a"), task("b", "a"), task("c", "a", retry={"initial_interval_s": 0.1}),
+                         task("d", "b", "c"), tasks_per_run=3)  # fmt: skip
+    plan = await plans_of(daemon).start(request)
+    handle = daemon.client.get_workflow_handle(plan.workflow_id)
+    first_run = (await handle.describe()).run_id
+    assert (await plan.result()).state == "succeeded"
+    return [daemon.client.get_workflow_handle(plan.workflow_id, run_id=first_run), handle]
+
+
+async def plan_steering(daemon, fake) -> list[WorkflowHandle]:
+    """Pause, a task added, one reprioritised, one cancelled, resume, then the end of the plan."""
+    model = TaskModel(fake)
+    model.script("a", Reply(content="result of a", delay_s=1.0))
+    plan = await plans_of(daemon).start(plan_input(task("a"), task("b"), task("c", priority="low"), max_parallel=1))
+    await wait_for(lambda: _plan_task(plan, "a", "running"))
+    await plan.pause("recorded")
+    await plan.add_tasks(AddTasks(tasks=[task("e", "a")]))
+    await plan.reprioritise("c", Priority.HIGH)
+    await plan.cancel_task("b", "recorded")
+    await plan.resume()
+    await wait_for(lambda: _plan_task(plan, "c", "succeeded"))
+    await plan.end("recorded")
+    await plan.result()
+    return [daemon.client.get_workflow_handle(plan.workflow_id)]
+
+
+async def _plan_task(plan, task_id, state):
+    return any(t.spec.id == task_id and t.state == state for t in (await plan.progress()).tasks)
+
+
 SCENARIOS = [
     turns_with_tools_and_injection, pause_queue_resume_end, continue_as_new, model_failures, unknown_agent,
     tools_and_approvals, memory, payloads_and_final_answer, one_trip_turns, channel_chain_approval_and_end,
     channel_continue_as_new, private_messages, archive_and_revive, channel_archive_and_revive,
+    plan_dag_retry_and_continue_as_new, plan_steering,  # task plans (issue 15)
 ]
 
 

@@ -100,3 +100,30 @@ async def test_a_channel_from_the_temporal_cli(daemon, fake_ollama):
     assert summary == {"channel_id": channel, "posts": 1, "ended_reason": "cli test"}
     member = await daemon.client.get_workflow_handle(f"conversation-{channel}--developer").result()
     assert member["ended_reason"] == f"channel #{channel} ended: cli test"
+
+
+async def test_a_plan_from_the_temporal_cli(daemon, fake_ollama):
+    """The README's plan commands (task plans, issue 15): start with JSON, query its progress, pause,
+    add a task with `update execute`, resume; the result is the summary."""
+    from tests.plan_support import TaskModel
+
+    TaskModel(fake_ollama)
+    workflow_id = f"plan-cli{uuid.uuid4().hex[:8]}"
+    address = daemon.settings.temporal_address
+    await temporal(address, "workflow", "start", "--type", "TaskPlanWorkflow", "--task-queue", daemon.task_queue,
+                   "--workflow-id", workflow_id, "--input", json.dumps({"tasks": [
+                       {"id": "a", "prompt": "say hi"}, {"id": "b", "prompt": "say bye", "depends_on": ["a"]}]}))
+    await temporal(address, "workflow", "signal", "--workflow-id", workflow_id, "--name", "pause",
+                   "--input", '{"reason": "lunch"}')
+    out = await temporal(address, "workflow", "update", "execute", "--workflow-id", workflow_id, "--name", "add_tasks",
+                         "--input", json.dumps({"tasks": [{"id": "c", "prompt": "wave", "depends_on": ["a"]}]}),
+                         "--output", "json")
+    added = json.loads(out)
+    assert [t["spec"]["id"] for t in added.get("result", added)["tasks"]] == ["a", "b", "c"]
+    progress = json.loads(await temporal(address, "workflow", "query", "--workflow-id", workflow_id,
+                                         "--name", "progress", "--output", "json"))["queryResult"][0]
+    assert progress["paused"] and progress["details"].startswith("paused: lunch")
+    await temporal(address, "workflow", "signal", "--workflow-id", workflow_id, "--name", "resume")
+    summary = await daemon.client.get_workflow_handle(workflow_id).result()
+    assert summary["state"] == "succeeded" and summary["counts"]["succeeded"] == 3
+    assert summary["tasks"][1]["result"] == "result of b"

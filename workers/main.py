@@ -23,9 +23,11 @@ from activities.llm import LlmActivities, LlmProviders
 from activities.memory import MemoryService
 from activities.memory.activities import MemoryActivities
 from activities.messages import MessageModelActivities, MessageRecordActivities
+from activities.plans import PlanActivities
 from activities.relevance import RelevanceActivities, RelevanceRecordActivities
 from activities.relevance.settings import RelevanceSettingsActivities
 from activities.sandbox import SandboxManager, connect_docker
+from activities.tools.plan_tool import PlanTool
 from activities.tools.runner import ToolActivities
 from activities.transcript import TranscriptActivities
 from config.policy import load_policy
@@ -48,6 +50,7 @@ from workflows.channel import ChannelWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.memory_admin import MemoryAdminWorkflow
 from workflows.private_message import PrivateMessageWorkflow
+from workflows.plan import TaskPlanWorkflow
 from workflows.relevance_calculation import RelevanceCalculationWorkflow
 from workflows.tool_execution import ToolExecutionWorkflow
 
@@ -63,6 +66,7 @@ most this late; by default the SDK holds them for 80 % of the heartbeat timeout 
 WORKFLOWS: list[type] = [
     ConversationWorkflow, ChannelWorkflow, ToolExecutionWorkflow, MemoryAdminWorkflow, RelevanceCalculationWorkflow,
     PrivateMessageWorkflow, *schedules.WORKFLOWS,
+    TaskPlanWorkflow,  # task plans (issue 15)
 ]
 """Workflows, all on the main queue."""
 
@@ -72,6 +76,7 @@ def build_activities(
     sandbox: SandboxManager | None,
     memory: MemoryService,
     host_queue: str | None = None,
+    client: Client | None = None,
 ) -> dict[str, list]:
     """Activities by role (``workers/queues.py``): ``main`` beside the store, ``llm`` beside
     the model servers, ``sandbox`` on Docker hosts."""
@@ -83,7 +88,9 @@ def build_activities(
     transcript = TranscriptActivities(store, settings, load_policy(settings.policy_file), writer)
     providers = LlmProviders(settings)  # one client per model server, shared by the model activities
     llm = LlmActivities(store, settings, memory, providers, writer)
-    tools = ToolActivities(sandbox, sandbox.client if sandbox else None, actions, payloads, host_queue=host_queue)
+    plan_tool = PlanTool(client, settings.task_queue, settings.plan_tool_wait_s).tools() if client else None  # issue 15
+    tools = ToolActivities(sandbox, sandbox.client if sandbox else None, actions, payloads, host_queue=host_queue,
+                           worker_tools=plan_tool)
     return {
         "main": [
             *transcript.all(), AuditActivities(actions).record,
@@ -93,6 +100,7 @@ def build_activities(
             *RelevanceSettingsActivities(settings, engine).all(),
             *MessageRecordActivities(PrivateMessageStore(engine)).all(),
             *ArchiveActivities(engine).all(),  # archiving after inactivity, revival
+            *PlanActivities(settings, engine).all(),  # task plans (issue 15)
         ],
         "llm": [
             llm.chat, *MemoryActivities(memory, store, settings, providers).all(),
@@ -130,7 +138,7 @@ def build_worker(
     (the embedded memory store admits one process at a time)."""
     memory = memory or MemoryService.from_settings(settings)
     sandbox = sandbox or build_sandbox(settings)
-    by_role = build_activities(settings, sandbox, memory)
+    by_role = build_activities(settings, sandbox, memory, client=client)
     return _worker(client, task_queue or settings.task_queue, WORKFLOWS, [a for acts in by_role.values() for a in acts])
 
 
@@ -146,7 +154,7 @@ def build_workers(
     to the main queue: one worker, as ``build_worker`` makes."""
     memory = memory or MemoryService.from_settings(settings)
     host = queues.host_queue(settings) if sandbox is not None and "sandbox" in roles else None
-    by_role = build_activities(settings, sandbox, memory, host_queue=host)
+    by_role = build_activities(settings, sandbox, memory, host_queue=host, client=client)
     return [
         _worker(
             client,

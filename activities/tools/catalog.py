@@ -149,6 +149,30 @@ CATALOG: tuple[ToolSpec, ...] = (
         parameters=_object({"answer": {"type": "string", "minLength": 1, "maxLength": 16000}}, ["answer"]),
     ),
 
+    # --- task plans (issue 15): runs on the worker, asks a person by default (``ask-create-plan``)
+    ToolSpec(
+        name="create_plan", category=ToolCategory.AI, action_type=ActionType.HOST, runs_on=RunsOn.HOST,
+        timeout_s=660, idempotent=True,  # a retry finds the plan the first attempt started (same id)
+        description=("Split a request into a plan of tasks done by agents, some in parallel (at most 3 at once), "
+                     "each after the tasks it depends_on, whose results it is given. Returns every task's "
+                     "result once the plan is done (or, after about 10 minutes, the plan's id)."),
+        parameters=_object({
+            "title": {"type": "string", "maxLength": 200},
+            "tasks": {"type": "array", "minItems": 1, "maxItems": 200, "items": _object({
+                "id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},
+                "title": {"type": "string", "maxLength": 200},
+                "prompt": {"type": "string", "minLength": 1, "maxLength": 8000,
+                           "description": "what the agent doing this task is asked"},
+                "agent": {"type": "string", "description": "agent template: assistant, developer, analyst, moderator"},
+                "priority": {"type": "string", "enum": ["critical", "high", "normal", "low"]},
+                "depends_on": {"type": "array", "items": {"type": "string"}},
+                "estimate_s": {"type": "number", "minimum": 0},
+            }, ["id", "prompt"])},
+            "max_parallel": {"type": "integer", "minimum": 1, "maximum": 3},
+            "on_failure": {"type": "string", "enum": ["skip_dependents", "fail_plan"]},
+        }, ["tasks"]),
+    ),
+
     ToolSpec(
         name="send_private_message", category=ToolCategory.AI, action_type=ActionType.AGENT_MESSAGE,
         runs_on=RunsOn.WORKFLOW, timeout_s=600, max_attempts=1, description=(

@@ -45,10 +45,11 @@ INTERRUPTED = (
 class ToolActivities:
     def __init__(
         self, sandbox: SandboxManager | None, docker_client, actions: ActionStore, payloads: PayloadStore,
-        host_queue: str | None = None,
+        host_queue: str | None = None, worker_tools: dict[str, Tool] | None = None,
     ) -> None:
         """``host_queue``: the queue only this worker's Docker host serves; results carry it so
-        the conversation's later calls come back to the host holding its workspace."""
+        the conversation's later calls come back to the host holding its workspace.
+        ``worker_tools``: tools run on the worker, not in a sandbox (``create_plan``)."""
         self._sandbox = sandbox
         self._actions = actions
         self._payloads = payloads
@@ -59,6 +60,7 @@ class ToolActivities:
             self._tools.update(workspace.tools(sandbox))
         if docker_client is not None:
             self._tools.update(docker_host.tools(docker_client))
+        self._tools.update(worker_tools or {})  # tools on the worker itself, e.g. ``create_plan``
 
     @activity.defn(name="tools.run")
     async def run(self, spec: ToolSpec, call: ToolCallInput) -> ToolResult:
