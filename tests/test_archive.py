@@ -12,12 +12,14 @@ import uuid
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
+from control.agents import AgentControl
 from control.channels import Channels
 from control.conversations import Conversations
 from control.turns import WaitReason
 from models.archive import ArchiveKind
 from models.channel import ChannelState, Post, PostResult, member_conversation_id
 from models.conversation import Approve, ConversationInput, ConversationState, TurnResult
+from store.agent_pauses import AgentPauseStore
 from store.archives import ArchiveStore
 from tests.channel_support import CODING, open_channel, team_answers
 from tests.fakes.ollama import Reply, ToolCall
@@ -144,3 +146,19 @@ async def test_an_idle_channel_archives_and_a_new_post_revives_it(daemon, fake_o
     assert archived.revived_at is not None
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
     assert (await seat.describe()).status == WorkflowExecutionStatus.RUNNING
+
+
+async def test_a_conversation_revived_while_its_agent_is_paused_starts_paused(daemon, fake_ollama):
+    conversations = Conversations(daemon.client, daemon.task_queue)
+    agents = AgentControl(conversations, AgentPauseStore(daemon.store.engine))
+    handle = await daemon.start(agent="moderator", archive_after_s=1)
+    assert await wait_for(lambda: closed(handle), timeout=30) == WorkflowExecutionStatus.COMPLETED
+    paused = await agents.pause("moderator", "night")
+    assert paused.reached == 0  # nothing of it runs: only the flag is set
+
+    conversation = await conversations.find(handle.id)
+    waiting = await conversation.send("are you there?", wait_s=1)
+    assert waiting.reason == WaitReason.PAUSED and waiting.pause_reason == "agent moderator paused: night"
+    resumed = await agents.resume("moderator")
+    assert resumed.reached == 1 and resumed.conversations[0].conversation_id == conversation.id
+    assert (await conversation.follow(waiting.turn_id, wait_s=30)).reply == "echo: are you there?"
