@@ -100,7 +100,7 @@ class AgentDebug(BaseModel):
 
 
 class Notification(BaseModel):
-    kind: Literal["approval", "alert", "budget", "refused"]
+    kind: Literal["approval", "alert", "budget", "refused", "question"]
     at: datetime | None = None
     title: str
     detail: str = ""

@@ -103,6 +103,15 @@ class PrivateMessageStore:
         rows = rows[:limit]
         return MessagePage(items=[_status(row) for row in rows], next_before=rows[-1].id if more and rows else None)
 
+    def for_people(self, limit: int) -> list[MessageStatus]:
+        """What a person should look at, newest first: messages refused, and questions
+        (``input_required``) waiting for a person who sent the message."""
+        wanted = or_(PrivateMessageRow.state == MessageState.REFUSED.value,
+                     (PrivateMessageRow.state == MessageState.INPUT_REQUIRED.value) & (PrivateMessageRow.sender_kind == "person"))
+        query = select(PrivateMessageRow).where(wanted).order_by(col(PrivateMessageRow.id).desc()).limit(limit)
+        with Session(self._engine) as session:
+            return [_status(row) for row in session.exec(query)]
+
     def open_for(self, recipient: str, exclude_message_id: str) -> int:
         """Messages ``recipient`` accepted and has not finished (the workload the accept rule reads)."""
         with Session(self._engine) as session:

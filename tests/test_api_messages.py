@@ -28,11 +28,15 @@ async def test_an_input_required_round_trip_over_http_and_the_collaboration_it_l
 
     asked = await wait_for(lambda: _state(viewer, message_id, "input_required"), timeout=60)
     assert asked["question"] == "which test file?"
+    asking = [n for n in (await viewer.get("/notifications")).json()["items"] if n["data"].get("message_id") == message_id]
+    assert [(n["kind"], n["detail"], n["link"]) for n in asking] == [("question", "which test file?", f"/messages/{message_id}")]
     answered = await operator.post(f"/messages/{message_id}/input", json={"content": "tests/test_api.py"})
     assert answered.status_code == 200, answered.text
     done = await wait_for(lambda: _state(viewer, message_id, "completed"), timeout=60)
     assert done["reply"] == FIX and done["conversation_id"] == "dm-developer" and done["input_rounds"] == 1
 
+    notified = (await viewer.get("/notifications")).json()["items"]
+    assert not [n for n in notified if n["data"].get("message_id") == message_id]  # answered: nothing waits
     again = await operator.post(f"/messages/{message_id}/input", json={"content": "late"})
     assert again.status_code == 409 and again.json()["type"].endswith("not-waiting-for-input")
     listed = (await viewer.get("/messages", params={"agent": "developer", "limit": 5})).json()
