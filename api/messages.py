@@ -82,7 +82,7 @@ async def get_message(message_id: MessageId, ctx: Ctx, _: Reader) -> MessageStat
 
 
 @router.post("/messages/{message_id}/input", response_model=MessageStatus,
-             responses=problems(401, 403, 404, 409, 413, 422, 503),
+             responses=problems(400, 401, 403, 404, 409, 413, 422, 503),
              summary="Answer the agent's question on a message that is input_required")  # fmt: skip
 async def provide_input(message_id: MessageId, body: InputBody, ctx: Ctx, principal: Operator) -> MessageStatus:
     return await ctx.messages.provide_input(message_id, ProvideInput(content=body.content, author=principal.name))
