@@ -22,7 +22,6 @@ from temporalio.worker import Worker
 
 from bench.floor import FloorWorkflow, echo
 from config.settings import Settings
-from workers import event_loop
 from workers.main import build_worker
 
 
@@ -60,4 +59,4 @@ async def run(kind: str, task_queue: str) -> None:
 
 
 if __name__ == "__main__":
-    event_loop.run(run(sys.argv[1], sys.argv[2]), Settings())  # the floor's worker too: same loop, fair ratio
+    asyncio.run(run(sys.argv[1], sys.argv[2]))

@@ -162,9 +162,6 @@ class Settings(BaseSettings):
     log_format: str = "text"
     """``text`` for people, ``json`` for log pipelines (one object per line, with ids and trace id)."""
     log_level: str = "INFO"
-    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
-    """The worker's event loop (``workers/event_loop.py``): ``auto`` is uvloop when installed (a
-    quarter less worker CPU per turn at 50 conversations, ``bench.conversation``), else asyncio's."""
     otlp_endpoint: str = Field(
         default="",
         validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "DAEMONFLOW_OTLP_ENDPOINT", "otlp_endpoint"),
