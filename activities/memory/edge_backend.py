@@ -327,7 +327,7 @@ class EdgeMemoryStore(OneTripSearch):
             )
         )
         kept = [p for p in points if p.score >= query.min_similarity]
-        vectors = {str(p.id): p.vector for p in kept if isinstance(p.vector, builtins.list)}
+        vectors = {str(p.id): v for p in kept if isinstance(v := p.vector, builtins.list)} if with_vectors else {}
         return [(point_record(p.id, p.payload), float(p.score)) for p in kept], vectors
 
     async def vectors(self, record_ids: Sequence[str]) -> dict[str, builtins.list[float]]:
