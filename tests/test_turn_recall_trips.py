@@ -1,5 +1,6 @@
 """A turn's recall costs the worker one trip to the embedded store, and the prompt is built from
-what that trip read: real Qdrant Edge shard, real SQLite, the fake Ollama over real HTTP.
+what that trip read: real Qdrant Edge shard, real SQLite, the fake Ollama over real HTTP (that the
+one-trip search answers what search and vectors answer, on every store: ``tests/test_memory.py``).
 
 Each trip to the store's thread wakes a thread and the event loop; at 50 concurrent conversations
 the worker's profile had three per turn (search, the candidates' vectors, the recalled records
@@ -17,11 +18,10 @@ from activities.llm import LlmActivities
 from activities.memory import MemoryService
 from activities.memory.edge_backend import EdgeMemoryStore
 from activities.memory.embeddings import Embedder
-from activities.memory.store import MemoryStore
 from config.settings import Settings
 from config.templates import load_template
 from models.llm import ChatRequest
-from models.memory import MemoryQuery, MemoryScope, NewMemory, RecallRequest, visible_scopes
+from models.memory import MemoryScope, NewMemory, RecallRequest
 from models.transcript import AppendMessage
 from models.turn_writes import TurnWrites
 from store.engine import make_engine
@@ -48,20 +48,6 @@ async def memory(tmp_path, fake_ollama):
                                  for t in FACTS])
     yield service
     await service.close()
-
-
-async def test_search_with_vectors_answers_what_search_and_vectors_answer(memory):
-    store = memory.store
-    query = MemoryQuery(text="editor", k=5, scopes=visible_scopes("assistant", None, "c1"), min_similarity=-1.0)
-    vector = await memory.embedder.embed_one("what editor do I use?")
-    store.trips = []
-    found, vectors = await store.search_with_vectors(vector, query, limit=5)
-    assert store.trips == ["_search"]
-    two_calls = await MemoryStore.search_with_vectors(store, vector, query, limit=5)  # the base class: two trips
-    assert [(r.id, s) for r, s in found] == [(r.id, s) for r, s in two_calls[0]] and len(found) == len(FACTS)
-    assert vectors is not None and two_calls[1] is not None and vectors.keys() == two_calls[1].keys()
-    for key, stored in two_calls[1].items():
-        assert vectors[key] == pytest.approx(stored)
 
 
 async def test_one_store_trip_per_turn_and_the_prompt_holds_the_recalled_texts(memory, tmp_path, fake_ollama):

@@ -161,7 +161,7 @@ class MemoryStore(abc.ABC):
     ) -> tuple[list[tuple[MemoryRecord, float]], dict[str, list[float]] | None]:
         """:meth:`search`, and the candidates' vectors for recall's de-duplication (``None`` when
         there is at most one candidate: nothing to compare). Two calls here; a store that can
-        answer both at once overrides it (``edge_backend.py``: one trip to its thread)."""
+        answer both at once overrides it (``one_trip_search.py``: Qdrant Edge and pgvector)."""
         candidates = await self.search(query_vector, query, limit)
         vectors = await self.vectors([r.id for r, _ in candidates]) if len(candidates) > 1 else None
         return candidates, vectors
