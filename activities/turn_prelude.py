@@ -28,7 +28,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.memory import EmbeddingUnavailable, MemoryService
 from activities.memory.store import StoreLocked
-from activities.memory.turn_recall import recall_for_turn
+from activities.memory.turn_recall import TurnRecall, recall_with_texts
 from activities.prompt_configs import PromptConfigs
 from config.settings import Settings
 from models.llm import ChatRequest
@@ -46,6 +46,9 @@ class Prepared:
     recalled: RecallResult | None
     stored: Message | None
     """The reply, when an earlier attempt of this call wrote it."""
+    memory_texts: list[str] | None = None
+    """The recalled memories' texts (order of ``request.memory_ids``) when this attempt recalled:
+    the prompt takes them as they are instead of loading the records again."""
 
 
 class TurnPrelude:
@@ -66,21 +69,19 @@ class TurnPrelude:
             asyncio.to_thread(self._written, request),
             self._recall(request.recall, request) if request.recall else _nothing(),
         )
-        if recalled is not None:
-            request = request.model_copy(update={"memory_ids": recalled.memory_ids})
-        return Prepared(request, recalled, stored)
+        if recalled is None:
+            return Prepared(request, None, stored)
+        request = request.model_copy(update={"memory_ids": recalled.result.memory_ids})
+        return Prepared(request, recalled.result, stored, recalled.texts)
 
     def _written(self, request: ChatRequest) -> Message | None:
         """The reply an earlier attempt stored (a retry never asks the model twice), or None after
         writing what the workflow decided since its last activity."""
-        stored = self._store.get(request.conversation_id, request.reply_seq)
-        if stored is None and request.writes is not None:
-            self._writer.write(request.writes)
-        return stored
+        return self._writer.stored_reply_or_write(request.conversation_id, request.reply_seq, request.writes)
 
-    async def _recall(self, recall: RecallRequest, request: ChatRequest) -> RecallResult:
+    async def _recall(self, recall: RecallRequest, request: ChatRequest) -> TurnRecall:
         if self._memory is None:
-            return RecallResult(error="no memory store on this worker")
+            return TurnRecall(RecallResult(error="no memory store on this worker"))
         pending = request.writes.message(recall.seq) if request.writes else None
         if pending is not None and not pending.content_ref:
             text = pending.content
@@ -88,16 +89,16 @@ class TurnPrelude:
             stored = await asyncio.to_thread(self._store.get, recall.conversation_id, recall.seq)
             text = stored.content if stored is not None else ""
         try:
-            return await recall_for_turn(self._memory, self._settings, text, recall.agent, recall.user_id,
+            return await recall_with_texts(self._memory, self._settings, text, recall.agent, recall.user_id,
                                          recall.conversation_id)
         except EmbeddingUnavailable as err:
             log.warning("memory recall skipped, the embedding server is unreachable: %s", err)
-            return RecallResult(error=str(err))
+            return TurnRecall(RecallResult(error=str(err)))
         except StoreLocked as err:  # `daemonflow memory` holds the embedded store for a moment: wait
             raise ApplicationError(str(err), type="MemoryLocked") from None
         except Exception as err:  # noqa: BLE001 - the store in trouble costs the prompt its memories, never the turn
             log.warning("memory recall failed; answering without memories", exc_info=True)
-            return RecallResult(error=f"memory recall failed: {type(err).__name__}: {err}"[:500])
+            return TurnRecall(RecallResult(error=f"memory recall failed: {type(err).__name__}: {err}"[:500]))
 
 
 async def _nothing() -> None:

@@ -348,6 +348,8 @@ async def run(args: argparse.Namespace) -> None:
                               ollama_host=model_url)  # fmt: skip
             results.stores["SQLite"] = "SQLite file, embedded Qdrant"
             await run_stack(env.client, "SQLite", sqlite, args, results, floor)
+            if args.sqlite_only:
+                return report_and_load(results, args, binary, load_before)
             with postgres(args.postgres_url) as (database_url, versions):
                 pg = sqlite.model_copy(update={"database_url": database_url, "memory_backend": "pgvector",
                                                "task_queue": f"bench-pg-{uuid.uuid4().hex[:8]}"})
@@ -355,6 +357,10 @@ async def run(args: argparse.Namespace) -> None:
                 await run_stack(env.client, "PostgreSQL", pg, args, results, floor)
     finally:
         await env.shutdown()
+    report_and_load(results, args, binary, load_before)
+
+
+def report_and_load(results: Results, args: argparse.Namespace, binary: str, load_before: str) -> None:
     machine = f"{machine_info(binary)}\n{'':12}load average (/proc/loadavg) before: {load_before}; after: {load_average()}"
     report(results, args, machine)
 
@@ -422,6 +428,7 @@ def report(results: Results, args: argparse.Namespace, machine: str) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.conversation", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smaller run, for a smoke check")
+    parser.add_argument("--sqlite-only", action="store_true", help="SQLite records only: no PostgreSQL, no scale-out")
     parser.add_argument("--postgres-url", help="an existing PostgreSQL server (admin URL) instead of a pgserver")
     helps = {
         "turns": "sequential turns measured",

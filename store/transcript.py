@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, Text, cast, func, update
+from sqlalchemy import Connection, Engine, Text, cast, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -219,18 +219,19 @@ class TranscriptStore:
         at that seq instead of the latest, which lets a retried turn rebuild exactly the context it
         had. Returned rows are detached copies; a cut one carries the cut content.
         """
-        plan = plan_window(self._window_entries(conversation_id, upto_seq), budget_chars)
-        if not plan:
-            return []
         table = Message.__table__
-        with self._engine.connect() as connection:  # plain rows: a third of the ORM's cost, every model call
-            rows = connection.execute(
+        with self._engine.connect() as connection:  # one check-out for the plan and the rows, every model call
+            plan = plan_window(self._window_entries(connection, conversation_id, upto_seq), budget_chars)
+            if not plan:
+                return []
+            rows = connection.execute(  # plain rows: a third of the ORM's cost
                 select(table).where(table.c.conversation_id == conversation_id, table.c.seq.in_(list(plan)))
                 .order_by(table.c.seq)
             ).all()
         return [_cut(Message.model_construct(**row._mapping), plan[row.seq]) for row in rows]
 
-    def _window_entries(self, conversation_id: str, upto_seq: int | None) -> Iterator[Entry]:
+    @staticmethod
+    def _window_entries(connection: Connection, conversation_id: str, upto_seq: int | None) -> Iterator[Entry]:
         """Every message's seq, role and lengths, newest first, read a page at a time."""
         below = upto_seq + 1 if upto_seq is not None else None
         calls_length = func.length(cast(Message.tool_calls, Text))
@@ -240,8 +241,7 @@ class TranscriptStore:
             )
             if below is not None:
                 query = query.where(Message.seq < below)
-            with self._engine.connect() as connection:
-                page = connection.execute(query.order_by(col(Message.seq).desc()).limit(WINDOW_PAGE_SIZE)).all()
+            page = connection.execute(query.order_by(col(Message.seq).desc()).limit(WINDOW_PAGE_SIZE)).all()
             for seq, role, length, calls in page:
                 yield Entry(seq=seq, role=role, content_chars=length or 0, calls_chars=calls or 0)
             if len(page) < WINDOW_PAGE_SIZE:

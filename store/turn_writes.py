@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, update
+from sqlalchemy import Connection, Engine, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from models.transcript import AppendMessage
@@ -31,8 +31,29 @@ class TurnWriter:
         self._insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[engine.dialect.name]
 
     def write(self, writes: TurnWrites) -> None:
-        if writes.empty:
-            return
+        if not writes.empty:
+            self._run(self._writing(writes))
+
+    def stored_reply_or_write(self, conversation_id: str, reply_seq: int, writes: TurnWrites | None) -> Message | None:
+        """The reply an earlier attempt of this model call stored (a retry never asks the model
+        twice), else ``None`` once ``writes`` are in: the look and the writes on one connection, in
+        one transaction. ``llm.chat`` used to look through an ORM session and then open a
+        transaction of its own — two pool check-outs and the ORM's unit of work on every turn."""
+        write = self._writing(writes) if writes is not None and not writes.empty else None
+        table = Message.__table__
+        with self._engine.begin() as connection:
+            row = connection.execute(
+                select(table).where(table.c.conversation_id == conversation_id, table.c.seq == reply_seq)
+            ).first()
+            if row is not None:
+                return Message.model_construct(**row._mapping)
+            if write is not None:
+                write(connection)
+        return None
+
+    def _writing(self, writes: TurnWrites) -> Callable[[Connection], None]:
+        """What writing ``writes`` does on a connection (rows made here, before any transaction:
+        a message by reference reads its body first)."""
         now = utcnow()
         messages = [self._message(writes.conversation_id, m, now) for m in writes.messages]
         actions = [{**a.model_dump(), "created_at": now} for a in writes.actions]
@@ -43,7 +64,7 @@ class TurnWriter:
             if messages:
                 self._touch(connection, writes.conversation_id, now)
 
-        self._run(write)
+        return write
 
     def write_reply(self, conversation_id: str, seq: int, turn: int, content: str, tool_calls: list[dict] | None,
                     usage: dict[str, Any]) -> None:

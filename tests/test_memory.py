@@ -245,6 +245,24 @@ async def test_recall_deduplicates_across_scopes(memory: MemoryService) -> None:
     assert len(results) == 2
 
 
+async def test_search_with_vectors_answers_what_search_then_vectors_answer(memory: MemoryService) -> None:
+    """Recall asks for hits and their vectors at once (one trip on Edge and pgvector; the base
+    class's two calls on qdrant-client): the same hits, the same vectors, none for one hit."""
+    for text in ("deploy with make release", "releases happen on Fridays", "the CI runs on GitHub Actions"):
+        await memory.remember(text, AGENT, "assistant")
+    query = MemoryQuery(text="release", k=5, scopes=alice_scopes(), min_similarity=-1.0)
+    vector = await memory.embedder.embed_one("how do I deploy a release")
+    found, vectors = await memory.store.search_with_vectors(vector, query, limit=5)
+    searched = await memory.store.search(vector, query, limit=5)
+    assert [(r.id, pytest.approx(s)) for r, s in found] == [(r.id, s) for r, s in searched] and len(found) == 3
+    stored = await memory.store.vectors([r.id for r, _ in found])
+    assert vectors is not None and vectors.keys() == stored.keys()
+    for key, expected in stored.items():
+        assert vectors[key] == pytest.approx(expected, abs=1e-6)
+    one, none = await memory.store.search_with_vectors(vector, query, limit=1)
+    assert len(one) == 1 and none is None
+
+
 async def test_forget_really_removes(memory: MemoryService) -> None:
     keep, _ = await memory.remember("the CI runs on GitHub Actions", USER, "alice")
     gone, _ = await memory.remember("my deployment target is a Raspberry Pi 5", USER, "alice")

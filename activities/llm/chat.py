@@ -81,7 +81,7 @@ class LlmActivities:
             prepared = await self._prelude.prepare(request)  # a reply already stored; the turn's writes, recall
             if prepared.stored is not None:
                 return _result_from_message(prepared.stored)
-            result = await self._chat(prepared.request)
+            result = await self._chat(prepared.request, prepared.memory_texts)
             result.recalled = prepared.recalled
             return result
         except LlmError as err:
@@ -89,9 +89,9 @@ class LlmActivities:
         finally:
             heartbeats.cancel()
 
-    async def _chat(self, request: ChatRequest) -> ChatResult:
+    async def _chat(self, request: ChatRequest, memory_texts: list[str] | None = None) -> ChatResult:
         model = self._providers.chat_model(request.template)
-        messages = await self._prompt(request)
+        messages = await self._prompt(request, memory_texts)
         outcome = await _streamed(model, messages, request)  # _heartbeat_forever beats every 2 s meanwhile
         tool_calls = await asyncio.to_thread(
             tool_call_requests, self._payloads, request.conversation_id, request.reply_seq,
@@ -112,13 +112,13 @@ class LlmActivities:
             done_reason=outcome.done_reason,
         )
 
-    async def _prompt(self, request: ChatRequest) -> list[PromptMessage]:
-        """The system prompt, then the newest messages that fit the template's context."""
+    async def _prompt(self, request: ChatRequest, memory_texts: list[str] | None) -> list[PromptMessage]:
+        """The system prompt, then the newest messages that fit the template's context.
+        ``memory_texts``: what this attempt's recall found (else ``memory_ids`` are loaded)."""
         template = request.template
         offered = {t.get("function", {}).get("name") for t in request.tools}
-        system = build_system_prompt(
-            template, request.now, await self._memories(request.memory_ids), memory_tools=bool(offered & MEMORY_TOOLS)
-        )
+        memories = memory_texts if memory_texts is not None else await self._memories(request.memory_ids)
+        system = build_system_prompt(template, request.now, memories, memory_tools=bool(offered & MEMORY_TOOLS))
         budget = window_budget_chars(template, system, request.tools)
         window = await asyncio.to_thread(self._store.window, request.conversation_id, budget, request.upto_seq)
         return [PromptMessage("system", system), *(_prompt_message(m) for m in window)]

@@ -227,10 +227,9 @@ class MemoryService:
         await self._ensure(vector)
         if _is_zero(vector):  # nothing to compare with (e.g. punctuation only)
             return []
-        candidates = await self.store.search(vector, query, limit=query.k * CANDIDATE_FACTOR)
+        candidates, vectors = await self.store.search_with_vectors(vector, query, limit=query.k * CANDIDATE_FACTOR)
         if not candidates:
             return []
-        vectors = await self.store.vectors([r.id for r, _ in candidates]) if len(candidates) > 1 else None
         now = self._clock()
         ranked = rank(
             candidates,

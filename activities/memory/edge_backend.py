@@ -58,9 +58,9 @@ import qdrant_edge as qe
 
 from activities.memory.edge_migration import LocalPoint, copy_local_collection, has_local_collection
 from activities.memory.points import FLOAT_FIELDS, KEYWORD_FIELDS, point_payload, point_record, scope_key
+from activities.memory.one_trip_search import OneTripSearch
 from activities.memory.store import (
     DimensionMismatch,
-    MemoryStore,
     MemoryStoreError,
     StoreLocked,
     batch_dimension,
@@ -81,7 +81,7 @@ LOCK_FILE = ".lock"
 EXACT = qe.SearchParams(exact=True)
 
 
-class EdgeMemoryStore(MemoryStore):
+class EdgeMemoryStore(OneTripSearch):
     backend = "qdrant-edge"
 
     def __init__(self, root: Path | str, *, collection: str = "memories", legacy_path: Path | str | None = None) -> None:
@@ -310,15 +310,10 @@ class EdgeMemoryStore(MemoryStore):
             return []
         return [str(p.id) for p in self._shard_or_fail().retrieve(ids, False, False)]
 
-    async def search(self, query_vector: Sequence[float], query: MemoryQuery, limit: int) -> builtins.list[tuple[MemoryRecord, float]]:
-        if query.scopes is not None and not query.scopes:
-            return []
-        self._check_vector(query_vector)
-        return await self._run(self._search, builtins.list(map(float, query_vector)), query, limit)
-
-    def _search(self, vector: builtins.list[float], query: MemoryQuery, limit: int) -> builtins.list[tuple[MemoryRecord, float]]:
+    def _search(self, vector: builtins.list[float], query: MemoryQuery, limit: int, with_vectors: bool
+                ) -> tuple[builtins.list[tuple[MemoryRecord, float]], dict[str, builtins.list[float]]]:
         if limit <= 0 or not self._exists():
-            return []
+            return [], {}
         self._check_vector(vector)
         must: builtins.list[Any] = [_unexpired(utcnow())]
         if query.scopes is not None:
@@ -328,10 +323,12 @@ class EdgeMemoryStore(MemoryStore):
         points = self._shard_or_fail().query(
             qe.QueryRequest(
                 limit=limit, query=qe.Query.Nearest(vector), filter=qe.Filter(must=must),
-                with_payload=True, with_vector=False, params=EXACT,
+                with_payload=True, with_vector=with_vectors, params=EXACT,
             )
         )
-        return [(point_record(p.id, p.payload), float(p.score)) for p in points if p.score >= query.min_similarity]
+        kept = [p for p in points if p.score >= query.min_similarity]
+        vectors = {str(p.id): v for p in kept if isinstance(v := p.vector, builtins.list)} if with_vectors else {}
+        return [(point_record(p.id, p.payload), float(p.score)) for p in kept], vectors
 
     async def vectors(self, record_ids: Sequence[str]) -> dict[str, builtins.list[float]]:
         ids = valid_ids(record_ids)

@@ -54,9 +54,9 @@ from sqlalchemy.orm import registry
 from sqlalchemy.pool import NullPool
 from sqlmodel import Field, SQLModel
 
+from activities.memory.one_trip_search import OneTripSearch
 from activities.memory.store import (
     DimensionMismatch,
-    MemoryStore,
     MemoryStoreError,
     batch_dimension,
     check_collection_name,
@@ -190,7 +190,7 @@ def _lock_key(collection: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-class PgvectorMemoryStore(MemoryStore):
+class PgvectorMemoryStore(OneTripSearch):
     backend = "pgvector"
 
     def __init__(self, url: str, *, collection: str = "memories") -> None:
@@ -372,18 +372,11 @@ class PgvectorMemoryStore(MemoryStore):
 
         await self._run(run)
 
-    async def search(
-        self, query_vector: Sequence[float], query: MemoryQuery, limit: int
-    ) -> list[tuple[MemoryRecord, float]]:
-        if query.scopes is not None and not query.scopes:
-            return []
-        self._check_vector(query_vector)
-        return await self._run(self._search, list(map(float, query_vector)), query, limit)
-
-    def _search(self, vector: list[float], query: MemoryQuery, limit: int) -> list[tuple[MemoryRecord, float]]:
+    def _search(self, vector: list[float], query: MemoryQuery, limit: int, with_vectors: bool
+                ) -> tuple[list[tuple[MemoryRecord, float]], dict[str, list[float]]]:
         table = self._known()
         if table is None or limit <= 0:
-            return []
+            return [], {}
         if len(vector) != self._dimension:
             self._check_vector(vector)
         distance = table.c.embedding.cosine_distance(vector)
@@ -393,8 +386,9 @@ class PgvectorMemoryStore(MemoryStore):
             conditions.append(tuple_(table.c.scope, table.c.scope_id).in_(pairs))
         if query.kinds:
             conditions.append(table.c.kind.in_([MemoryKind(k).value for k in query.kinds]))
+        embedding = (table.c.embedding,) if with_vectors else ()
         statement = (
-            select(*(table.c[name] for name in _RECORD_COLUMNS), (1 - distance).label("similarity"))
+            select(*(table.c[name] for name in _RECORD_COLUMNS), *embedding, (1 - distance).label("similarity"))
             .where(*conditions)
             .order_by(distance)
             .limit(limit)
@@ -406,11 +400,9 @@ class PgvectorMemoryStore(MemoryStore):
                 # Maybe the index scan was starved by the filter: ask again, exactly.
                 connection.execute(text("SET LOCAL enable_indexscan = off"))
                 rows = connection.execute(statement).all()
-        return [
-            (_record(row), float(row.similarity))
-            for row in rows
-            if float(row.similarity) >= query.min_similarity
-        ]
+        kept = [row for row in rows if float(row.similarity) >= query.min_similarity]
+        vectors = {row.id: [float(x) for x in row.embedding] for row in kept} if with_vectors else {}
+        return [(_record(row), float(row.similarity)) for row in kept], vectors
 
     async def vectors(self, record_ids: Sequence[str]) -> dict[str, list[float]]:
         ids = valid_ids(record_ids)

@@ -156,6 +156,16 @@ class MemoryStore(abc.ABC):
     async def vectors(self, record_ids: Sequence[str]) -> dict[str, list[float]]:
         """The stored vectors of these memories (missing ids are left out)."""
 
+    async def search_with_vectors(
+        self, query_vector: Sequence[float], query: MemoryQuery, limit: int
+    ) -> tuple[list[tuple[MemoryRecord, float]], dict[str, list[float]] | None]:
+        """:meth:`search`, and the candidates' vectors for recall's de-duplication (``None`` when
+        there is at most one candidate: nothing to compare). Two calls here; a store that can
+        answer both at once overrides it (``one_trip_search.py``: Qdrant Edge and pgvector)."""
+        candidates = await self.search(query_vector, query, limit)
+        vectors = await self.vectors([r.id for r, _ in candidates]) if len(candidates) > 1 else None
+        return candidates, vectors
+
     @abc.abstractmethod
     async def get_many(self, record_ids: Sequence[str]) -> list[MemoryRecord]:
         """These memories, in the order asked, skipping ids that are gone."""

@@ -8,6 +8,7 @@ by ``llm.chat`` itself, which now recalls before it asks the model (``activities
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 from activities.memory import EmbeddingError, EmbeddingUnavailable, MemoryService, MemoryStoreError
 from activities.memory.store import StoreLocked
@@ -31,13 +32,28 @@ def recall_query(settings: Settings, text: str, k: int, agent: str, user_id: str
     )
 
 
+@dataclass(frozen=True)
+class TurnRecall:
+    result: RecallResult
+    """What goes back to the workflow: ids, or why there are none."""
+    texts: list[str] = field(default_factory=list)
+    """The recalled memories' texts, in the same order: ``llm.chat`` puts them in the prompt it is
+    building without loading the records a second time (recall has just read them)."""
+
+
 async def recall_for_turn(memory: MemoryService, settings: Settings, text: str, agent: str, user_id: str | None,
                           conversation_id: str) -> RecallResult:
     """Raises ``EmbeddingUnavailable`` and ``StoreLocked`` (the caller decides whether to retry); any
     other memory failure is configuration (a missing model, a mismatched collection) and comes back as the
     result's ``error``: the turn goes on without memories."""
+    return (await recall_with_texts(memory, settings, text, agent, user_id, conversation_id)).result
+
+
+async def recall_with_texts(memory: MemoryService, settings: Settings, text: str, agent: str, user_id: str | None,
+                            conversation_id: str) -> TurnRecall:
+    """:func:`recall_for_turn`, with the memories' texts."""
     if not text.strip():
-        return RecallResult()
+        return TurnRecall(RecallResult())
     query = recall_query(settings, text[:QUERY_CHARS], settings.memory_recall_k, agent, user_id, conversation_id)
     try:
         found = await memory.recall(query)
@@ -45,5 +61,5 @@ async def recall_for_turn(memory: MemoryService, settings: Settings, text: str, 
         raise
     except (EmbeddingError, MemoryStoreError) as err:
         log.warning("memory recall skipped: %s", err)
-        return RecallResult(error=str(err))
-    return RecallResult(memory_ids=[m.record.id for m in found])
+        return TurnRecall(RecallResult(error=str(err)))
+    return TurnRecall(RecallResult(memory_ids=[m.record.id for m in found]), [m.record.text for m in found])
