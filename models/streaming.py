@@ -30,6 +30,13 @@ truncated between turns. A client that resumes before them gets a ``gap``."""
 TOKEN_BATCH_S = 0.25
 """How often the activity publishes what the model wrote since its last batch (the first text of a
 step goes at once). One publish is one signal in history: a 20 tokens/s model adds 4 per second."""
+TOKEN_BATCH_SLOWDOWN_EVERY = 20
+"""After every this many batches of one step the pause between batches grows by ``TOKEN_BATCH_S``
+(20 at 0.25 s, 20 at 0.5 s, …): a reply of T seconds costs about sqrt(40·T) signals, not 4·T —
+a 5-minute answer of a slow local model ~110 instead of 1,200."""
+MAX_STREAMED_CHARS = 16_000
+"""Text of one step streamed at most (as much as ``ChatResult.reply`` carries): past it viewers wait
+for the stored message, so a runaway generation never grows history through the stream."""
 INTERRUPTED = "Interrupted"
 """The failure type of a model step cancelled by a newer message; its detail is the partial text."""
 INTERRUPTED_MARK = "\n\n[interrupted]"

@@ -134,3 +134,23 @@ async def _streams_open(api: ApiStack, count: float) -> bool:
 
 async def _subscriptions(api: ApiStack, count: float) -> bool:
     return await metric(api, "daemonflow_api_stream_subscriptions") == count
+
+
+async def test_a_runaway_reply_streams_its_first_16000_characters_then_only_the_stored_message(api: ApiStack) -> None:
+    """``MAX_STREAMED_CHARS``: what a step streams is bounded (history grows by one signal per batch),
+    whatever the model writes; the transcript keeps the whole reply."""
+    runaway = " ".join(f"w{i:05d}" for i in range(2_600))  # 18,199 characters
+    api.ollama.chunk_delay_s = 0.0
+    api.ollama.script(Reply(content=runaway))
+    http = api.http("viewer")
+    cid = await start_quiet(api, "runaway")
+    watching = asyncio.create_task(read_frames(http, cid, reply_stored()))
+    await until(lambda: _streams_open(api, 1))
+    sent = await api.http("operator").post(f"/conversations/{cid}/messages", params={"wait": "false"},
+                                           json={"content": "talk"})  # fmt: skip
+    assert sent.status_code == 202, sent.text
+    frames = await asyncio.wait_for(watching, 60)
+    seq = tokens(frames)[0].data["seq"]
+    assert replies(frames).text[seq] == runaway[:16_000]
+    messages = (await http.get(f"/conversations/{cid}/messages")).json()
+    assert any(m["role"] == "assistant" and m["content"] == runaway for m in messages["messages"])

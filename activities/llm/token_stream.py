@@ -2,7 +2,9 @@
 
 The provider calls ``on_delta`` for every chunk; this publisher gathers the text and publishes one
 ``TokenDelta`` per ``TOKEN_BATCH_S`` (the first text of a step at once, so the first token is
-not held back): the workflow's history grows by one signal per batch, never per token. A retried
+not held back), the pause growing every ``TOKEN_BATCH_SLOWDOWN_EVERY`` batches, and no more than
+``MAX_STREAMED_CHARS`` of a step: the workflow's history grows by one signal per batch, never per
+token, and by a bounded amount per step however long the model writes. A retried
 attempt first publishes ``TokenReset`` so clients drop what the failed attempt showed; the stored
 reply stays the truth (its ``message`` event follows the step).
 
@@ -19,7 +21,14 @@ import logging
 from temporalio import activity
 from temporalio.contrib.workflow_streams import WorkflowStreamClient
 
-from models.streaming import TOKEN_BATCH_S, TOKENS_TOPIC, TokenDelta, TokenReset
+from models.streaming import (
+    MAX_STREAMED_CHARS,
+    TOKEN_BATCH_S,
+    TOKEN_BATCH_SLOWDOWN_EVERY,
+    TOKENS_TOPIC,
+    TokenDelta,
+    TokenReset,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +48,7 @@ class TokenPublisher:
         self._text: list[str] = []
         self._published = 0
         """Characters of ``text`` already published."""
+        self._batches = 0
         self._wake = asyncio.Event()
         self._pacer: asyncio.Task[None] | None = None
 
@@ -80,11 +90,12 @@ class TokenPublisher:
                 await self._client.flush()
             except Exception as err:  # noqa: BLE001 - kept pending; the next flush sends it again
                 log.warning("token stream for seq %s: batch not published yet (%s)", self.seq, err)
-            await asyncio.sleep(self._batch_s)
+            await asyncio.sleep(self._batch_s * (1 + self._batches // TOKEN_BATCH_SLOWDOWN_EVERY))
 
     def _publish_pending(self) -> None:
-        text = self.text
+        text = self.text[:MAX_STREAMED_CHARS]
         if len(text) > self._published:
             delta = TokenDelta(seq=self.seq, attempt=self.attempt, offset=self._published, text=text[self._published :])
             self._topic.publish(delta.model_dump())
             self._published = len(text)
+            self._batches += 1
