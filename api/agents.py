@@ -51,7 +51,7 @@ async def resume_agent(agent: AgentName, ctx: Ctx, _: Operator) -> AgentControlR
 
 
 @router.post("/agents/{agent}/tasks", response_model=AgentTaskResult, status_code=202,
-             responses=problems(401, 403, 404, 409, 422, 503),
+             responses=problems(400, 401, 403, 404, 409, 413, 422, 503),
              summary="Give an agent a priority task: into its active conversation (first in line), or a new one")  # fmt: skip
 async def agent_task(agent: AgentName, body: AgentTaskRequest, ctx: Ctx, _: Operator) -> AgentTaskResult:
     return await _control(ctx).task(_known(ctx, agent), body)

@@ -29,6 +29,7 @@ from models.plan import (
     CancelTask,
     PlanInput,
     PlanProgress,
+    PlanState,
     PlanSummary,
     Priority,
     Reprioritise,
@@ -108,9 +109,14 @@ class Plan:
             raise ControlError(f"plan {self.id} {failure_message(err.cause)}") from err
 
     async def _running(self) -> None:
+        """``PlanOver`` once the plan is closed, or over and only finishing (its last writes): a
+        signal or update would otherwise be accepted by a plan that will never act on it."""
         execution = await self.describe()
         if not execution.running:
             raise PlanOver(f"plan {self.id!r} is {execution.name}")
+        state = (await self.progress()).state
+        if state in (PlanState.SUCCEEDED, PlanState.FAILED, PlanState.ENDED):
+            raise PlanOver(f"plan {self.id!r} is {state.value}")
 
     async def _update(self, update: Callable[..., Any], request: Any) -> Any:
         await self._running()

@@ -101,6 +101,18 @@ CALLS = [
     Call("POST", f"/plans/{GHOST}/cancel", OPERATE, 404, {"reason": "x"}),
     Call("POST", f"/plans/{GHOST}/pause", OPERATE, 404, {"reason": "x"}),
     Call("POST", f"/plans/{GHOST}/resume", OPERATE, 404),
+    # private messages, collaboration, per-agent control, archives, notifications (issue 14)
+    Call("GET", "/messages", READ, 200),
+    Call("POST", "/messages", OPERATE, 422, {"to": "nobody-agent", "content": "hi"}),
+    Call("GET", "/messages/m-unknown", READ, 404),
+    Call("POST", "/messages/m-unknown/input", OPERATE, 404, {"content": "x"}),
+    Call("GET", "/analytics/collaboration", READ, 200),
+    Call("POST", "/agents/nobody-agent/pause", OPERATE, 404, {"reason": "matrix"}),
+    Call("POST", "/agents/nobody-agent/resume", OPERATE, 404),
+    Call("POST", "/agents/nobody-agent/tasks", OPERATE, 404, {"content": "x"}),
+    Call("GET", "/agents/nobody-agent/debug", READ, 404),
+    Call("GET", "/archives", READ, 200),
+    Call("GET", "/notifications", READ, 200),
     Call("GET", "/metrics", PUBLIC, 200),
     Call("GET", "/openapi.json", PUBLIC, 200),
     Call("GET", "/docs", PUBLIC, 200),
@@ -161,6 +173,7 @@ def _templated(path: str) -> str:
     return (path.replace(REAL, "{conversation_id}").replace(GHOST, "{conversation_id}")
             .replace("turn-unknown", "{turn_id}").replace("/1-0", "/{tool_call_id}")
             .replace("/agents/developer", "/agents/{agent}").replace("/scores/developer", "/scores/{agent}")
+            .replace("/agents/nobody-agent", "/agents/{agent}").replace("/messages/m-unknown", "/messages/{message_id}")
             .replace("/" + "0" * 64, "/{digest}").replace("/snapshots/2147483647", "/snapshots/{snapshot_id}")
             .replace("/optimisations/2147483647", "/optimisations/{hint_id}"))  # fmt: skip
 

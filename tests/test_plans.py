@@ -278,11 +278,13 @@ async def test_input_that_is_not_a_plan_fails_at_once_and_its_progress_says_why(
 async def test_an_attempt_times_out_and_is_retried_but_not_while_the_plan_is_paused(daemon, fake_ollama):
     model = TaskModel(fake_ollama)
     model.script("t", Reply(content="too late", delay_s=2.5))
-    model.script("held", Reply(content="worth the wait", delay_s=3.0))
+    model.script("held", Reply(content="worth the wait", delay_s=6.0))
     request = plan_input(task("t", timeout_s=1.5, retry={"max_attempts": 2, "initial_interval_s": 2}),
-                         task("held", timeout_s=1, retry={"max_attempts": 1}), max_parallel=1)  # fmt: skip
+                         task("held", timeout_s=4, retry={"max_attempts": 1}), max_parallel=1)  # fmt: skip
     plan = await plans_of(daemon).start(request)
-    await wait_progress(plan, lambda p: state_of(p, "held") == TaskState.RUNNING, timeout=60)
+    # Paused once the model writes "held" (a pause before its call would hold the turn itself), and
+    # within its 4 s timeout: the 6 s answer would time out but for the pause.
+    await wait_for(lambda: _asked(model, "held"), timeout=60)
     await plan.pause("hold")
     paused = await wait_progress(plan, lambda p: state_of(p, "held").finished, timeout=30)
     held = next(t for t in paused.tasks if t.spec.id == "held")
@@ -292,3 +294,7 @@ async def test_an_attempt_times_out_and_is_retried_but_not_while_the_plan_is_pau
     t = (await plan.result()).tasks[0]
     assert (t.state, t.attempts, t.result) == (TaskState.SUCCEEDED, 2, "result of t")
     assert [r.outcome for r in runs_of(daemon, request.plan_id) if r.task_id == "t"] == ["timed_out", "succeeded"]
+
+
+async def _asked(model: TaskModel, task_id: str) -> bool:
+    return task_id in model.asked

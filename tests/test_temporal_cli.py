@@ -48,7 +48,8 @@ async def test_start_update_signal_and_query_from_the_temporal_cli(daemon):
                    "--input", '{"reason":"cli test"}')
     handle = daemon.client.get_workflow_handle(workflow_id)
     summary = await handle.result()
-    assert summary == {"conversation_id": workflow_id.removeprefix("conversation-"), "turns": 1, "ended_reason": "cli test"}
+    assert summary == {"conversation_id": workflow_id.removeprefix("conversation-"), "turns": 1, "ended_reason": "cli test",
+                       "archive": None}  # ended, not archived
 
 
 async def test_a_workflow_started_without_an_id_uses_the_generated_one(daemon):
@@ -97,7 +98,7 @@ async def test_a_channel_from_the_temporal_cli(daemon, fake_ollama):
     await temporal(address, "workflow", "signal", "--workflow-id", f"channel-{channel}", "--name", "end",
                    "--input", '{"reason":"cli test"}')
     summary = await daemon.client.get_workflow_handle(f"channel-{channel}").result()
-    assert summary == {"channel_id": channel, "posts": 1, "ended_reason": "cli test"}
+    assert summary == {"channel_id": channel, "posts": 1, "ended_reason": "cli test", "archive": None}
     member = await daemon.client.get_workflow_handle(f"conversation-{channel}--developer").result()
     assert member["ended_reason"] == f"channel #{channel} ended: cli test"
 
