@@ -31,7 +31,7 @@ from api.conversations import MAX_INT64, ConversationId, Ctx, Reader
 from api.errors import ApiError, control_problem
 from api.metrics import EVENT_STREAMS
 from api.openapi import problems
-from control.conversation import Execution
+from control.execution import Execution
 from control.errors import ControlError
 from models.events import EventType
 

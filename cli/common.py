@@ -13,7 +13,7 @@ import json
 from temporalio.client import Client
 
 from config.settings import Settings
-from control.conversation import Execution
+from control.execution import Execution
 from control.conversations import Conversations
 from models.conversation import MessageView, Status
 from workers.client import connect

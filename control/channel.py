@@ -15,7 +15,6 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import (
-    Client,
     WorkflowUpdateFailedError,
     WorkflowUpdateHandle,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -23,9 +22,8 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from control.conversation import Execution, described
+from control.workflow_client import WorkflowClient
 from control.errors import ChannelEnded, ChannelNotFound, ControlError, NoWorker, PostNotFound
-from control.revival import revive
 from control.failures import answered, post_failure, rpc_failure
 from control.posts import PostOutcome, post_outcome
 from models.channel import (
@@ -54,46 +52,17 @@ def new_post_id() -> str:
     return f"post-{uuid.uuid4().hex}"
 
 
-class Channel:
-    def __init__(self, client: Client, workflow_id: str, timeout: timedelta, task_queue: str) -> None:
-        self._handle = client.get_workflow_handle_for(ChannelWorkflow.run, workflow_id)
-        self._client = client
-        self._timeout = timeout
-        self._task_queue = task_queue
-        self.execution: Execution | None = None
+class Channel(WorkflowClient):
+    RUN = ChannelWorkflow.run
+    PREFIX = CHANNEL_WORKFLOW_PREFIX
+    NOUN = "channel"
+    REVIVED_BY = "a new post"
+    ADVICE = "create a new one"
+    NOT_FOUND = ChannelNotFound
+    ENDED = ChannelEnded
 
-    @property
-    def id(self) -> str:
-        return self._handle.id.removeprefix(CHANNEL_WORKFLOW_PREFIX)
-
-    @property
-    def workflow_id(self) -> str:
-        return self._handle.id
-
-    async def describe(self) -> Execution:
-        self.execution = await described(self._handle, self._timeout, "the channel",
-                                         lambda: ChannelNotFound(self.id, [self.workflow_id]))  # fmt: skip
-        return self.execution
-
-    def ensure_running(self, advice: str = "create a new one") -> None:
-        if self.execution is not None and not self.execution.running:
-            what = "archived (a new post revives it)" if self.execution.archived else self.execution.name
-            raise ChannelEnded(f"channel {self.id!r} is {what}; {advice}")
-
-    async def revive_if_archived(self) -> bool:
-        """An archived channel gets a new run that reopens it from its archive record (its agents'
-        conversations are revived as they are asked); True if it was revived."""
-        if self.execution is None:
-            await self.describe()
-        assert self.execution is not None
-        if not self.execution.archived:
-            return False
-        # The agents here only stand in: the run takes its real input from the archive record.
-        request = ChannelInput(agents=["assistant"], revive=True)
-        await revive(self._client, ChannelWorkflow.run, request, self.workflow_id, self._task_queue, self._timeout,
-                     f"channel {self.id}")  # fmt: skip
-        await self.describe()
-        return True
+    def _revival_input(self) -> ChannelInput:
+        return ChannelInput(agents=["assistant"], revive=True)  # stands in: the record has the real input
 
     # --- reading ------------------------------------------------------------------------------
 

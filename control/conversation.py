@@ -12,15 +12,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from temporalio.client import (
-    Client,
-    RPCTimeoutOrCancelledError,
-    WorkflowHandle,
-    WorkflowExecutionStatus,
     WorkflowUpdateFailedError,
     WorkflowUpdateHandle,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -33,14 +28,11 @@ from control.errors import (
     ConversationEnded,
     ConversationNotFound,
     NoWorker,
-    TemporalUnavailable,
     TurnNotFound,
 )
 from control.failures import answered, decision_failure, rpc_failure, turn_failure
 from control.turns import Outcome, turn_outcome
-from control.revival import ARCHIVED, revive
-from control.visibility import execution_name
-from workflows import search_attributes
+from control.workflow_client import WorkflowClient
 from models.conversation import (
     HISTORY_LIMIT_MAX,
     WORKFLOW_ID_PREFIX,
@@ -74,86 +66,16 @@ def new_turn_id() -> str:
     return f"turn-{uuid.uuid4().hex}"
 
 
-@dataclass(frozen=True)
-class Execution:
-    """The conversation's latest run as Temporal describes it."""
+class Conversation(WorkflowClient):
+    RUN = ConversationWorkflow.run
+    PREFIX = WORKFLOW_ID_PREFIX
+    NOUN = "conversation"
+    REVIVED_BY = "a new message"
+    NOT_FOUND = ConversationNotFound
+    ENDED = ConversationEnded
 
-    workflow_id: str
-    workflow_type: str
-    status: WorkflowExecutionStatus | None
-    state: str | None = None
-    """``DaemonflowState`` as the run left it (``archived`` for one archived after inactivity)."""
-
-    @property
-    def archived(self) -> bool:
-        """Completed after inactivity: a new message revives it (``control/revival.py``)."""
-        return self.status == WorkflowExecutionStatus.COMPLETED and self.state == ARCHIVED
-
-    @property
-    def running(self) -> bool:
-        return self.status == WorkflowExecutionStatus.RUNNING
-
-    @property
-    def name(self) -> str:
-        """running, completed, failed, terminated, …"""
-        return execution_name(self.status)
-
-
-async def described(handle: WorkflowHandle[Any, Any], timeout: timedelta, what: str,
-                    not_found: Callable[[], ControlError]) -> Execution:  # fmt: skip
-    """The workflow's latest run as Temporal describes it (a conversation's, a channel's)."""
-    try:
-        description = await handle.describe(rpc_timeout=timeout)
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise not_found() from None
-        raise rpc_failure(err, f"describing {what}", needs_worker=False) from err
-    except RPCTimeoutOrCancelledError:
-        raise TemporalUnavailable(f"describing {what}: Temporal did not answer in time") from None
-    state = description.typed_search_attributes.get(search_attributes.STATE)
-    return Execution(description.id, description.workflow_type, description.status, state)
-
-
-class Conversation:
-    def __init__(self, client: Client, workflow_id: str, timeout: timedelta, task_queue: str) -> None:
-        self._handle = client.get_workflow_handle_for(ConversationWorkflow.run, workflow_id)
-        self._client = client
-        self._timeout = timeout
-        self._task_queue = task_queue
-        self.execution: Execution | None = None
-        """Set by ``describe`` (``Conversations.find`` calls it); None for one built from a listing."""
-
-    @property
-    def id(self) -> str:
-        return self._handle.id.removeprefix(WORKFLOW_ID_PREFIX)
-
-    @property
-    def workflow_id(self) -> str:
-        return self._handle.id
-
-    async def describe(self) -> Execution:
-        self.execution = await described(self._handle, self._timeout, "the conversation",
-                                         lambda: ConversationNotFound(self.id, [self.workflow_id]))  # fmt: skip
-        return self.execution
-
-    def ensure_running(self, advice: str = "start a new one") -> None:
-        """``ConversationEnded`` when the workflow is known not to run any more."""
-        if self.execution is not None and not self.execution.running:
-            what = "archived (a new message revives it)" if self.execution.archived else self.execution.name
-            raise ConversationEnded(f"conversation {self.id!r} is {what}; {advice}")
-
-    async def revive_if_archived(self) -> bool:
-        """An archived conversation gets a new run that reopens it from its archive record (the
-        message then goes to that run); True if it was revived. Anything else is left as it is."""
-        if self.execution is None:
-            await self.describe()
-        assert self.execution is not None
-        if not self.execution.archived:
-            return False
-        await revive(self._client, ConversationWorkflow.run, ConversationInput(revive=True), self.workflow_id,
-                     self._task_queue, self._timeout, f"conversation {self.id}")  # fmt: skip
-        await self.describe()
-        return True
+    def _revival_input(self) -> ConversationInput:
+        return ConversationInput(revive=True)
 
     # --- reading ------------------------------------------------------------------------------
 

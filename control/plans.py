@@ -17,7 +17,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from control.conversation import Execution, described
+from control.execution import Execution, described
 from control.errors import ControlError
 from control.failures import answered
 from control.plan_errors import PlanExists, PlanInvalid, PlanNotFound, PlanOver, TaskNotChangeable, TaskNotFound
