@@ -290,18 +290,22 @@ async def test_down_and_up_with_the_async_client(fake_ollama: FakeOllama, aclien
     assert (await aclient.chat(model="llama3.2", messages=USER)).done
 
 
-def test_delay_is_honoured(fake_ollama: FakeOllama, client: ollama.Client) -> None:
-    fake_ollama.delay_s = 0.2
+def test_delay_holds_inference_and_never_the_health_endpoints(fake_ollama: FakeOllama, client: ollama.Client) -> None:
+    """Order, not durations (timings belong in bench/): a health call made while a chat is held by
+    ``delay_s`` answers before the chat's first chunk."""
+    fake_ollama.delay_s = 1.0
     fake_ollama.chunk_delay_s = 0.05
     fake_ollama.script("one two three")
-
-    started = time.monotonic()
-    arrivals = [time.monotonic() - started for _ in client.chat(model="llama3.2", messages=USER, stream=True)]
-
-    assert len(arrivals) == 4  # three words, then the done chunk: three gaps
-    assert arrivals[0] >= 0.2
-    assert arrivals[-1] >= 0.2 + 3 * 0.05
-    assert client.list() is not None  # health endpoints are never delayed
+    seen: list[str] = []
+    chat = threading.Thread(target=lambda: seen.extend(
+        "chunk" for _ in client.chat(model="llama3.2", messages=USER, stream=True)))
+    chat.start()
+    while not fake_ollama.chat_requests():  # the chat is in the server, held
+        threading.Event().wait(0.01)
+    assert client.list() is not None
+    seen.append("health")
+    chat.join(30)
+    assert seen == ["health", "chunk", "chunk", "chunk", "chunk"]  # three words, then the done chunk
 
 
 def test_stop_does_not_wait_for_a_slow_stream_in_flight() -> None:
