@@ -34,14 +34,23 @@ from workflows.private_message import PrivateMessageWorkflow
 from models.plan import AddTasks, Priority
 from tests.plan_support import TaskModel, plan_input, plans_of, task
 from workflows.plan import TaskPlanWorkflow
+from models.memory import MemoryAdminRequest
+from models.relevance_calculation import CalculationRequest
+from workers.main import WORKFLOWS
+from workers.schedules import cleanup_input, monitoring_input, optimisation_review_input, pattern_analysis_input
+from workflows.cache_cleanup import CacheCleanupWorkflow
+from workflows.memory_admin import MemoryAdminWorkflow
+from workflows.monitoring import MonitoringWorkflow
+from workflows.optimisation_review import OptimisationReviewWorkflow
+from workflows.pattern_analysis import PatternAnalysisWorkflow
+from workflows.relevance_calculation import RelevanceCalculationWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 RECORD = os.environ.get("DAEMONFLOW_RECORD_HISTORIES") == "1"
 
 
 def replayer() -> Replayer:
-    return Replayer(workflows=[ConversationWorkflow, ChannelWorkflow, PrivateMessageWorkflow, TaskPlanWorkflow],
-                    data_converter=pydantic_data_converter)
+    return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)  # every workflow a worker runs
 
 
 async def turns_with_tools_and_injection(daemon, fake) -> list[WorkflowHandle]:
@@ -340,11 +349,42 @@ async def _plan_task(plan, task_id, state):
     return any(t.spec.id == task_id and t.state == state for t in (await plan.progress()).tasks)
 
 
+async def scheduled_jobs(daemon, fake) -> list[WorkflowHandle]:
+    """The four scheduled workflows, each started as its schedule starts it (same input), over a
+    conversation's records: the health round, the cache cleanup, pattern analysis, the optimisation
+    review."""
+    await daemon.send(await daemon.start(), "something to analyse")
+    settings, handles = daemon.settings, []
+    for run, arg in ((MonitoringWorkflow.run, monitoring_input(settings)), (CacheCleanupWorkflow.run, cleanup_input(settings)),
+                     (PatternAnalysisWorkflow.run, pattern_analysis_input(settings)),
+                     (OptimisationReviewWorkflow.run, optimisation_review_input(settings))):  # fmt: skip
+        handle = await daemon.client.start_workflow(run, arg, id=f"replay-{uuid.uuid4().hex[:8]}", task_queue=daemon.task_queue)
+        await handle.result()
+        handles.append(handle)
+    return handles
+
+
+async def memory_admin_and_relevance_calculation(daemon, fake) -> list[WorkflowHandle]:
+    """``daemonflow memory list`` through the worker (``MemoryAdminWorkflow``) and a hypothetical
+    message scored (``RelevanceCalculationWorkflow``, ``POST /relevance/calculate``)."""
+    admin = await daemon.client.start_workflow(
+        MemoryAdminWorkflow.run, args=[MemoryAdminRequest(action="list"), None], id=f"replay-{uuid.uuid4().hex[:8]}",
+        task_queue=daemon.task_queue)  # fmt: skip
+    await admin.result()
+    request = CalculationRequest(content="How do I debug my pytest tests?", agents=["developer", "analyst"])
+    scored = await daemon.client.start_workflow(
+        RelevanceCalculationWorkflow.run, args=[request, None], id=f"replay-{uuid.uuid4().hex[:8]}",
+        task_queue=daemon.task_queue)  # fmt: skip
+    await scored.result()
+    return [admin, scored]
+
+
 SCENARIOS = [
     turns_with_tools_and_injection, pause_queue_resume_end, continue_as_new, model_failures, unknown_agent,
     tools_and_approvals, memory, payloads_and_final_answer, one_trip_turns, channel_chain_approval_and_end,
     channel_continue_as_new, private_messages, archive_and_revive, channel_archive_and_revive,
     plan_dag_retry_and_continue_as_new, plan_steering,  # task plans (issue 15)
+    scheduled_jobs, memory_admin_and_relevance_calculation,
 ]
 
 
