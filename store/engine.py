@@ -9,6 +9,7 @@ point simply calls ``make_engine`` at start-up.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -102,13 +103,22 @@ def _create_vector_extension(engine: Engine) -> None:
         logger.warning("could not enable the pgvector extension (memory needs it): %s", error)
 
 
+CREATE_ATTEMPTS = 10
+
+
 def _create_tables(engine: Engine) -> None:
-    """``create_all``, retried once: two processes starting on a fresh database may race on it."""
-    try:
-        SQLModel.metadata.create_all(engine)
-    except DBAPIError:
-        logger.info("creating tables raced with another process; checking again", exc_info=True)
-        SQLModel.metadata.create_all(engine)
+    """``create_all``, retried while another process creates the same tables: two workers starting
+    on a fresh database race table by table (``table … already exists`` on any of the ~30), so one
+    retry is not enough; each retry skips what exists by then."""
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            SQLModel.metadata.create_all(engine)
+            break
+        except DBAPIError:
+            if attempt == CREATE_ATTEMPTS:
+                raise
+            logger.info("creating tables raced with another process; checking again", exc_info=True)
+            time.sleep(0.1 * attempt)
     _add_missing_columns(engine)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import subprocess
 import sys
 import uuid
@@ -100,7 +102,8 @@ async def test_two_workers_on_split_queues_complete_a_turn_with_tool_calls(
             id=conversation_workflow_id(conversation_id),
             task_queue=main,
         )
-        result = await handle.execute_update(ConversationWorkflow.send_message, SendMessage(content="keep a note"))
+        sending = handle.execute_update(ConversationWorkflow.send_message, SendMessage(content="keep a note"))
+        result = await asyncio.wait_for(sending, 180)  # a worker that died at start fails the test, never hangs it
     finally:
         for worker in (first, second):
             worker.terminate()

@@ -353,3 +353,22 @@ def test_plain_postgresql_url_is_accepted(fresh_postgres_url: str) -> None:
 def test_unsupported_backend_is_rejected() -> None:
     with pytest.raises(ValueError, match="unsupported"):
         make_engine("mysql://user@localhost/db")
+
+
+def _open_store(url: str) -> None:
+    make_engine(url).dispose()
+
+
+def test_processes_starting_together_on_a_fresh_sqlite_file_all_create_the_tables(tmp_path):
+    """Two workers started at once (split queues) used to crash one of them: ``table … already
+    exists`` while the other was creating them."""
+    import multiprocessing
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_open_store, args=(url,)) for _ in range(6)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(120)
+    assert [p.exitcode for p in processes] == [0] * 6
