@@ -48,6 +48,7 @@ async def live_response(ctx: ApiContext, request: Request, conversation: Convers
     viewer = await watching.__aenter__()  # joined before the backlog is read: nothing falls between
     try:
         first = await stream.read(start)  # fails here (503) rather than inside a 200 stream
+        viewer.began(first.next_offset)
     except BaseException:
         await watching.__aexit__(None, None, None)
         raise

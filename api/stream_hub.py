@@ -7,7 +7,10 @@ the worker and the history N times. Here the first viewer of a conversation star
 
 A viewer joins *before* it reads its backlog (the stream's poll query, which adds nothing to
 history), so nothing published between the two is missed; what it receives twice (offsets it
-already has) it skips. Each viewer has a bounded queue: a viewer that does not keep up is cut off
+already has) it skips. A new feed starts following where its first viewer's backlog ended
+(``Viewer.began``), never from "now" as asked separately: under load the two reads can be seconds
+apart, and what was published between them would reach no one (a CI run lost an
+``approval_decided`` that way). Each viewer has a bounded queue: a viewer that does not keep up is cut off
 from the feed (its queue dropped, ``lagged`` set) instead of holding the others up, and catches up
 by reading the backlog again — if the workflow no longer keeps what it missed, it gets a ``gap``.
 """
@@ -51,6 +54,13 @@ class Viewer:
     """Bounded: ``VIEWER_QUEUE_ITEMS`` (the hub may choose another bound)."""
     lagged: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when its queue overflowed: what it holds is dropped; it reads the backlog again."""
+    begins_at: asyncio.Future[int] | None = None
+    """Its feed's start: set by the first viewer's ``began`` (later ones find it set)."""
+
+    def began(self, offset: int) -> None:
+        """Its backlog ends before ``offset``: a feed not yet following starts there."""
+        if self.begins_at is not None and not self.begins_at.done():
+            self.begins_at.set_result(offset)
 
     def offer(self, delivery: Delivery) -> None:
         if self.lagged.is_set():
@@ -72,6 +82,7 @@ class Feed:
     def __init__(self, stream: ConversationStream) -> None:
         self.stream = stream
         self.viewers: set[Viewer] = set()
+        self.begins_at: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -90,10 +101,9 @@ class Feed:
     async def _run(self) -> None:
         STREAM_SUBSCRIPTIONS.inc()
         try:
-            offset: int | None = None
+            offset = await self.begins_at
             while True:
                 try:
-                    offset = await self.stream.offset() if offset is None else offset
                     async for item in self.stream.follow(offset):
                         offset = item.offset + 1
                         self._deliver(item)
@@ -127,7 +137,7 @@ class StreamHub:
         if feed is None or feed.over:  # a feed whose run ended serves no one new: a new run may follow
             feed = self._feeds[stream.workflow_id] = Feed(stream)
             feed.start()
-        viewer = Viewer(asyncio.Queue(self._queue_items))
+        viewer = Viewer(asyncio.Queue(self._queue_items), begins_at=feed.begins_at)
         feed.viewers.add(viewer)
         try:
             yield viewer

@@ -11,7 +11,7 @@ import json
 from tests.fakes.ollama import Reply
 from tests.fixtures.api import ApiStack
 from tests.streaming_support import read_frames
-from tests.test_api import new_id, problem, until
+from tests.test_api import new_id, polled_status, problem, until
 from tests.test_streaming import LONG, tokens
 from tests.test_temporal_cli import temporal
 
@@ -87,4 +87,5 @@ async def test_the_policy_from_the_temporal_cli(api: ApiStack) -> None:
 
 
 async def _idle(http, cid: str) -> bool:
-    return (await http.get(f"/conversations/{cid}")).json()["status"]["state"] == "idle"
+    status = await polled_status(http, cid)
+    return status is not None and status["state"] == "idle"

@@ -36,6 +36,7 @@ async def test_a_slow_viewer_is_cut_off_and_catches_up_without_holding_the_fast_
     fast_items: list[StreamItem] = []
     async with hub.watching(stream) as fast, hub.watching(stream) as slow:
         assert hub.subscriptions == 1
+        fast.began((await stream.read(0)).next_offset)  # its backlog read: the feed follows from there
         await asyncio.sleep(1.0)  # the feed is subscribed
         done, end = asyncio.Event(), []
         reading = asyncio.create_task(_collect(fast, fast_items, done, end))
@@ -54,6 +55,24 @@ async def test_a_slow_viewer_is_cut_off_and_catches_up_without_holding_the_fast_
     assert hub.subscriptions == 0
     deltas = "".join(i.data["text"] for i in fast_items if i.topic == "tokens")
     assert deltas == result.reply == LONG
+
+
+async def test_a_new_feed_follows_from_where_its_first_viewer_read_not_from_now(daemon: Daemon, fake_ollama) -> None:
+    """Items published between the first viewer's backlog read and the feed's start reach it: the
+    feed starts at the end of that backlog, however late it gets going."""
+    handle = await daemon.start()
+    stream = ConversationStream(daemon.client, handle.id, timedelta(seconds=30))
+    backlog_end = (await stream.read(0)).next_offset
+    await daemon.send(handle, "published after the viewer's backlog, before its feed follows")
+    published = await stream.offset()
+    assert published > backlog_end
+    hub, got = StreamHub(), []
+    async with hub.watching(stream) as viewer:
+        viewer.began(backlog_end)
+        viewer.began(published)  # a later viewer's backlog changes nothing: the feed has its start
+        while not got or got[-1].offset < published - 1:
+            got.append(await asyncio.wait_for(viewer.queue.get(), 30))
+    assert [i.offset for i in got] == list(range(backlog_end, published))
 
 
 async def test_the_stream_goes_on_across_continue_as_new(daemon: Daemon, fake_ollama) -> None:
