@@ -20,7 +20,7 @@ from activities.llm.errors import LlmError
 from activities.llm.provider import PromptMessage
 from config.settings import Settings
 from config.templates import InvalidAgentError, UnknownAgentError, load_template
-from models.private_messages import AcceptAnswer, ConsiderRequest, MessageStatus, WorkloadRequest
+from models.private_messages import AcceptAnswer, Admission, ConsiderRequest, MessageStatus, WorkloadRequest
 from store.private_messages import PrivateMessageStore
 
 ANSWER_TOKENS = 200
@@ -36,7 +36,7 @@ class MessageRecordActivities:
         self._store = store
 
     def all(self) -> list:
-        return [self.record, self.workload]
+        return [self.record, self.workload, self.admit]
 
     @activity.defn(name="messages.record")
     async def record(self, status: MessageStatus) -> None:
@@ -47,6 +47,13 @@ class MessageRecordActivities:
     async def workload(self, request: WorkloadRequest) -> int:
         """How many messages the recipient accepted and has not finished (this one aside)."""
         return await asyncio.to_thread(self._store.open_for, request.recipient, request.exclude_message_id)
+
+
+    @activity.defn(name="messages.admit")
+    async def admit(self, admission: Admission) -> int | None:
+        """Accepted (None) unless the recipient has ``max_open`` open messages (their count): the
+        count and the write in one locked transaction. A retry of a done admission is admitted."""
+        return await asyncio.to_thread(self._store.admit, admission.status, admission.max_open)
 
 
 class MessageModelActivities:

@@ -105,7 +105,9 @@ async def _frames(ctx: ApiContext, request: Request, cursor: _Cursor, viewer: Vi
         if delivery is None:
             yield b": keep-alive\n\n"
             continue
-        if isinstance(delivery, FeedEnded):
+        if isinstance(delivery, FeedEnded):  # the run is over: what it kept and we lack is still readable
+            for out in await _last_frames(cursor):
+                yield out
             return
         if isinstance(delivery, FeedFailing):
             if not failing:
@@ -127,6 +129,16 @@ async def _frames(ctx: ApiContext, request: Request, cursor: _Cursor, viewer: Vi
         viewer.caught_up()
         for out in cursor.frames(page):
             yield out
+
+
+async def _last_frames(cursor: _Cursor) -> list[bytes]:
+    """What the viewer lacks of a finished run (a feed another kind of viewer started late, say)."""
+    if cursor.ended:
+        return []
+    try:
+        return cursor.frames(await cursor.stream.read(cursor.next))
+    except ControlError as err:
+        return [named("error", {"status": 503, "detail": str(err)})]
 
 
 async def _next(ctx: ApiContext, request: Request, viewer: Viewer) -> Any:

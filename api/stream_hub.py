@@ -54,11 +54,12 @@ class Viewer:
     """Bounded: ``VIEWER_QUEUE_ITEMS`` (the hub may choose another bound)."""
     lagged: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when its queue overflowed: what it holds is dropped; it reads the backlog again."""
-    begins_at: asyncio.Future[int] | None = None
+    begins_at: asyncio.Future[int | None] | None = None
     """Its feed's start: set by the first viewer's ``began`` (later ones find it set)."""
 
-    def began(self, offset: int) -> None:
-        """Its backlog ends before ``offset``: a feed not yet following starts there."""
+    def began(self, offset: int | None) -> None:
+        """Its backlog ends before ``offset``: a feed not yet following starts there. ``None``: a
+        viewer with no backlog (live tokens only): the feed starts from where the stream is then."""
         if self.begins_at is not None and not self.begins_at.done():
             self.begins_at.set_result(offset)
 
@@ -82,7 +83,7 @@ class Feed:
     def __init__(self, stream: ConversationStream) -> None:
         self.stream = stream
         self.viewers: set[Viewer] = set()
-        self.begins_at: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.begins_at: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -104,6 +105,7 @@ class Feed:
             offset = await self.begins_at
             while True:
                 try:
+                    offset = await self.stream.offset() if offset is None else offset
                     async for item in self.stream.follow(offset):
                         offset = item.offset + 1
                         self._deliver(item)

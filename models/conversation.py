@@ -372,6 +372,9 @@ class CarriedState(Contract):
     """The inactivity period from the settings, read by ``transcript.open``."""
     last_activity_at: datetime | None = None
     """The end of the latest turn (or the start), for the inactivity clock across runs."""
+    messages_asking: dict[str, str] = Field(default_factory=dict)
+    """Private messages this agent sent whose recipient waits for its answer (message id →
+    question), what ``answer_private_message`` may answer (``workflows/message_tool.py``)."""
 
 
 ConversationInput.model_rebuild()

@@ -154,6 +154,13 @@ class MessageStatus(Contract):
     finished_at: datetime | None = None
 
 
+class Admission(Contract):
+    """The ``messages.admit`` activity: write ``status`` (accepted) unless the recipient has ``max_open``."""
+
+    status: MessageStatus
+    max_open: int = Field(ge=1)
+
+
 class ProvideInput(Contract):
     """The ``provide_input`` update: the sender's answer to an ``input_required`` question."""
 

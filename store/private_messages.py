@@ -4,6 +4,12 @@ The ``PrivateMessageWorkflow`` writes its ``MessageStatus`` at every step (``mes
 writing is an upsert by ``message_id`` that never moves a finished message back (a retried activity
 of an earlier step changes nothing), so the row always shows the latest step. ``accepted`` stays
 true once the recipient accepted, whatever happened after. Times are the workflow's.
+
+``admit`` is the accept rule's workload step made atomic: the count of the recipient's open
+messages and the write of this one as accepted happen in one transaction that holds the
+recipient's lock (SQLite: the database's write lock, taken by the transaction's first statement;
+PostgreSQL: a transaction-scoped advisory lock on the recipient), so messages decided at the same
+moment never take more than ``max_open`` between them.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Engine, Index, Text, func, or_
+from sqlalchemy import Engine, Index, Text, func, or_, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -55,6 +61,20 @@ _COPIED = ("sender", "sender_kind", "recipient", "reason", "decided_by", "questi
            "decided_at", "finished_at")  # fmt: skip
 
 
+def _write(session: Session, row: PrivateMessageRow | None, status: MessageStatus) -> None:
+    """``status`` into ``row`` (a new one if None), unless that would move a finished message back."""
+    if row is not None and MessageState(row.state).final and not status.state.final:
+        return
+    row = row or PrivateMessageRow(message_id=status.message_id, state=status.state.value)
+    for name in _COPIED:
+        setattr(row, name, getattr(status, name))
+    row.state = status.state.value
+    row.accepted = row.accepted or status.state.open or status.state == MessageState.COMPLETED
+    if status.finished_at and status.created_at:
+        row.duration_ms = round((status.finished_at - status.created_at).total_seconds() * 1000, 1)
+    session.add(row)
+
+
 def _status(row: PrivateMessageRow) -> MessageStatus:
     return MessageStatus(message_id=row.message_id, state=MessageState(row.state),
                          **{name: getattr(row, name) for name in _COPIED})  # fmt: skip
@@ -73,17 +93,31 @@ class PrivateMessageStore:
     def _upsert(self, status: MessageStatus) -> None:
         with Session(self._engine) as session:
             row = session.exec(select(PrivateMessageRow).where(PrivateMessageRow.message_id == status.message_id)).first()
-            if row is not None and MessageState(row.state).final and not status.state.final:
-                return
-            row = row or PrivateMessageRow(message_id=status.message_id, state=status.state.value)
-            for name in _COPIED:
-                setattr(row, name, getattr(status, name))
-            row.state = status.state.value
-            row.accepted = row.accepted or status.state.open or status.state == MessageState.COMPLETED
-            if status.finished_at and status.created_at:
-                row.duration_ms = round((status.finished_at - status.created_at).total_seconds() * 1000, 1)
-            session.add(row)
+            _write(session, row, status)
             session.commit()
+
+    def admit(self, status: MessageStatus, max_open: int) -> int | None:
+        """Write ``status`` (accepted) unless its recipient already has ``max_open`` open messages;
+        None when admitted (also when a retry finds it admitted), else that open count."""
+        with Session(self._engine) as session:
+            self._lock_recipient(session, status)
+            row = session.exec(select(PrivateMessageRow).where(PrivateMessageRow.message_id == status.message_id)).first()
+            if row is not None and row.accepted:
+                return None
+            busy = session.exec(select(func.count()).select_from(PrivateMessageRow).where(
+                PrivateMessageRow.recipient == status.recipient, col(PrivateMessageRow.state).in_(OPEN_STATES),
+                PrivateMessageRow.message_id != status.message_id)).one()  # fmt: skip
+            if busy >= max_open:
+                return busy
+            _write(session, row, status)
+            session.commit()  # ends the transaction: the next admission, waiting for the lock, counts this one
+        return None
+
+    def _lock_recipient(self, session: Session, status: MessageStatus) -> None:
+        if self._engine.dialect.name == "postgresql":
+            session.exec(text("SELECT pg_advisory_xact_lock(hashtext(:key))").bindparams(key=f"admit:{status.recipient}"))
+        else:  # a write first: the transaction holds SQLite's one write lock until it ends
+            session.exec(text("UPDATE private_messages SET state = state WHERE message_id = :id").bindparams(id=status.message_id))
 
     def get(self, message_id: str) -> MessageStatus | None:
         with Session(self._engine) as session:

@@ -15,10 +15,13 @@ from tests.test_api_channels import create, team  # noqa: F401 - the fixture
 __all__ = ["team"]
 
 
-async def frames_until_agent_message(http: httpx.AsyncClient, cid: str, agent: str) -> list[dict]:
+async def frames_until_agent_message(http: httpx.AsyncClient, cid: str, agent: str,
+                                     opened: asyncio.Event | None = None) -> list[dict]:  # fmt: skip
     frames, current = [], {}
     async with http.stream("GET", f"/channels/{cid}/events") as stream:
         assert stream.status_code == 200
+        if opened is not None:
+            opened.set()
         async for line in stream.aiter_lines():
             if line == "":
                 if "event" in current:
@@ -37,8 +40,9 @@ async def test_the_channel_stream_shows_an_agent_writing_before_its_message(team
     operator, viewer = team.http("operator"), team.http("viewer")
     cid = (await create(operator))["channel_id"]
     team.ollama.chunk_delay_s = 0.1  # 8 chunks: under a second of writing, a few batches
-    watching = asyncio.create_task(frames_until_agent_message(viewer, cid, "developer"))
-    await asyncio.sleep(1.0)  # the viewer is on the members' streams before anyone writes
+    opened = asyncio.Event()
+    watching = asyncio.create_task(frames_until_agent_message(viewer, cid, "developer", opened))
+    await asyncio.wait_for(opened.wait(), 30)  # what the agents write from now on reaches the viewer
     posted = await operator.post(f"/channels/{cid}/posts", json={"content": CODING, "author": "alice"})
     assert posted.status_code == 200 and posted.json()["spoke"] == ["developer"], posted.text
     frames = await asyncio.wait_for(watching, 60)

@@ -5,12 +5,13 @@ agent messages carries its hop count."""
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from models.conversation import Approve
-from models.private_messages import MessageState, dm_conversation_id
+from models.private_messages import MessageState, ProvideInput, dm_conversation_id
 from tests.fakes.ollama import Reply, ToolCall
-from tests.message_support import dm_conversations_ended, ASSISTANT, CODING, FIX, agents_answer, messages_of  # noqa: F401 (the fixture)
+from tests.message_support import dm_conversations_ended, ASSISTANT, CODING, DEVELOPER, FIX, agents_answer, messages_of, replies  # noqa: F401 (the fixture)
 from tests.test_approvals import actions, pending_of, tool_messages
 from workflows.conversation import ConversationWorkflow
 from tests.test_conversation import wait_for
@@ -27,11 +28,29 @@ def _delegating(arguments: dict[str, Any], after: str) -> Any:
     return respond
 
 
-async def _approve(handle) -> None:
+async def _approve(handle, tool: str = "send_private_message") -> dict[str, Any]:
     pending = await wait_for(lambda: pending_of(handle), timeout=30)
-    assert pending.tool == "send_private_message" and pending.rule == "ask-agent-messages"
+    assert pending.tool == tool and pending.rule == "ask-agent-messages"
     await handle.signal(ConversationWorkflow.approve, Approve(
         tool_call_id=pending.tool_call_id, decision="approve", approver="alice", arguments_hash=pending.args_hash))
+    return pending.arguments
+
+
+def _answering_questions(answer: str, after: str) -> Any:
+    """The assistant: sends a waiting message; when the result is a question, answers it with
+    ``answer_private_message`` (the message id read from that result); then says ``after``."""
+
+    def respond(body: dict[str, Any]) -> Reply:
+        tools = [m.get("content") or "" for m in body.get("messages") or [] if m.get("role") == "tool"]
+        if not tools:
+            return Reply(tool_calls=[ToolCall("send_private_message", {"to": "developer", "content": CODING, "wait": True})])
+        asked = re.search(r"message_id (\S+);", tools[-1])
+        if asked and len(tools) == 1:
+            return Reply(tool_calls=[ToolCall("answer_private_message",
+                                              {"message_id": asked.group(1), "content": answer, "wait": True})])
+        return Reply(content=after)
+
+    return respond
 
 
 async def test_a_wait_for_reply_message_returns_the_answer_as_the_tool_result(daemon, fake_ollama):
@@ -52,6 +71,60 @@ async def test_a_wait_for_reply_message_returns_the_answer_as_the_tool_result(da
     assert (sent.sender, sent.sender_kind, sent.recipient, sent.state, sent.hops) == (
         "assistant", "agent", "developer", MessageState.COMPLETED, 1)
     assert sent.reply == FIX and sent.conversation_id == dm_conversation_id("developer")
+
+
+async def test_an_agent_answers_the_question_of_the_agent_it_asked(daemon, fake_ollama):
+    """input_required back to an agent sender: its conversation hears the question, answers it with
+    ``answer_private_message`` (asked by the policy, like sending), and gets the reply."""
+    agents_answer(fake_ollama, **{ASSISTANT: _answering_questions("Python 3.12", "The developer says: run pytest -x."),
+                                  DEVELOPER: replies("NEED INPUT: which Python version?", FIX)})  # fmt: skip
+    handle = await daemon.start(agent="assistant")
+    turn = asyncio.create_task(daemon.send(handle, "Ask the developer how to debug my failing pytest tests."))
+    await _approve(handle)
+    answered = await _approve(handle, "answer_private_message")
+    assert answered["content"] == "Python 3.12"
+    result = await asyncio.wait_for(turn, 60)
+    assert result.reply == "The developer says: run pytest -x."
+    assert [(c.tool, c.success) for c in result.tool_calls] == [("send_private_message", False),
+                                                               ("answer_private_message", True)]  # fmt: skip
+    asked, replied = tool_messages(daemon, handle)
+    assert "input required. developer asks: which Python version?" in asked and f"developer answered:\n{FIX}" in replied
+
+    done = await messages_of(daemon).status(answered["message_id"])
+    assert (done.state, done.input_rounds, done.reply) == (MessageState.COMPLETED, 1, FIX)
+    transcript = [(m.role, m.content) for m in daemon.store.list_messages(dm_conversation_id("developer"))]
+    assert "Python 3.12" in transcript[2][1] and "assistant" in transcript[2][1]  # the answer, by its author
+    assert (await handle.query(ConversationWorkflow.status)).state.value == "idle"
+
+
+async def test_an_agent_cannot_answer_a_message_that_does_not_ask_it(daemon, fake_ollama):
+    """Only a question its own conversation heard: another id is refused, nothing is signalled."""
+    person, developer = messages_of(daemon), replies("NEED INPUT: which Python version?", FIX)
+    agents_answer(fake_ollama, **{DEVELOPER: developer})
+    theirs = await person.send(person.request("alice", "developer", CODING))
+    await wait_for(lambda: _asking(person, theirs.message_id), timeout=60)
+
+    def respond(body: dict[str, Any]) -> Reply:
+        if any(m.get("role") == "tool" for m in body.get("messages") or []):
+            return Reply(content="I could not answer it.")
+        return Reply(tool_calls=[ToolCall("answer_private_message", {"message_id": theirs.message_id, "content": "3.8"})])
+
+    agents_answer(fake_ollama, **{ASSISTANT: respond, DEVELOPER: developer})
+    handle = await daemon.start(agent="assistant")
+    turn = asyncio.create_task(daemon.send(handle, "Answer alice's message for her."))
+    await _approve(handle, "answer_private_message")
+    result = await asyncio.wait_for(turn, 60)
+    [refused] = tool_messages(daemon, handle)
+    assert f"private message {theirs.message_id} is not waiting for your input (messages that are: none)" in refused
+    assert [(c.tool, c.success) for c in result.tool_calls] == [("answer_private_message", False)]
+    still = await person.status(theirs.message_id)
+    assert (still.state, still.question) == (MessageState.INPUT_REQUIRED, "which Python version?")
+    await person.provide_input(theirs.message_id, ProvideInput(content="Python 3.12", author="alice"))
+    assert (await asyncio.wait_for(person.result(theirs.message_id), 60)).state == MessageState.COMPLETED
+
+
+async def _asking(messages, message_id: str) -> bool:
+    return (await messages.status(message_id)).state == MessageState.INPUT_REQUIRED
 
 
 async def test_without_waiting_the_outcome_arrives_as_a_note(daemon, fake_ollama):

@@ -4,7 +4,10 @@ records and the trust they give."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+from typing import Any
 
 import pytest
 from sqlmodel import Session, col, select
@@ -72,6 +75,39 @@ async def _trust_reaches_the_relevance_engine(daemon) -> None:
     [trust] = [f for f in score.factors if f.factor == Factor.RELATIONSHIP_TRUST]
     assert trust.raw == 0.6667 and trust.contribution == 0
     await channel.end("test over")
+
+
+async def test_messages_accepted_at_the_same_moment_take_no_more_places_than_the_recipient_has(daemon, fake_ollama):
+    """Three messages pass the workload check together (the recipient's model is asked about all
+    three while none is accepted yet); accepting is atomic (``messages.admit``): with one place,
+    one is accepted and two are refused as busy — never three at work."""
+    considered = threading.Barrier(3)
+
+    def decide(body: dict[str, Any]) -> str:
+        if "accept" in ((body.get("format") or {}).get("properties") or {}):
+            considered.wait(timeout=30)  # all three were found not busy before any is answered
+            return json.dumps({"accept": True, "reason": "this is my field"})
+        return json.dumps({"memories": []})
+
+    agents_answer(fake_ollama, **{DEVELOPER: replies("NEED INPUT: which Python version?", FIX)})
+    fake_ollama.structured_responder = decide
+    messages = messages_of(daemon, message_max_open=1)
+    sent = [await messages.send(person_message(messages, sender=who)) for who in ("alice", "bob", "carol")]
+    statuses = await wait_for(lambda: _all_decided(messages, sent), timeout=60)
+
+    at_work = [s for s in statuses if s.state == MessageState.INPUT_REQUIRED]
+    refused = [s for s in statuses if s.state == MessageState.REFUSED]
+    assert len(at_work) == 1 and len(refused) == 2, [(s.sender, s.state, s.reason) for s in statuses]
+    assert all(s.decided_by == "workload" and "developer is busy: 1 accepted requests" in (s.reason or "")
+               for s in refused)  # fmt: skip
+    await messages.provide_input(at_work[0].message_id, ProvideInput(content="Python 3.12"))
+    assert (await asyncio.wait_for(messages.result(at_work[0].message_id), 60)).state == MessageState.COMPLETED
+
+
+async def _all_decided(messages, sent) -> list | None:
+    statuses = [await messages.status(s.message_id) for s in sent]
+    decided = all(s.state in (MessageState.INPUT_REQUIRED, MessageState.REFUSED, MessageState.COMPLETED) for s in statuses)
+    return statuses if decided else None
 
 
 async def _question(messages, message_id: str):

@@ -197,8 +197,8 @@ class ConversationWorkflow:
         self._stream = ConversationStream(self._carried.stream)
         self._interrupt = False
         """A message came under ``interrupt``: the running model step is cancelled."""
-        self._messages = MessageTool()
-        """Private messages this conversation's agent sends (``send_private_message``)."""
+        self._messages = MessageTool(self._carried.messages_asking)
+        """Private messages this conversation's agent sends and answers (``workflows/message_tool.py``)."""
         self._clock = IdleClock()
         """Archiving after inactivity (``ARCHIVE_PATCH``)."""
 
@@ -875,7 +875,9 @@ class ConversationWorkflow:
             llm_queue=self._carried.routing.llm_queue,
         )
         try:
-            if spec.runs_on == RunsOn.WORKFLOW:  # send_private_message (workflows/message_tool.py)
+            if spec.runs_on == RunsOn.WORKFLOW:  # private messages (workflows/message_tool.py)
+                if spec.name == "answer_private_message":
+                    return await self._messages.answer(self._template.name, arguments, lambda: self._ended)
                 hops = self._answering.hops if self._answering else 0
                 return await self._messages.send(self._template.name, workflow.info().workflow_id, arguments, hops,
                                                  self._carried.routing.llm_queue, lambda: self._ended)  # fmt: skip

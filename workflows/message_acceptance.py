@@ -5,6 +5,9 @@ The accept rule, in order (the first that refuses decides, and says why):
 1. ``hops``: the chain of agent→agent messages is longer than ``MAX_HOPS`` (3), or an agent writes
    to itself. The hop count is carried in the request, so no model text can lift it.
 2. ``workload``: the recipient already has ``max_open`` (3) accepted messages it has not finished.
+   Read from the store first (cheap: a busy recipient's model is not asked), and checked again
+   when the message is accepted, atomically with writing it (``messages.admit``, one locked
+   transaction): messages decided at the same moment never take more than ``max_open`` places.
 3. ``expertise``: the request's similarity to the recipient's closest expertise entry (the
    relevance engine's ``relevance.similarities``, embeddings or keywords) is below ``min_expertise``
    (0.15: where the engine's ``expertise_match`` curve starts to count). A recipient whose

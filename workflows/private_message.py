@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from models.private_messages import (
         MAX_INPUT_ROUNDS,
         AcceptAnswer,
+        Admission,
         ConsiderRequest,
         MessageState,
         MessageStatus,
@@ -53,6 +54,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failures import failure_message
     from workflows.outbox import Outbox
 
+ADMISSION_PATCH = "message-admission"
+"""``messages.admit`` after the accept rule (histories recorded before it accept without it)."""
 UPDATE_SIGNAL = "private_message_update"
 """The sender conversation's signal (``ConversationWorkflow.private_message_update``)."""
 
@@ -78,11 +81,12 @@ class PrivateMessageWorkflow:
     async def run(self, request: PrivateMessageInput) -> MessageStatus:
         await self._record()
         refusal = await self._refusal()
+        if refusal is None:
+            refusal = await self._admitted()
         if refusal is not None:
             self._status.decided_by, self._status.decided_at = refusal.rule, workflow.now()
             await self._finish(MessageState.REFUSED, refusal.reason)
         else:
-            await self._set(MessageState.ACCEPTED, decided_at=workflow.now())
             try:
                 await self._work()
             except _Failed as failed:
@@ -113,6 +117,21 @@ class PrivateMessageWorkflow:
             if not answer.accept:
                 refusal = rule.Refusal("model", answer.reason or f"{request.recipient} declined without a reason")
         return refusal
+
+    async def _admitted(self) -> rule.Refusal | None:
+        """Accepted, unless the recipient filled up meanwhile: the workload step again, atomic
+        this time (``messages.admit``), so messages decided at once never exceed ``max_open``."""
+        if not workflow.patched(ADMISSION_PATCH):  # histories from before: accepted as they were
+            await self._set(MessageState.ACCEPTED, decided_at=workflow.now())
+            return None
+        self._status.state, self._status.decided_at = MessageState.ACCEPTED, workflow.now()
+        busy = await workflow.execute_activity_method(
+            MessageRecordActivities.admit, Admission(status=self._status, max_open=self._request.max_open),
+            summary=f"{self._request.recipient} takes it?", **STORE_CALL)  # fmt: skip
+        if busy is None:
+            return None
+        self._status.state = MessageState.SUBMITTED
+        return rule.workload_refusal(self._request, busy)
 
     async def _consider(self) -> AcceptAnswer:
         request = self._request
@@ -237,6 +256,17 @@ class PrivateMessageWorkflow:
     @workflow.signal
     def turn_done(self, done: TurnDone) -> None:
         self._done[done.request_id] = done
+
+    @workflow.signal
+    def sender_input(self, answer: ProvideInput) -> None:
+        """The sender conversation's answer (``answer_private_message``: a workflow cannot send an
+        update); the same rule as ``provide_input``, and an answer that comes too late is logged."""
+        try:
+            self._validate_input(answer)
+        except ApplicationError as err:
+            workflow.logger.warning("answer to message %s ignored: %s", self._status.message_id, err.message)
+            return
+        self._input = answer
 
     @workflow.update
     def provide_input(self, answer: ProvideInput) -> MessageStatus:

@@ -189,6 +189,20 @@ CATALOG: tuple[ToolSpec, ...] = (
         }, ["to", "content"]),
     ),
     ToolSpec(
+        name="answer_private_message", category=ToolCategory.AI, action_type=ActionType.AGENT_MESSAGE,
+        runs_on=RunsOn.WORKFLOW, timeout_s=600, max_attempts=1, description=(
+            "Answer the question of an agent you sent a private message to (its state is input required; "
+            "the note or tool result that told you gives the message_id). With wait=true its next outcome "
+            "is this tool's result (at most timeout_s); otherwise it arrives later as a note."),
+        parameters=_object({
+            "message_id": {"type": "string", "minLength": 1, "maxLength": 100,
+                           "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:-]*$"},
+            "content": {"type": "string", "minLength": 1, "maxLength": 4000},
+            "wait": {"type": "boolean", "description": "wait for the message's next outcome (default false)"},
+            "timeout_s": {"type": "integer", "minimum": 1, "maximum": 600},
+        }, ["message_id", "content"]),
+    ),
+    ToolSpec(
         name="memory_store", category=ToolCategory.MEMORY, action_type=ActionType.MEMORY, runs_on=RunsOn.MEMORY,
         timeout_s=60, description=(
             "Remember something for later conversations: one self-contained sentence (a preference, "
