@@ -263,6 +263,44 @@ def _assistant_delegating(body):
                                       arguments={"to": "developer", "content": MESSAGE_CODING, "wait": True})])
 
 
+async def agent_answers_a_question(daemon, fake) -> list[WorkflowHandle]:
+    """The assistant's waiting message is asked a question (input required), the assistant answers
+    it with ``answer_private_message`` (both calls approved); the message is admitted atomically
+    (``messages.admit``) and completes; the conversations end."""
+    agents_answer(fake, **{DEVELOPER: replies("NEED INPUT: which test?", FIX)})
+    fake.responder = by_system_prompt({DEVELOPER: fake.responder, ASSISTANT: _assistant_answering})
+    handle = await daemon.start(agent="assistant")
+    turn = asyncio.create_task(daemon.send(handle, "ask the developer"))
+    for _ in range(2):  # send, then answer
+        pending = await wait_for(lambda: _first_pending(handle), timeout=30)
+        await handle.signal(ConversationWorkflow.approve, Approve(tool_call_id=pending, decision="approve", approver="replay"))
+        await wait_for(lambda: _not_pending(handle, pending), timeout=30)
+    await asyncio.wait_for(turn, 120)
+    [sent] = (await messages_of(daemon).page("assistant", 5, None)).items
+    assert sent.state == MessageState.COMPLETED and sent.input_rounds == 1
+    dm = daemon.client.get_workflow_handle(f"conversation-{dm_conversation_id('developer')}")
+    for conversation in (handle, dm):
+        await conversation.signal(ConversationWorkflow.end, End(reason="recorded"))
+        await asyncio.wait_for(conversation.result(), 120)
+    return [handle, daemon.client.get_workflow_handle(message_workflow_id(sent.message_id))]
+
+
+def _assistant_answering(body):
+    tools = [m.get("content") or "" for m in body.get("messages") or [] if m.get("role") == "tool"]
+    if not tools:
+        return _assistant_delegating(body)
+    if len(tools) == 1:
+        message_id = tools[0].split("message_id ")[1].split(";")[0]
+        return Reply(tool_calls=[ToolCall(name="answer_private_message",
+                                          arguments={"message_id": message_id, "content": "tests/test_api.py", "wait": True})])
+    return Reply(content="the developer answered")
+
+
+async def _not_pending(handle, tool_call_id):
+    status = await handle.query(ConversationWorkflow.status)
+    return all(p.tool_call_id != tool_call_id for p in status.pending_approvals)
+
+
 async def _message_state(messages, message_id, state):
     return (await messages.status(message_id)).state == state
 
@@ -382,7 +420,7 @@ async def memory_admin_and_relevance_calculation(daemon, fake) -> list[WorkflowH
 SCENARIOS = [
     turns_with_tools_and_injection, pause_queue_resume_end, continue_as_new, model_failures, unknown_agent,
     tools_and_approvals, memory, payloads_and_final_answer, one_trip_turns, channel_chain_approval_and_end,
-    channel_continue_as_new, private_messages, archive_and_revive, channel_archive_and_revive,
+    channel_continue_as_new, private_messages, agent_answers_a_question, archive_and_revive, channel_archive_and_revive,
     plan_dag_retry_and_continue_as_new, plan_steering,  # task plans (issue 15)
     scheduled_jobs, memory_admin_and_relevance_calculation,
 ]
