@@ -93,6 +93,7 @@ class Channel(WorkflowClient):
         await self._signal(ChannelWorkflow.resume)
 
     async def inject(self, note: ChannelNote) -> None:
+        await self.revive_if_archived()  # a note to an archived channel revives it, as for conversations
         await self._signal(ChannelWorkflow.inject, note)
 
     async def end(self, reason: str = "") -> None:

@@ -17,7 +17,7 @@ from control.channels import Channels
 from control.conversations import Conversations
 from control.turns import WaitReason
 from models.archive import ArchiveKind
-from models.channel import ChannelState, Post, PostResult, member_conversation_id
+from models.channel import ChannelNote, ChannelState, Post, PostResult, member_conversation_id
 from models.conversation import Approve, ConversationInput, ConversationState, TurnResult
 from store.agent_pauses import AgentPauseStore
 from store.archives import ArchiveStore
@@ -146,6 +146,23 @@ async def test_an_idle_channel_archives_and_a_new_post_revives_it(daemon, fake_o
     assert archived.revived_at is not None
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
     assert (await seat.describe()).status == WorkflowExecutionStatus.RUNNING
+
+
+async def test_a_note_to_an_archived_channel_revives_it_and_its_agents_read_it(daemon, fake_ollama):
+    team_answers(fake_ollama)
+    channel = await open_channel(daemon, archive_after_s=ARCHIVE_S)
+    await channel.post(Post(author="alice", content=CODING), wait_s=None)
+    handle = daemon.client.get_workflow_handle(channel.workflow_id)
+    assert await wait_for(lambda: closed(handle), timeout=30) == WorkflowExecutionStatus.COMPLETED
+
+    found = await Channels(daemon.client, daemon.task_queue).find(channel.id)
+    await found.inject(ChannelNote(content="The release is frozen until Monday.", author="alice"))
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING  # revived, not refused
+    again = await found.post(Post(author="alice", content=CODING + " Again, please.", mentions=["developer"]), wait_s=None)
+    assert isinstance(again, PostResult) and again.spoke == ["developer"]
+    [record] = ArchiveStore(daemon.store.engine).records(ArchiveKind.CHANNEL, channel.id)
+    assert record.revived_at is not None
+    assert "The release is frozen until Monday." in json.dumps(fake_ollama.chat_requests()[-1]["messages"])
 
 
 async def test_a_conversation_revived_while_its_agent_is_paused_starts_paused(daemon, fake_ollama):
