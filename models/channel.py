@@ -74,6 +74,10 @@ class ChannelBudgets(Contract):
     """At most this many channel messages are shown to an agent per turn (those since its last turn)."""
     deepthink_steps: int = Field(default=3, ge=1, le=8)
     """Private reasoning steps of an agent that reflects (``thresholds.reflect``), before its summary."""
+    member_check_s: int = Field(default=600, ge=1, le=86_400)
+    """While it waits for an agent's turn, the channel checks this often that the agent's
+    conversation still runs: one terminated by an operator never reports, and the post would wait
+    for ever; a stopped one leaves the channel, with the reason."""
 
 
 class ChannelInput(Contract):

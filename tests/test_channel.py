@@ -20,7 +20,7 @@ from models.relevance_records import Outcome
 from models.relevance_scoring import Decision
 from store.channels import ChannelStore
 from store.relevance import RelevanceStore
-from tests.channel_support import CODING, DATA, DISPUTE, WEATHER, agent_of, open_channel, team_answers
+from tests.channel_support import CODING, DATA, DISPUTE, WEATHER, agent_of, channel_id, open_channel, team_answers
 from tests.fakes.ollama import Reply, ToolCall, by_system_prompt
 from tests.test_conversation import wait_for
 from workflows.conversation import ConversationWorkflow
@@ -156,14 +156,16 @@ async def test_cooldown_holds_back_an_agent_that_just_spoke(daemon, fake_ollama)
 
 async def test_an_observer_remembers_the_post_and_does_not_answer(daemon, fake_ollama):
     team_answers(fake_ollama)
-    channel = await open_channel(daemon, relevance={"thresholds": {"intervene": 0.95, "high_priority": 0.97}})
+    user = f"u-{channel_id()}"  # its own: other tests' observers remember for theirs, maybe still writing
+    channel = await open_channel(daemon, relevance={"thresholds": {"intervene": 0.95, "high_priority": 0.97}},
+                                 user_id=user)  # fmt: skip
     result = await post(channel, DATA)
     assert (result.spoke, result.observed) == ([], ["analyst", "moderator"])
     assert decisions(result)["developer"] == Decision.IGNORE
     assert result.nobody.startswith("no agent found this relevant: analyst 0.87 (observe 0.87: ")
     for agent in ("analyst", "moderator"):
         assert daemon.store.list_messages(member_conversation_id(channel.id, agent)) == [], "no turn, no reply"
-    memories = await _memories(daemon, "u1")
+    memories = await _memories(daemon, user)
     assert sorted(m.record.agent for m in memories) == ["analyst", "moderator"]
     [memory] = [m for m in memories if m.record.agent == "analyst"]
     assert memory.record.kind == "episodic" and memory.record.source_conversation == f"{channel.id}--analyst"
@@ -323,6 +325,25 @@ async def test_posts_are_handled_one_at_a_time_in_order(daemon, fake_ollama):
     stored = ChannelStore(daemon.store.engine)
     assert stored.get(channel.id, 2).answers == 1, "the first post's chain ran before the second post was stored"
     assert daemon.store.get(transcript_id(channel.id), 3).content in (CODING, DATA), "bodies under channel:<id>"
+
+
+async def test_an_agent_whose_conversation_is_terminated_mid_turn_is_noticed_not_waited_for_ever(daemon, fake_ollama):
+    """A terminated conversation never reports; the channel checks its members every
+    ``budgets.member_check_s`` while it waits, and the post finishes without that agent."""
+    team_answers(fake_ollama, developer=Reply(content="too late", delay_s=30))
+    channel = await open_channel(daemon, budgets={"member_check_s": 1})
+    posting = asyncio.create_task(post(channel, CODING))
+    await wait_for(lambda: _answering(channel, "developer"), timeout=30)
+    member = daemon.client.get_workflow_handle(f"conversation-{member_conversation_id(channel.id, 'developer')}")
+    await member.terminate("an operator stops it mid-turn")
+    result = await asyncio.wait_for(posting, 30)
+    [missing] = result.not_answered
+    assert missing.agent == "developer" and "its conversation stopped without answering" in missing.reason
+    assert next(m for m in (await channel.status()).agents if m.agent == "developer").state == "gone"
+
+
+async def _answering(channel, agent: str) -> bool:
+    return any(m.agent == agent and m.state == "answering" for m in (await channel.status()).agents)
 
 
 async def test_an_agent_whose_conversation_was_ended_apart_is_left_out_not_waited_for(daemon, fake_ollama):

@@ -16,6 +16,7 @@ between posts; bodies stay in the store, history carries seqs, previews and scor
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -106,6 +107,9 @@ NOTICE_AUTHOR = "channel"
 MEMBER_REFUSALS = ("not members of this channel", "is an agent of this channel")
 """Refusals that need the members: a reviving run checks them once its state is read back."""
 TURN_STATES = {ConversationState.AWAITING_APPROVAL: "awaiting_approval", ConversationState.PAUSED: "paused"}
+MEMBER_CHECK_PATCH = "member-presence-check"
+"""Waiting for a member's report checks it still runs (``budgets.member_check_s``); histories
+recorded before wait without timers."""
 
 
 class _Ended(Exception):
@@ -390,7 +394,7 @@ class ChannelWorkflow:
         except FailureError as err:
             seat.gone = f"its conversation cannot be reached: {err}"
         else:
-            await workflow.wait_condition(lambda: request_id in self._done or self._ended)
+            seat.gone = await self._reported(request_id, self._member_id(seat))
         self._asked.pop(request_id, None)
         seat.turn, seat.waiting = None, []
         self._set_state(self._busy_state())
@@ -460,13 +464,35 @@ class ChannelWorkflow:
             self._asked.pop(request.request_id, None)
             return TurnDone(request_id=request.request_id, conversation_id=target, outcome=TurnOutcome.ENDED,
                             error=f"its deepthink cannot be reached: {err}")  # fmt: skip
-        await workflow.wait_condition(lambda: request.request_id in self._done or self._ended)
+        stopped = await self._reported(request.request_id, target)
         self._asked.pop(request.request_id, None)
         seat.turn, seat.waiting = None, []
         self._set_state(self._busy_state())
+        if stopped is not None:
+            return TurnDone(request_id=request.request_id, conversation_id=target, outcome=TurnOutcome.ENDED, error=stopped)
         if request.request_id not in self._done:
             raise _Ended()
         return self._done.pop(request.request_id)
+
+    async def _reported(self, request_id: str, target: str) -> str | None:
+        """Until ``target`` reports on ``request_id`` or the channel ends; the reason if ``target``
+        stopped without reporting (terminated by an operator: nothing else closes a conversation
+        with a request unanswered). Checked every ``budgets.member_check_s`` with a signal that
+        changes nothing, which a closed run refuses."""
+        if not workflow.patched(MEMBER_CHECK_PATCH):
+            await workflow.wait_condition(lambda: request_id in self._done or self._ended)
+            return None
+        every = timedelta(seconds=self._input.budgets.member_check_s)
+        while True:
+            try:
+                await workflow.wait_condition(lambda: request_id in self._done or self._ended, timeout=every)
+                return None
+            except TimeoutError:
+                pass
+            try:
+                await workflow.get_external_workflow_handle(target).signal(ConversationWorkflow.still_running)
+            except FailureError as err:
+                return None if request_id in self._done else f"its conversation stopped without answering: {err}"
 
     # --- archiving after inactivity (workflows/idle_clock.py, workflows/archiving.py) ----------
 

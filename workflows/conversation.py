@@ -1220,6 +1220,11 @@ class ConversationWorkflow:
             self._set_details(self._describe())
 
     @workflow.signal
+    def still_running(self) -> None:
+        """Sent by a requester waiting for a report (a channel): that it is delivered is the
+        answer — a closed run refuses it. Changes nothing."""
+
+    @workflow.signal
     def private_message_update(self, update: MessageUpdate) -> None:
         """A private message this agent sent asks for input or ended: to the tool call waiting for
         it, else a note before the model's next step (``workflows/message_tool.py``)."""
