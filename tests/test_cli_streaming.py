@@ -61,6 +61,14 @@ async def test_chat_no_stream_prints_the_stored_reply_in_one_piece(daemon: Daemo
     assert f"assistant> {LONG}" in snapshots[-1]
 
 
+async def test_chat_double_texting_starts_the_conversation_with_that_policy(daemon: Daemon, fake_ollama, tmp_path: Path) -> None:
+    fake_ollama.script(Reply(content=LONG))
+    snapshots = await chat_output_as_it_comes(daemon, tmp_path, "--double-texting", "reject")
+    conversation_id = re.search(r"conversation (\S+) · agent", snapshots[-1]).group(1)
+    handle = daemon.client.get_workflow_handle(f"conversation-{conversation_id}")
+    assert (await status_of(handle)).double_texting == DoubleTexting.REJECT
+
+
 async def test_double_texting_command_sets_the_policy(daemon: Daemon, tmp_path: Path) -> None:
     handle = await daemon.start()
     conversation_id = handle.id.removeprefix("conversation-")
