@@ -158,6 +158,10 @@ class PlanInput(Contract):
     """How deep this plan is among plans created by plans' tasks (``MAX_PLAN_DEPTH``)."""
     created_by: str | None = Field(default=None, max_length=400)
     """Who asked: a person (API key name) or a conversation (``create_plan``)."""
+    parent_plan_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    """The plan whose task created this one (``create_plan``: read from the calling conversation's
+    id, never from the model). This plan tells it at start (``sub_plan_started``); ending or
+    failing it ends this one too."""
     carried: dict | None = None
     """Set only by continue-as-new: the previous run's ``CarriedPlan``."""
 
@@ -227,6 +231,14 @@ class CarriedPlan(Contract):
     most_parallel: int = 0
     """The most tasks that ran at once so far."""
     attempts_total: int = 0
+    sub_plans: list[str] = Field(default_factory=list)
+    """Plans its tasks created (at most ``MAX_SUB_PLANS`` kept): ended with it."""
+
+
+class SubPlanStarted(Contract):
+    """The ``sub_plan_started`` signal: a plan one of this plan's tasks created."""
+
+    plan_id: str = Field(pattern=ID_PATTERN)
 
 
 class AddTasks(Contract):
@@ -252,6 +264,8 @@ class PlanProgress(Contract):
     max_parallel: int
     most_parallel: int
     depth: int = 0
+    settings: PlanSettings | None = None
+    """What its tasks' conversations get (policy, auto_accept, user…): a plan its tasks create inherits it."""
     paused: bool = False
     pause_reason: str | None = None
     counts: dict[str, int]

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 
 from control.conversations import Conversations
+from control.errors import ControlError
 from models.conversation import Approve
 from models.plan import task_conversation_id
 from tests.fakes.ollama import Reply, ToolCall
@@ -104,6 +105,36 @@ async def test_a_plans_task_may_plan_once_but_not_deeper(daemon, fake_ollama):
     assert "v" not in model.asked
     (sub_summary,) = tool_messages(daemon, t_conversation)
     assert f"plan {sub.id} succeeded" in sub_summary and "- u (succeeded): result of u" in sub_summary
+
+
+async def test_a_sub_plan_inherits_its_parents_settings_and_ends_with_it(daemon, fake_ollama):
+    """What a person set on a plan binds the plans its tasks create; ending the plan ends them."""
+    model = TaskModel(fake_ollama)
+    model.script("t", create_plan({"id": "u", "prompt": "take your time", "agent": "developer"}))
+    model.script("u", Reply(content="result of u", delay_s=30))
+    rule = {"id": "ask-everything", "decision": "ask", "tools": ["*"], "description": "this plan asks for everything"}
+    top = plan_input(task("t", agent="developer"), user_id="alice", policy=[rule], auto_accept=False)
+    plan = await plans_of(daemon).start(top)
+    t_conversation = task_conversation_id(top.plan_id, "t")
+    call = await approve_next(daemon, t_conversation)
+    sub = plans_of(daemon).get(plan_id_of(t_conversation, call))
+    running = await wait_for(lambda: _running(sub, "u"), timeout=30)
+    assert running.settings is not None and running.settings.model_dump(exclude={"max_parallel", "on_failure"}) == \
+        top.settings.model_dump(exclude={"max_parallel", "on_failure"})  # fmt: skip
+
+    await plan.end("the person changed their mind")
+    assert (await asyncio.wait_for(plan.result(), timeout=60)).state == "ended"
+    ended = await asyncio.wait_for(sub.result(), timeout=60)
+    assert ended.state == "ended"
+    assert ended.ended_reason == f"its parent plan {plan.id} stopped: the person changed their mind"
+
+
+async def _running(plan, task_id: str):
+    try:
+        progress = await plan.progress()
+    except ControlError:  # not started yet
+        return None
+    return progress if any(t.spec.id == task_id and t.state == "running" for t in progress.tasks) else None
 
 
 async def test_a_plan_slower_than_the_wait_answers_with_its_id_and_goes_on(

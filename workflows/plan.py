@@ -41,8 +41,10 @@ with workflow.unsafe.imports_passed_through():
         PlanState,
         PlanSummary,
         Reprioritise,
+        SubPlanStarted,
         TaskState,
         TaskStatus,
+        plan_workflow_id,
         task_conversation_id,
     )
     from models.plan_activities import CheckTasks, TaskRunRecord
@@ -61,6 +63,9 @@ ATTEMPT_OUTCOMES = {TurnOutcome.FAILED: TaskOutcome.FAILED, TurnOutcome.REJECTED
                     TurnOutcome.ENDED: TaskOutcome.FAILED}  # fmt: skip
 FINAL_TURN_OUTCOMES = {TurnOutcome.REJECTED, TurnOutcome.ENDED}
 """A rejected request or an ended conversation cannot be helped by asking again."""
+SUB_PLAN_PATCH = "sub-plans-end-with-their-parent"
+"""A plan created by a task tells its parent, which ends it when it is ended or fails."""
+MAX_SUB_PLANS = 200
 
 
 @workflow.defn(name="TaskPlanWorkflow")
@@ -105,6 +110,9 @@ class TaskPlanWorkflow:
             raise ApplicationError(self._invalid, type="InvalidPlan", non_retryable=True)
         if self._input.carried is None:
             await self._check_first()
+            if self._input.parent_plan_id and workflow.patched(SUB_PLAN_PATCH):
+                self._signals.send(plan_workflow_id(self._input.parent_plan_id), "sub_plan_started",
+                                   SubPlanStarted(plan_id=self._carried.plan_id))  # fmt: skip
         for task in self._carried.tasks:
             if task.state == TaskState.RETRY_WAIT:
                 self._timers.append(asyncio.create_task(self._retry_when_due(task)))
@@ -181,6 +189,9 @@ class TaskPlanWorkflow:
                                                  outcome=TaskOutcome.SKIPPED))  # fmt: skip
         for timer in self._timers:
             timer.cancel()
+        if reason and workflow.patched(SUB_PLAN_PATCH):
+            for sub_plan in self._carried.sub_plans:
+                self._end_sub_plan(sub_plan, reason)
         self._set_state()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._flush()
@@ -489,6 +500,20 @@ class TaskPlanWorkflow:
         self._set_state()
 
     @workflow.signal
+    def sub_plan_started(self, started: SubPlanStarted) -> None:
+        """A plan one of its tasks created (``create_plan``): ended with this one. One that starts
+        after this plan was stopped is ended at once."""
+        if started.plan_id in self._carried.sub_plans:
+            return
+        self._carried.sub_plans = [*self._carried.sub_plans, started.plan_id][-MAX_SUB_PLANS:]
+        if self._over and (self._ended or self._failed):
+            self._end_sub_plan(started.plan_id, self._ended or self._failed or "")
+
+    def _end_sub_plan(self, plan_id: str, reason: str) -> None:
+        why = f"its parent plan {self._carried.plan_id} stopped: {reason}"[:500]
+        self._signals.send(plan_workflow_id(plan_id), "end", End(reason=why))
+
+    @workflow.signal
     def end(self, signal: End | None = None) -> None:
         """Stops the plan: running tasks are cancelled (their conversations ended), the rest skipped."""
         self._ended = (signal.reason if signal else "") or "ended by operator"
@@ -500,6 +525,7 @@ class TaskPlanWorkflow:
         return PlanProgress(
             plan_id=self._carried.plan_id, title=self._input.title, state=self._plan_state(), details=self._describe(),
             max_parallel=self._carried.max_parallel, most_parallel=self._carried.most_parallel, depth=self._input.depth,
+            settings=self._input.settings,
             paused=self._carried.paused, pause_reason=self._carried.pause_reason, counts=counts(self._carried.tasks),
             tasks=self._carried.tasks, ended_reason=self._ended or self._failed or self._invalid,
         )  # fmt: skip

@@ -9,7 +9,9 @@ for at most ``DAEMONFLOW_PLAN_TOOL_WAIT_S``: the result is the plan's summary, o
 running, its id and what it is doing. The policy asks a person before it runs (``config/policy.yaml``,
 ``ask-create-plan``), and plans nest at most ``MAX_PLAN_DEPTH`` deep: a task's conversation is
 ``plan-<plan>--<task>``, its plan's depth is asked of that plan, and nothing the model writes
-enters the count.
+enters the count. A plan created by a plan's task inherits that plan's settings (its policy rules,
+``auto_accept``, user, approval timeout: what a person set on the parent binds the sub-plan too)
+and is ended with it (``parent_plan_id``).
 """
 
 from __future__ import annotations
@@ -52,20 +54,22 @@ class PlanTool:
     async def create_plan(self, call: ToolCallInput, context: ToolContext) -> ToolResult:
         arguments = _arguments(call)
         parent = plan_of_conversation(call.conversation_id)
-        depth = 0
+        depth, inherited = 0, PlanSettings()
         if parent is not None:  # this conversation is a task of plan ``parent``: asked, never taken from the model
             try:
-                depth = (await self._plans.get(parent).progress()).depth + 1
+                progress = await self._plans.get(parent).progress()
             except ControlError as err:
                 return ToolResult(success=False, error=f"refused: the depth of plan {parent} cannot be read ({err})")
+            depth, inherited = progress.depth + 1, progress.settings or PlanSettings()
         if depth > MAX_PLAN_DEPTH:
             return ToolResult(success=False, error=(
                 f"refused: this conversation is a task of a plan {depth - 1} level(s) deep, and plans may nest at most "
                 f"{MAX_PLAN_DEPTH} level(s); do the work yourself instead"))
         plan_id = "c" + hashlib.sha256(f"{call.conversation_id}/{call.tool_call_id}".encode()).hexdigest()[:16]
+        settings = inherited.model_copy(update={"max_parallel": arguments.max_parallel, "on_failure": arguments.on_failure})
         request = PlanInput(plan_id=plan_id, title=arguments.title, tasks=arguments.tasks, depth=depth,
-                            created_by=f"conversation {call.conversation_id}",
-                            settings=PlanSettings(max_parallel=arguments.max_parallel, on_failure=arguments.on_failure))
+                            created_by=f"conversation {call.conversation_id}", settings=settings,
+                            parent_plan_id=parent)  # fmt: skip
         try:
             plan = await self._plans.start(request, f"plan of {call.conversation_id}: {arguments.title or 'untitled'}"[:200])
         except PlanExists:
