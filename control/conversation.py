@@ -39,6 +39,7 @@ from models.conversation import (
     Approve,
     ConversationInput,
     DecisionApplied,
+    DelegatedSettings,
     End,
     HistoryQuery,
     Inject,
@@ -98,6 +99,10 @@ class Conversation(WorkflowClient):
 
     async def pending_approvals(self) -> list[PendingApproval]:
         return await self._query(self._handle.query(ConversationWorkflow.pending_approvals, rpc_timeout=self._timeout))
+
+    async def delegated_settings(self) -> DelegatedSettings:
+        """What work it delegates inherits (``models.conversation.DelegatedSettings``)."""
+        return await self._query(self._handle.query(ConversationWorkflow.delegated_settings, rpc_timeout=self._timeout))
 
     async def _query(self, call: Awaitable[Any]) -> Any:
         return await answered(call, f"query on conversation {self.id}")

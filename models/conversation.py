@@ -79,6 +79,17 @@ class ConversationInput(Contract):
     from the archive record (``archive.reopen``); the other fields are then ignored."""
 
 
+class DelegatedSettings(Contract):
+    """The ``delegated_settings`` query: what a conversation hands on to work it delegates (a plan
+    it creates with ``create_plan``), so a person's rules bind that work too. Never its "approve
+    always" rules: an approval covers only the call the person saw."""
+
+    policy: list[dict] = Field(default_factory=list)
+    auto_accept: bool = True
+    user_id: str | None = None
+    approval_timeout_s: int = Field(default=3600, ge=1)
+
+
 class ConversationState(StrEnum):
     IDLE = "idle"
     THINKING = "thinking"

@@ -71,6 +71,24 @@ async def test_an_agent_plans_after_approval_and_reads_every_result(daemon, fake
     assert result.reply.startswith("done: ") and "result of b" in result.reply
 
 
+async def test_the_plan_is_bound_by_the_rules_of_the_conversation_that_asked_for_it(daemon, fake_ollama):
+    """A person's stricter rules on a conversation bind the plan its agent creates: its tasks'
+    conversations get them (and never the conversation's "approve always" rules)."""
+    TaskModel(fake_ollama)
+    fake_ollama.script(create_plan({"id": "a", "prompt": "find the bug"}))
+    deny = {"id": "no-shell-here", "decision": "deny", "tools": ["run_command"], "description": "not in this conversation"}
+    handle = await daemon.start(agent="developer", policy=[deny], user_id="bob", approval_timeout_s=120)
+    cid = handle.id.removeprefix("conversation-")
+    turn = asyncio.create_task(daemon.send(handle, "plan the fix"))
+    call_id = await approve_next(daemon, cid)
+    await asyncio.wait_for(turn, timeout=60)
+    progress = await plans_of(daemon).get(plan_id_of(cid, call_id)).progress()
+    assert progress.settings is not None
+    assert (progress.settings.policy, progress.settings.user_id, progress.settings.approval_timeout_s) == ([deny], "bob", 120)
+    task_conversation = await Conversations(daemon.client, daemon.task_queue).find(task_conversation_id(progress.plan_id, "a"))
+    assert (await task_conversation.delegated_settings()).policy == [deny]
+
+
 async def test_a_bad_plan_is_refused_with_what_is_wrong(daemon, fake_ollama):
     TaskModel(fake_ollama)
     fake_ollama.script(create_plan({"id": "a", "prompt": "x", "depends_on": ["b"]}, {"id": "b", "prompt": "y", "depends_on": ["a"]}),

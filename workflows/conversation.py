@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         DecidedCall,
         DecisionApplied,
         DecisionRejection,
+        DelegatedSettings,
         End,
         HistoryQuery,
         Inject,
@@ -1283,6 +1284,12 @@ class ConversationWorkflow:
     @workflow.query
     def pending_approvals(self) -> list[PendingApproval]:
         return list(self._pending.values())
+
+    @workflow.query
+    def delegated_settings(self) -> DelegatedSettings:
+        """Its policy rules, ``auto_accept`` as it is now, user and approval timeout (``create_plan``)."""
+        return DelegatedSettings(policy=self._input.policy, auto_accept=self._carried.auto_accept,
+                                 user_id=self._input.user_id, approval_timeout_s=self._input.approval_timeout_s)  # fmt: skip
 
     @workflow.query
     def events(self, query: EventsQuery | None = None) -> list[ConversationEvent]:

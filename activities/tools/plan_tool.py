@@ -9,9 +9,10 @@ for at most ``DAEMONFLOW_PLAN_TOOL_WAIT_S``: the result is the plan's summary, o
 running, its id and what it is doing. The policy asks a person before it runs (``config/policy.yaml``,
 ``ask-create-plan``), and plans nest at most ``MAX_PLAN_DEPTH`` deep: a task's conversation is
 ``plan-<plan>--<task>``, its plan's depth is asked of that plan, and nothing the model writes
-enters the count. A plan created by a plan's task inherits that plan's settings (its policy rules,
-``auto_accept``, user, approval timeout: what a person set on the parent binds the sub-plan too)
-and is ended with it (``parent_plan_id``).
+enters the count. The plan inherits the calling conversation's settings (its policy rules,
+``auto_accept`` as it is now, user, approval timeout — a plan's task has its plan's: what a person
+set binds what the agent plans; never its "approve always" rules), and a plan created by a plan's
+task is ended with that plan (``parent_plan_id``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from temporalio.client import Client
 
 from activities.tools.context import ToolContext
 from activities.tools.operands import InvalidArguments
+from control.conversations import Conversations
 from control.errors import ControlError
 from control.plan_errors import PlanExists, PlanInvalid
 from control.plans import Plan, Plans
@@ -46,6 +48,7 @@ class PlanArguments(Contract):
 class PlanTool:
     def __init__(self, client: Client, task_queue: str, wait_s: float) -> None:
         self._plans = Plans(client, task_queue)
+        self._conversations = Conversations(client, task_queue)
         self._wait_s = wait_s
 
     def tools(self) -> dict:
@@ -54,19 +57,22 @@ class PlanTool:
     async def create_plan(self, call: ToolCallInput, context: ToolContext) -> ToolResult:
         arguments = _arguments(call)
         parent = plan_of_conversation(call.conversation_id)
-        depth, inherited = 0, PlanSettings()
+        depth = 0
         if parent is not None:  # this conversation is a task of plan ``parent``: asked, never taken from the model
             try:
-                progress = await self._plans.get(parent).progress()
+                depth = (await self._plans.get(parent).progress()).depth + 1
             except ControlError as err:
                 return ToolResult(success=False, error=f"refused: the depth of plan {parent} cannot be read ({err})")
-            depth, inherited = progress.depth + 1, progress.settings or PlanSettings()
         if depth > MAX_PLAN_DEPTH:
             return ToolResult(success=False, error=(
                 f"refused: this conversation is a task of a plan {depth - 1} level(s) deep, and plans may nest at most "
                 f"{MAX_PLAN_DEPTH} level(s); do the work yourself instead"))
         plan_id = "c" + hashlib.sha256(f"{call.conversation_id}/{call.tool_call_id}".encode()).hexdigest()[:16]
-        settings = inherited.model_copy(update={"max_parallel": arguments.max_parallel, "on_failure": arguments.on_failure})
+        try:  # the calling conversation's rules bind the plan (a plan's task has its plan's)
+            inherited = await self._conversations.get(call.conversation_id).delegated_settings()
+        except ControlError as err:
+            return ToolResult(success=False, error=f"refused: the settings of this conversation cannot be read ({err})")
+        settings = PlanSettings(**inherited.model_dump(), max_parallel=arguments.max_parallel, on_failure=arguments.on_failure)
         request = PlanInput(plan_id=plan_id, title=arguments.title, tasks=arguments.tasks, depth=depth,
                             created_by=f"conversation {call.conversation_id}", settings=settings,
                             parent_plan_id=parent)  # fmt: skip
