@@ -55,7 +55,8 @@ def trust_of(completed: int, refused: int, failed: int) -> float | None:
     """How far an agent can be counted on to take and finish what a sender asks: completed over
     everything decided, with one success and one miss assumed beforehand (Laplace), so one message
     moves it from 0.5 to 0.67 or 0.33, never to certainty. ``None`` before anything was decided
-    (the relevance factor then uses its ``unknown`` value)."""
+    (the relevance factor then uses its ``unknown`` value). Refusals by the hop budget are not
+    counted: the recipient was never asked."""
     decided = completed + refused + failed
     if decided == 0:
         return None

@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Engine, Index, Text, func, or_, text
+from sqlalchemy import Engine, Index, Text, and_, func, not_, or_, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -27,6 +27,9 @@ from models.private_messages import MessageState, MessageStatus
 from store.tables import UTCDateTime
 
 OPEN_STATES = [state.value for state in MessageState if state.open]
+NOT_THE_RECIPIENTS = "hops"
+"""Refusals by this rule are the chain's budget, decided before the recipient is asked: they say
+nothing of how far it can be counted on, so ``relationship_trust`` leaves them out."""
 
 
 class PrivateMessageRow(SQLModel, table=True):
@@ -159,7 +162,7 @@ class PrivateMessageStore:
         wanted = list(recipients)
         with Session(self._engine) as session:
             rows = session.exec(select(PrivateMessageRow.recipient, PrivateMessageRow.state, func.count()).where(
-                PrivateMessageRow.sender == sender, col(PrivateMessageRow.recipient).in_(wanted),
+                PrivateMessageRow.sender == sender, col(PrivateMessageRow.recipient).in_(wanted), not_(_budget_refusal()),
             ).group_by(PrivateMessageRow.recipient, PrivateMessageRow.state))  # fmt: skip
             by_recipient: dict[str, dict[str, int]] = defaultdict(dict)
             for recipient, state, count in rows:
@@ -179,10 +182,18 @@ class PrivateMessageStore:
             rows = list(session.exec(select(
                 rows_.sender, rows_.recipient, rows_.state, rows_.accepted, func.count(), func.sum(rows_.duration_ms),
             ).where(*window).group_by(rows_.sender, rows_.recipient, rows_.state, rows_.accepted)))  # fmt: skip
-        return _report(rows, since, until)
+            budget = {(sender, recipient): count for sender, recipient, count in session.exec(
+                select(rows_.sender, rows_.recipient, func.count()).where(*window, _budget_refusal())
+                .group_by(rows_.sender, rows_.recipient))}  # fmt: skip
+        return _report(rows, budget, since, until)
 
 
-def _report(rows: list[tuple], since: datetime | None, until: datetime | None) -> CollaborationReport:
+def _budget_refusal():  # noqa: ANN202 - a SQL expression
+    return and_(PrivateMessageRow.state == MessageState.REFUSED.value, PrivateMessageRow.decided_by == NOT_THE_RECIPIENTS)
+
+
+def _report(rows: list[tuple], budget_refusals: dict[tuple[str, str], int], since: datetime | None,
+            until: datetime | None) -> CollaborationReport:  # fmt: skip
     pairs: dict[tuple[str, str], PairStats] = {}
     durations: dict[tuple[str, str], float] = defaultdict(float)
     for sender, recipient, state, accepted, count, total_ms in rows:
@@ -193,7 +204,7 @@ def _report(rows: list[tuple], since: datetime | None, until: datetime | None) -
     agents: dict[str, AgentStats] = {}
     for key, pair in sorted(pairs.items()):
         pair.mean_duration_ms = round(durations[key] / pair.completed, 1) if pair.completed else None
-        pair.trust = trust_of(pair.completed, pair.refused, pair.failed)
+        pair.trust = trust_of(pair.completed, pair.refused - budget_refusals.get(key, 0), pair.failed)
         for name, side in ((pair.sender, "sent"), (pair.recipient, "received")):
             stats = agents.setdefault(name, AgentStats(agent=name))
             _merge(getattr(stats, side), pair)

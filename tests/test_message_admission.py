@@ -1,6 +1,7 @@
-"""The accept rule's workload step is atomic: messages decided at the same moment never take more
-than the recipient's ``max_open`` places between them (``PrivateMessageStore.admit``), on SQLite and
-PostgreSQL, with real concurrent connections."""
+"""The private messages' store rules on SQLite and PostgreSQL: the accept rule's workload step is
+atomic — messages decided at the same moment never take more than the recipient's ``max_open``
+places between them (``PrivateMessageStore.admit``, real concurrent connections) — and
+``relationship_trust`` counts what the recipient decided, not the hop budget."""
 
 from __future__ import annotations
 
@@ -43,5 +44,20 @@ def test_messages_admitted_at_once_never_exceed_the_recipients_limit(database_ur
         assert retried is None and store.open_for("developer", exclude_message_id="") == MAX_OPEN  # no second place
         assert store.admit(submitted[0].model_copy(update={"recipient": "analyst", "message_id": "x",
                                                            "state": MessageState.ACCEPTED}), 1) == 1  # fmt: skip
+    finally:
+        engine.dispose()
+
+
+def test_trust_leaves_out_refusals_by_the_hop_budget(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        store = PrivateMessageStore(engine)
+        for n, (state, rule) in enumerate([(MessageState.COMPLETED, "model"), (MessageState.REFUSED, "model"),
+                                           (MessageState.REFUSED, "hops"), (MessageState.REFUSED, "hops")]):  # fmt: skip
+            store.record(MessageStatus(message_id=f"t{n}", sender="alice", recipient="developer", state=state,
+                                       decided_by=rule))  # fmt: skip
+        assert store.trust("alice", ["developer"]) == {"developer": 0.5}  # (1 + 1) / (2 + 2): the model's refusal only
+        [pair] = store.collaboration().pairs
+        assert (pair.sent, pair.refused, pair.completed, pair.trust) == (4, 3, 1, 0.5)
     finally:
         engine.dispose()

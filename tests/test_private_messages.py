@@ -134,7 +134,7 @@ async def test_outside_its_expertise_or_declined_by_its_model_a_message_is_refus
     with pytest.raises(PrivateMessageExists):
         await messages.send(person_message(messages, message_id=hop.message_id))
     stored = PrivateMessageStore(make_engine(daemon.settings.effective_database_url))
-    assert stored.trust("alice", ["developer"]) == {"developer": 0.2}, "three refusals: (0 + 1) / (3 + 2)"
+    assert stored.trust("alice", ["developer"]) == {"developer": 0.25}, "two refusals by the developer: (0 + 1) / (2 + 2)"
     # The notification centre's source (GET /notifications): the refusals, newest first.
     mine = [m for m in stored.for_people(100) if m.message_id in {off_topic.message_id, declined.message_id, hop.message_id}]
     assert [(m.message_id, m.decided_by) for m in mine] == [(hop.message_id, "hops"), (declined.message_id, "model"),
