@@ -278,6 +278,8 @@ class Status(Contract):
     ended_reason: str | None = None
     ignored_approvals: list[str] = Field(default_factory=list)
     """Recent approval signals that were void (unknown call, already decided, hash mismatch), why."""
+    messages_asking: dict[str, str] = Field(default_factory=dict)
+    """Private messages this agent sent whose recipient waits for its answer: id → question."""
 
 
 HISTORY_LIMIT_MAX = 200

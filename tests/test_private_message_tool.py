@@ -13,6 +13,7 @@ from models.private_messages import MessageState, ProvideInput, dm_conversation_
 from tests.fakes.ollama import Reply, ToolCall
 from tests.message_support import dm_conversations_ended, ASSISTANT, CODING, DEVELOPER, FIX, agents_answer, messages_of, replies  # noqa: F401 (the fixture)
 from tests.test_approvals import actions, pending_of, tool_messages
+from tests.test_conversation import status_of
 from workflows.conversation import ConversationWorkflow
 from tests.test_conversation import wait_for
 
@@ -121,6 +122,53 @@ async def test_an_agent_cannot_answer_a_message_that_does_not_ask_it(daemon, fak
     assert (still.state, still.question) == (MessageState.INPUT_REQUIRED, "which Python version?")
     await person.provide_input(theirs.message_id, ProvideInput(content="Python 3.12", author="alice"))
     assert (await asyncio.wait_for(person.result(theirs.message_id), 60)).state == MessageState.COMPLETED
+
+
+async def test_a_question_a_person_answered_is_no_longer_the_agents_to_answer(daemon, fake_ollama):
+    """The assistant's message asks; a person answers in its place; the assistant's own answer,
+    later, is refused (the message told its conversation it works again) and never reaches it."""
+    sent_first: list[str] = []
+
+    def respond(body: dict[str, Any]) -> Reply:
+        said = [m.get("content") or "" for m in body.get("messages") or [] if m.get("role") == "user"]
+        if len(said) == 1 and not any(m.get("role") == "tool" for m in body.get("messages") or []):
+            return Reply(tool_calls=[ToolCall("send_private_message", {"to": "developer", "content": CODING})])
+        if len(said) == 2 and not sent_first:
+            sent_first.append("answer")
+            return Reply(tool_calls=[ToolCall("answer_private_message", {"message_id": asked_id[0], "content": "3.8"})])
+        return Reply(content="ok")
+
+    asked_id: list[str] = []
+    slow_fix = iter([Reply(content="NEED INPUT: which Python version?")])
+    agents_answer(fake_ollama, **{ASSISTANT: respond,  # still working on it while the assistant tries
+                                  DEVELOPER: lambda _: next(slow_fix, Reply(content=FIX, delay_s=10))})  # fmt: skip
+    handle = await daemon.start(agent="assistant")
+    await _answered(daemon, handle)
+    person = messages_of(daemon)
+    [sent] = (await person.page("assistant", 10, None)).items
+    asked_id.append(sent.message_id)
+    asking = await wait_for(lambda: _asks(handle), timeout=60)  # the question reached the sender's conversation
+    assert asking == {sent.message_id: "which Python version?"}
+    await person.provide_input(sent.message_id, ProvideInput(content="Python 3.12", author="alice"))
+    await wait_for(lambda: _asks_nothing(handle), timeout=30)  # working again: the question is closed
+    assert (await person.status(sent.message_id)).state == MessageState.WORKING
+
+    turn = asyncio.create_task(daemon.send(handle, "Now answer the developer's question yourself."))
+    await _approve(handle, "answer_private_message")
+    result = await asyncio.wait_for(turn, 60)
+    assert [(c.tool, c.success) for c in result.tool_calls] == [("answer_private_message", False)]
+    assert f"private message {sent.message_id} is not waiting for your input" in tool_messages(daemon, handle)[-1]
+    assert (await asyncio.wait_for(person.result(sent.message_id), 60)).state == MessageState.COMPLETED
+    notes = [v.content for v in await handle.query(ConversationWorkflow.history) if v.role == "system"]
+    assert not [n for n in notes if ": working" in n]  # working again closes the question silently
+
+
+async def _asks(handle) -> dict[str, str]:
+    return (await status_of(handle)).messages_asking
+
+
+async def _asks_nothing(handle) -> bool:
+    return not await _asks(handle)
 
 
 async def _asking(messages, message_id: str) -> bool:

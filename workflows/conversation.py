@@ -1273,6 +1273,7 @@ class ConversationWorkflow:
             last_error=self._carried.last_error,
             ended_reason=self._end_reason or None,
             ignored_approvals=list(self._ignored_approvals),
+            messages_asking=dict(self._carried.messages_asking),
         )
 
     @workflow.query

@@ -121,13 +121,18 @@ class MessageTool:
 
     def heard(self, update: MessageUpdate) -> Inject | None:
         """A waiting tool call takes the update; otherwise it becomes a note for the conversation.
-        A question is kept (``messages_asking``) until it is answered or the message ends."""
+        A question is kept (``messages_asking``) until the message works again or ends."""
         if update.state == MessageState.INPUT_REQUIRED and update.question:
             self._asking[update.message_id] = update.question
             for oldest in list(self._asking)[:-MAX_ASKING]:
                 del self._asking[oldest]
-        elif update.state.final:
-            self._asking.pop(update.message_id, None)
+            return self._deliver(update)
+        self._asking.pop(update.message_id, None)
+        if update.state == MessageState.WORKING:  # its question was answered (maybe by a person): no note
+            return None
+        return self._deliver(update)
+
+    def _deliver(self, update: MessageUpdate) -> Inject | None:
         if update.message_id in self._waiting and update.message_id not in self._heard:
             self._heard[update.message_id] = update
             return None

@@ -15,7 +15,8 @@ the same place: the request ids are fixed per round (``<message_id>-<round>``) a
 conversation ignores a repeat. Each step is written to the store (``messages.record``, an upsert)
 for the collaboration tracker and ``relationship_trust``; the sender's conversation, when there is
 one, hears of input_required and of the end through the ``private_message_update`` signal
-(in order, ``workflows/outbox.py``). It never continues as new: its steps are bounded
+(in order, ``workflows/outbox.py``) — and of ``working`` again once a question was answered, so
+it stops offering that question. It never continues as new: its steps are bounded
 (``MAX_INPUT_ROUNDS``, ``MAX_DEEPTHINK_STEPS``).
 """
 
@@ -56,6 +57,8 @@ with workflow.unsafe.imports_passed_through():
 
 ADMISSION_PATCH = "message-admission"
 """``messages.admit`` after the accept rule (histories recorded before it accept without it)."""
+ANSWERED_PATCH = "message-input-answered"
+"""The sender hears ``working`` once its question was answered (by it or by a person)."""
 UPDATE_SIGNAL = "private_message_update"
 """The sender conversation's signal (``ConversationWorkflow.private_message_update``)."""
 
@@ -177,6 +180,8 @@ class PrivateMessageWorkflow:
         assert self._input is not None
         self._status.question = None
         await self._set(MessageState.WORKING)
+        if workflow.patched(ANSWERED_PATCH):  # the sender's question is closed, whoever answered it
+            self._tell_sender()
         return self._input
 
     async def _deepthink(self) -> TurnDone:
