@@ -307,7 +307,7 @@ async def run_stack(client: Client, name: str, settings: Settings, args: argpars
     load drifts), and (PostgreSQL) scale-out."""
     progress(f"{name}: seeding {args.memories} memories")
     await seed_memories(settings, args.memories)
-    target = daemonflow_target(client, settings.task_queue, agent=AGENT)
+    target = daemonflow_target(client, settings.task_queue, agent=AGENT, stream_tokens=not args.no_stream_tokens)
     with workers("daemonflow", settings.task_queue, daemonflow_env(settings)):
         progress(f"{name}:")
         results.stacks[name] = await measure(target, args)
@@ -406,6 +406,7 @@ def report(results: Results, args: argparse.Namespace, machine: str) -> None:
     print(f"concurrent: {args.conversations} conversations × {args.turns_per_conversation} turns at once "
           f"({args.conversations * args.turns_per_conversation} turns), after 1 warm-up turn each")
     print(f"memory:     on — recall from {args.memories} memories every turn; extraction when quiet or every 5 turns")
+    print(f"tokens:     {'not streamed (stream_tokens off)' if args.no_stream_tokens else 'streamed (the default)'}")
     print("processes:  this client; one worker each (Daemonflow, floor); the fake model server; the dev server")
     for name, figures in results.stacks.items():
         print(f"\n{name} records ({results.stores[name]}) against the floor")
@@ -430,6 +431,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a smaller run, for a smoke check")
     parser.add_argument("--sqlite-only", action="store_true", help="SQLite records only: no PostgreSQL, no scale-out")
     parser.add_argument("--postgres-url", help="an existing PostgreSQL server (admin URL) instead of a pgserver")
+    parser.add_argument("--no-stream-tokens", action="store_true",
+                        help="conversations started with stream_tokens off (what live tokens cost a turn)")
     helps = {
         "turns": "sequential turns measured",
         "warmup": "sequential warm-up turns, not measured",

@@ -463,6 +463,8 @@ def test_rank_orders_dedups_and_cuts() -> None:
     ranked = rank([(a, 0.9), (b, 0.5), (d, 0.1)], k=10, now=NOW, vectors=vectors)
     assert [s.record.id for s in ranked] == [a.id]
     assert cosine([0.99, 0.1], [1.0, 0.0]) > 0.95
+    zero = {a.id: [0.0, 0.0], b.id: [0.0, 0.0]}  # no direction, so never a duplicate
+    assert [s.record.id for s in rank([(a, 0.9), (b, 0.5)], k=10, now=NOW, vectors=zero)] == [a.id, b.id]
 
 
 def test_near_duplicate_threshold_and_text_normalisation() -> None:

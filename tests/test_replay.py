@@ -37,6 +37,7 @@ from workflows.plan import TaskPlanWorkflow
 from models.memory import MemoryAdminRequest
 from models.relevance_calculation import CalculationRequest
 from workers.main import WORKFLOWS
+from workers.workflow_runner import LeanSandboxRunner
 from workers.schedules import cleanup_input, monitoring_input, optimisation_review_input, pattern_analysis_input
 from workflows.cache_cleanup import CacheCleanupWorkflow
 from workflows.memory_admin import MemoryAdminWorkflow
@@ -50,7 +51,8 @@ RECORD = os.environ.get("DAEMONFLOW_RECORD_HISTORIES") == "1"
 
 
 def replayer() -> Replayer:
-    return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)  # every workflow a worker runs
+    return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter,  # every workflow a worker runs
+                    workflow_runner=LeanSandboxRunner())  # in the sandbox a worker runs them in
 
 
 async def turns_with_tools_and_injection(daemon, fake) -> list[WorkflowHandle]:

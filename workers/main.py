@@ -46,6 +46,7 @@ from workers.interceptors import DaemonflowInterceptor
 from workers.logs import configure_logging
 from workers.metrics import SandboxObserver, serve_metrics, temporal_runtime, track_conversation_states
 from workers.telemetry import setup_tracing, shutdown_tracing
+from workers.workflow_runner import LeanSandboxRunner
 from workflows.channel import ChannelWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.memory_admin import MemoryAdminWorkflow
@@ -120,6 +121,7 @@ def _worker(client: Client, task_queue: str, workflows: list, activities: list) 
         workflows=workflows,
         activities=activities,
         interceptors=[DaemonflowInterceptor()],
+        workflow_runner=LeanSandboxRunner(),  # the SDK's sandbox without its exec per payload lookup
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,  # issue 16: an interrupt reaches llm.chat in ~1 s
     )

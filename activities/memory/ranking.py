@@ -33,6 +33,8 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+import numpy as np
+
 from models.memory import MemoryRecord, RecallWeights, ScoredMemory, utcnow
 
 DEDUP_SIMILARITY = 0.95
@@ -110,6 +112,7 @@ def rank(
         )
     scored.sort(key=lambda s: (-s.score, -s.similarity, -(s.record.last_used_at or s.record.created_at).timestamp()))
 
+    units = _unit_vectors(vectors) if vectors is not None else None
     kept: list[ScoredMemory] = []
     seen_texts: set[str] = set()
     seen_ids: set[str] = set()
@@ -121,7 +124,7 @@ def rank(
         text = normalise_text(candidate.record.text)
         if text in seen_texts:
             continue
-        if vectors is not None and _too_close(candidate, kept, vectors, dedup_similarity):
+        if units is not None and _too_close(candidate, kept, units, dedup_similarity):
             continue
         kept.append(candidate)
         seen_texts.add(text)
@@ -129,17 +132,31 @@ def rank(
     return kept
 
 
+def _unit_vectors(vectors: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
+    """Each vector scaled to length 1 (a zero vector stays zero), in one matrix operation, so that
+    each cosine of the de-duplication is one dot product. As Python sums over 384 floats, three
+    per pair, they were 5 % of the worker's CPU at 50 concurrent conversations (py-spy,
+    ``bench/README.md``)."""
+    if not vectors:
+        return {}
+    ids = list(vectors)
+    matrix = np.asarray([vectors[i] for i in ids], dtype=np.float64)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    matrix = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+    return dict(zip(ids, matrix, strict=True))
+
+
 def _too_close(
     candidate: ScoredMemory,
     kept: Sequence[ScoredMemory],
-    vectors: Mapping[str, Sequence[float]],
+    units: Mapping[str, np.ndarray],
     threshold: float,
 ) -> bool:
-    vector = vectors.get(candidate.record.id)
+    vector = units.get(candidate.record.id)
     if vector is None:
         return False
     for other in kept:
-        other_vector = vectors.get(other.record.id)
-        if other_vector is not None and cosine(vector, other_vector) >= threshold:
+        other_vector = units.get(other.record.id)
+        if other_vector is not None and float(vector @ other_vector) >= threshold:
             return True
     return False
