@@ -183,9 +183,10 @@ async def test_tasks_added_while_the_plan_runs_join_the_graph_and_bad_additions_
 
 async def test_pause_holds_new_tasks_until_resume(daemon, fake_ollama):
     model = TaskModel(fake_ollama)
-    model.script("a", Reply(content="result of a", delay_s=1.0))
+    model.script("a", Reply(content="result of a", delay_s=5.0))  # long enough for the pause to land meanwhile
     plan = await plans_of(daemon).start(plan_input(task("a"), task("b"), max_parallel=1))
     await wait_progress(plan, lambda p: state_of(p, "a") == TaskState.RUNNING)
+    await wait_for(lambda: _asked(model, "a"))  # its turn has begun: a pause holds its next step, not this one
     await plan.pause("lunch")
     paused = await wait_progress(plan, lambda p: state_of(p, "a") == TaskState.SUCCEEDED or p.counts["failed"])
     assert paused.state == PlanState.PAUSED and paused.details.startswith("paused: lunch · 1/2 done")
@@ -196,6 +197,10 @@ async def test_pause_holds_new_tasks_until_resume(daemon, fake_ollama):
     await plan.resume()
     summary = await plan.result()
     assert [t.state for t in summary.tasks] == [TaskState.SUCCEEDED] * 2
+
+
+async def _asked(model: TaskModel, task_id: str) -> bool:
+    return task_id in model.asked
 
 
 async def test_cancel_and_reprioritise_while_running(daemon, fake_ollama):
