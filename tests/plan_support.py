@@ -33,8 +33,14 @@ class TaskModel:
         self.asked: list[str] = []
         self.prompts: dict[str, list[str]] = {}
         self._scripts: dict[str, list[Reply]] = {}
+        self._held: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         fake.responder = self
+
+    def hold(self, task_id: str) -> threading.Event:
+        """Task ``task_id``'s answers wait until the returned event is set (at most a minute)."""
+        with self._lock:
+            return self._held.setdefault(task_id, threading.Event())
 
     def script(self, task_id: str, *replies: Reply | str) -> None:
         with self._lock:
@@ -50,9 +56,11 @@ class TaskModel:
             self.asked.append(task_id)
             self.prompts.setdefault(task_id, []).append(text)
             queued = self._scripts.get(task_id)
-            if queued:
-                return queued.pop(0)
-        return Reply(content=f"result of {task_id}", delay_s=self.delay_s)
+            reply = queued.pop(0) if queued else Reply(content=f"result of {task_id}", delay_s=self.delay_s)
+            held = self._held.get(task_id)
+        if held is not None:
+            held.wait(60)  # in the fake's own request thread: other calls go on
+        return reply
 
 
 def plan_id() -> str:

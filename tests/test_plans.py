@@ -183,15 +183,16 @@ async def test_tasks_added_while_the_plan_runs_join_the_graph_and_bad_additions_
 
 async def test_pause_holds_new_tasks_until_resume(daemon, fake_ollama):
     model = TaskModel(fake_ollama)
-    model.script("a", Reply(content="result of a", delay_s=5.0))  # long enough for the pause to land meanwhile
+    answer_a = model.hold("a")  # a's model answers once the plan is paused, whatever the machine's speed
     plan = await plans_of(daemon).start(plan_input(task("a"), task("b"), max_parallel=1))
     await wait_progress(plan, lambda p: state_of(p, "a") == TaskState.RUNNING)
     await wait_for(lambda: _asked(model, "a"))  # its turn has begun: a pause holds its next step, not this one
     await plan.pause("lunch")
-    paused = await wait_progress(plan, lambda p: state_of(p, "a") == TaskState.SUCCEEDED or p.counts["failed"])
-    assert paused.state == PlanState.PAUSED and paused.details.startswith("paused: lunch · 1/2 done")
-    await asyncio.sleep(1.0)
-    still = await plan.progress()
+    await wait_progress(plan, lambda p: p.state == PlanState.PAUSED)
+    answer_a.set()
+    # The state that shows a done is the one in which b would have been started, had the plan run on.
+    still = await wait_progress(plan, lambda p: state_of(p, "a") == TaskState.SUCCEEDED or p.counts["failed"])
+    assert still.state == PlanState.PAUSED and still.details.startswith("paused: lunch · 1/2 done")
     assert state_of(still, "b") == TaskState.READY and "b" not in model.asked
     assert "waiting: b" in still.details
     await plan.resume()
