@@ -107,9 +107,7 @@ class PrivateMessageStore:
             row = session.exec(select(PrivateMessageRow).where(PrivateMessageRow.message_id == status.message_id)).first()
             if row is not None and row.accepted:
                 return None
-            busy = session.exec(select(func.count()).select_from(PrivateMessageRow).where(
-                PrivateMessageRow.recipient == status.recipient, col(PrivateMessageRow.state).in_(OPEN_STATES),
-                PrivateMessageRow.message_id != status.message_id)).one()  # fmt: skip
+            busy = _open_count(session, status.recipient, status.message_id)
             if busy >= max_open:
                 return busy
             _write(session, row, status)
@@ -152,9 +150,7 @@ class PrivateMessageStore:
     def open_for(self, recipient: str, exclude_message_id: str) -> int:
         """Messages ``recipient`` accepted and has not finished (the workload the accept rule reads)."""
         with Session(self._engine) as session:
-            return session.exec(select(func.count()).select_from(PrivateMessageRow).where(
-                PrivateMessageRow.recipient == recipient, col(PrivateMessageRow.state).in_(OPEN_STATES),
-                PrivateMessageRow.message_id != exclude_message_id)).one()  # fmt: skip
+            return _open_count(session, recipient, exclude_message_id)
 
     def trust(self, sender: str, recipients: Iterable[str]) -> dict[str, float]:
         """``relationship_trust`` of each recipient towards ``sender`` (``trust_of``), for the
@@ -186,6 +182,12 @@ class PrivateMessageStore:
                 select(rows_.sender, rows_.recipient, func.count()).where(*window, _budget_refusal())
                 .group_by(rows_.sender, rows_.recipient))}  # fmt: skip
         return _report(rows, budget, since, until)
+
+
+def _open_count(session: Session, recipient: str, exclude_message_id: str) -> int:
+    return session.exec(select(func.count()).select_from(PrivateMessageRow).where(
+        PrivateMessageRow.recipient == recipient, col(PrivateMessageRow.state).in_(OPEN_STATES),
+        PrivateMessageRow.message_id != exclude_message_id)).one()  # fmt: skip
 
 
 def _budget_refusal():  # noqa: ANN202 - a SQL expression

@@ -14,6 +14,16 @@ def _object(properties: dict, required: list[str] | None = None) -> dict:
     return {"type": "object", "properties": properties, "required": required or [], "additionalProperties": False}
 
 
+_MESSAGE_CONTENT = {"type": "string", "minLength": 1, "maxLength": 4000}
+_MESSAGE_WAIT_S = {"type": "integer", "minimum": 1, "maximum": 600}
+
+
+def _agent_message(name: str, description: str, properties: dict, required: list[str]) -> ToolSpec:
+    """A private-message tool: run by the conversation workflow itself, judged as ``AGENT_MESSAGE``."""
+    return ToolSpec(name=name, category=ToolCategory.AI, action_type=ActionType.AGENT_MESSAGE, runs_on=RunsOn.WORKFLOW,
+                    timeout_s=600, max_attempts=1, description=description, parameters=_object(properties, required))
+
+
 NOT_AN_OPTION = "^[^-]"
 """A value a program receives as an operand never starts with ``-`` (it would be read as an option:
 pytest's ``--basetemp=.`` empties the folder). Checked in the workflow and again by the tools."""
@@ -173,34 +183,29 @@ CATALOG: tuple[ToolSpec, ...] = (
         }, ["tasks"]),
     ),
 
-    ToolSpec(
-        name="send_private_message", category=ToolCategory.AI, action_type=ActionType.AGENT_MESSAGE,
-        runs_on=RunsOn.WORKFLOW, timeout_s=600, max_attempts=1, description=(
-            "Send a private request to another agent. It may refuse (busy, outside its expertise). With "
-            "wait=true its answer is this tool's result (at most timeout_s); otherwise you get the message id "
-            "and its outcome arrives later as a note."),
-        parameters=_object({
-            "to": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$",
-                   "description": "the agent's name, e.g. developer"},
-            "content": {"type": "string", "minLength": 1, "maxLength": 4000},
-            "wait": {"type": "boolean", "description": "wait for the answer (default false)"},
-            "timeout_s": {"type": "integer", "minimum": 1, "maximum": 600},
-            "deepthink": {"type": "boolean", "description": "ask it to reason in several private steps first"},
-        }, ["to", "content"]),
+    _agent_message(
+        "send_private_message",
+        "Send a private request to another agent. It may refuse (busy, outside its expertise). With "
+        "wait=true its answer is this tool's result (at most timeout_s); otherwise you get the message id "
+        "and its outcome arrives later as a note.",
+        {"to": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                "description": "the agent's name, e.g. developer"},
+         "content": _MESSAGE_CONTENT,
+         "wait": {"type": "boolean", "description": "wait for the answer (default false)"},
+         "timeout_s": _MESSAGE_WAIT_S,
+         "deepthink": {"type": "boolean", "description": "ask it to reason in several private steps first"}},
+        ["to", "content"],
     ),
-    ToolSpec(
-        name="answer_private_message", category=ToolCategory.AI, action_type=ActionType.AGENT_MESSAGE,
-        runs_on=RunsOn.WORKFLOW, timeout_s=600, max_attempts=1, description=(
-            "Answer the question of an agent you sent a private message to (its state is input required; "
-            "the note or tool result that told you gives the message_id). With wait=true its next outcome "
-            "is this tool's result (at most timeout_s); otherwise it arrives later as a note."),
-        parameters=_object({
-            "message_id": {"type": "string", "minLength": 1, "maxLength": 100,
-                           "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:-]*$"},
-            "content": {"type": "string", "minLength": 1, "maxLength": 4000},
-            "wait": {"type": "boolean", "description": "wait for the message's next outcome (default false)"},
-            "timeout_s": {"type": "integer", "minimum": 1, "maximum": 600},
-        }, ["message_id", "content"]),
+    _agent_message(
+        "answer_private_message",
+        "Answer the question of an agent you sent a private message to (its state is input required; "
+        "the note or tool result that told you gives the message_id). With wait=true its next outcome "
+        "is this tool's result (at most timeout_s); otherwise it arrives later as a note.",
+        {"message_id": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:-]*$"},
+         "content": _MESSAGE_CONTENT,
+         "wait": {"type": "boolean", "description": "wait for the message's next outcome (default false)"},
+         "timeout_s": _MESSAGE_WAIT_S},
+        ["message_id", "content"],
     ),
     ToolSpec(
         name="memory_store", category=ToolCategory.MEMORY, action_type=ActionType.MEMORY, runs_on=RunsOn.MEMORY,
