@@ -38,6 +38,9 @@ from control.errors import ControlError
 from models.streaming import TOKENS_TOPIC
 
 TOKEN_FRAMES = {"delta": "token", "reset": "token_reset"}
+FOLLOWING_WAIT_S = 5.0
+"""At most this long the ``200`` waits for the feed's first poll to be accepted (a loaded worker:
+the stream opens anyway, and the model's next check finds the viewer, ``models/streaming.py``)."""
 
 
 async def live_response(ctx: ApiContext, request: Request, conversation: Conversation, after: int | None,
@@ -46,13 +49,16 @@ async def live_response(ctx: ApiContext, request: Request, conversation: Convers
     stream = conversation.stream()
     watching = ctx.hub.watching(stream)
     viewer = await watching.__aenter__()  # joined before the backlog is read: nothing falls between
+    running = conversation.execution is not None and conversation.execution.running
     try:
         first = await stream.read(start)  # fails here (503) rather than inside a 200 stream
         viewer.began(first.next_offset)
+        if running:  # the 200 once the workflow counts this viewer: a message sent after it streams
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(viewer.following.wait(), FOLLOWING_WAIT_S)
     except BaseException:
         await watching.__aexit__(None, None, None)
         raise
-    running = conversation.execution is not None and conversation.execution.running
     frames = _frames(ctx, request, _Cursor(stream, start), viewer, first, running)
     return StreamingResponse(
         _closing(frames, watching), media_type="text/event-stream",

@@ -13,6 +13,10 @@ apart, and what was published between them would reach no one (a CI run lost an
 ``approval_decided`` that way). Each viewer has a bounded queue: a viewer that does not keep up is cut off
 from the feed (its queue dropped, ``lagged`` set) instead of holding the others up, and catches up
 by reading the backlog again — if the workflow no longer keeps what it missed, it gets a ``gap``.
+
+``Viewer.following`` is set once the feed's first poll is accepted by the workflow: from then on
+the conversation knows it is watched and publishes its model's tokens (``models/streaming.py``);
+the SSE endpoint answers ``200`` only then, so a message sent after it streams.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ VIEWER_QUEUE_ITEMS = 256
 """Items a viewer may have waiting; a token batch is one item, so a quarter of a minute of a fast
 model at 4 batches a second is 60."""
 RESUBSCRIBE_S = 1.0
+RESUBSCRIBE_FIRST_S = 0.1
+"""A failed feed subscribes again after 0.1 s, doubling up to ``RESUBSCRIBE_S``: a channel member
+whose conversation starts with a post is followed (and so streams) within a fraction of a second."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,8 @@ class Viewer:
     """Set when its queue overflowed: what it holds is dropped; it reads the backlog again."""
     begins_at: asyncio.Future[int | None] | None = None
     """Its feed's start: set by the first viewer's ``began`` (later ones find it set)."""
+    following: asyncio.Event = field(default_factory=asyncio.Event)
+    """Its feed's, set once the workflow accepted the feed's first poll."""
 
     def began(self, offset: int | None) -> None:
         """Its backlog ends before ``offset``: a feed not yet following starts there. ``None``: a
@@ -84,6 +93,7 @@ class Feed:
         self.stream = stream
         self.viewers: set[Viewer] = set()
         self.begins_at: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self.following = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -103,18 +113,20 @@ class Feed:
         STREAM_SUBSCRIPTIONS.inc()
         try:
             offset = await self.begins_at
+            failures = 0
             while True:
                 try:
                     offset = await self.stream.offset() if offset is None else offset
-                    async for item in self.stream.follow(offset):
-                        offset = item.offset + 1
+                    async for item in self.stream.follow(offset, self.following.set):
+                        offset, failures = item.offset + 1, 0
                         self._deliver(item)
                     self._deliver(FeedEnded())
                     return
                 except (ControlError, Exception) as err:  # noqa: BLE001 - any failure: say so, try again
                     log.warning("stream of %s: %s; subscribing again", self.stream.workflow_id, err)
                     self._deliver(FeedFailing(str(err) or type(err).__name__))
-                    await asyncio.sleep(RESUBSCRIBE_S)
+                    await asyncio.sleep(min(RESUBSCRIBE_S, RESUBSCRIBE_FIRST_S * 2**failures))
+                    failures += 1
         finally:
             STREAM_SUBSCRIPTIONS.dec()
 
@@ -139,7 +151,7 @@ class StreamHub:
         if feed is None or feed.over:  # a feed whose run ended serves no one new: a new run may follow
             feed = self._feeds[stream.workflow_id] = Feed(stream)
             feed.start()
-        viewer = Viewer(asyncio.Queue(self._queue_items), begins_at=feed.begins_at)
+        viewer = Viewer(asyncio.Queue(self._queue_items), begins_at=feed.begins_at, following=feed.following)
         feed.viewers.add(viewer)
         try:
             yield viewer

@@ -52,6 +52,7 @@ from bench.fake_model import serve
 from bench.floor import FloorWorkflow
 from bench.worker import worker_process
 from config.settings import Settings
+from control.failures import until_ready
 from models.conversation import ConversationInput, SendMessage, conversation_workflow_id
 from models.memory import NewMemory, MemoryScope
 from workflows import search_attributes
@@ -136,8 +137,8 @@ def daemonflow_target(client: Client, task_queue: str, **options) -> Target:
             task_queue=task_queue,
         )
 
-    async def send(handle: WorkflowHandle, text: str) -> object:
-        return await handle.execute_update(ConversationWorkflow.send_message, SendMessage(content=text))
+    async def send(handle: WorkflowHandle, text: str) -> object:  # retried as the typed client does
+        return await until_ready(lambda: handle.execute_update(ConversationWorkflow.send_message, SendMessage(content=text)))
 
     return Target("daemonflow", open, send)
 

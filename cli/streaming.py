@@ -22,6 +22,7 @@ from control.errors import ControlError
 from models.streaming import DoubleTexting, TOKENS_TOPIC
 
 FOLLOW_RETRY_S = 0.2
+FOLLOWING_WAIT_S = 5.0
 SETTLE_S = 2.0
 """How long the chat waits, once the turn's result is in, for the printer to catch up with it."""
 
@@ -36,12 +37,14 @@ class TokenPrinter:
         """What was printed for the latest model step (since its last reset)."""
         self.settled = asyncio.Event()
         """Set once the stream shows the turn completed (or failed)."""
+        self.following = asyncio.Event()
+        """Set once the conversation counts this printer as watching (its first poll accepted)."""
 
     async def follow(self, offset: int) -> None:
         """Print from ``offset`` until cancelled; waits for a conversation that does not exist yet."""
         while True:
             try:
-                async for item in self._stream.follow(offset):
+                async for item in self._stream.follow(offset, self.following.set):
                     offset = item.offset + 1
                     self._show(item.topic, item.data)
                 return
@@ -77,13 +80,19 @@ class TokenPrinter:
 
 
 async def start_printer(stream: ConversationStream, agent: str, known: bool) -> tuple[TokenPrinter, asyncio.Task[None]]:
-    """A printer from where the stream is now (``known``: the conversation exists) or its start."""
+    """A printer from where the stream is now (``known``: the conversation exists; then it returns
+    once the conversation counts it as watching, so the next reply streams from its first token)
+    or from its start (a new conversation: its first reply streams once the model's check finds it)."""
     offset = 0
     if known:
         with contextlib.suppress(ControlError):
             offset = await stream.offset()
     printer = TokenPrinter(stream, agent)
-    return printer, asyncio.create_task(printer.follow(offset))
+    following = asyncio.create_task(printer.follow(offset))
+    if known:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(printer.following.wait(), FOLLOWING_WAIT_S)
+    return printer, following
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

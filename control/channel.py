@@ -24,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from control.workflow_client import WorkflowClient
 from control.errors import ChannelEnded, ChannelNotFound, ControlError, NoWorker, PostNotFound
-from control.failures import answered, post_failure, rpc_failure
+from control.failures import answered, post_failure, rpc_failure, until_ready
 from control.posts import PostOutcome, post_outcome
 from models.channel import (
     CHANNEL_WORKFLOW_PREFIX,
@@ -121,7 +121,8 @@ class Channel(WorkflowClient):
         return await self.outcome(update, wait_s)
 
     def _start_post(self, post: Post, post_id: str) -> Awaitable[WorkflowUpdateHandle[PostResult]]:
-        return self._handle.start_update(ChannelWorkflow.post, post, id=post_id, wait_for_stage=WorkflowUpdateStage.ACCEPTED)
+        return until_ready(lambda: self._handle.start_update(ChannelWorkflow.post, post, id=post_id,
+                                                             wait_for_stage=WorkflowUpdateStage.ACCEPTED))  # fmt: skip
 
     async def follow(self, post_id: str, wait_s: float | None) -> PostOutcome:
         """Go on waiting for a post that answered ``PostWaiting``."""

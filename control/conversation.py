@@ -30,7 +30,7 @@ from control.errors import (
     NoWorker,
     TurnNotFound,
 )
-from control.failures import answered, decision_failure, rpc_failure, turn_failure
+from control.failures import answered, decision_failure, rpc_failure, turn_failure, until_ready
 from control.turns import Outcome, turn_outcome
 from control.workflow_client import WorkflowClient
 from models.conversation import (
@@ -163,8 +163,9 @@ class Conversation(WorkflowClient):
         return await self.outcome(update, wait_s)
 
     def _start_turn(self, content: str, turn_id: str) -> Awaitable[WorkflowUpdateHandle[TurnResult]]:
-        return self._handle.start_update(ConversationWorkflow.send_message, SendMessage(content=content), id=turn_id,
-                                         wait_for_stage=WorkflowUpdateStage.ACCEPTED)  # fmt: skip
+        return until_ready(lambda: self._handle.start_update(
+            ConversationWorkflow.send_message, SendMessage(content=content), id=turn_id,
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED))  # fmt: skip
 
     async def follow(self, turn_id: str, wait_s: float | None) -> Outcome:
         """Go on waiting for a turn that answered ``TurnWaiting`` (after a decision, say)."""

@@ -8,19 +8,22 @@ Two ways in, both from ``temporalio.contrib.workflow_streams``:
 - ``follow(offset)``: ``WorkflowStreamClient.subscribe`` — long-polls with the stream's poll
   *update* (one per batch received: each adds two small events to history, which is why the API
   keeps one per conversation, ``api/stream_hub.py``), follows continue-as-new, and ends after the
-  conversation's run is over and its last items are read.
+  conversation's run is over and its last items are read. Its first poll is made here, waited
+  for until the workflow *accepted* it (``on_accepted``): from then on the conversation counts
+  the follower as watching, and its model steps publish tokens (``models/streaming.py``). A
+  caller that wants the tokens of a message it is about to send waits for that first.
 
 Items come out as ``StreamItem`` (offset, topic, JSON data) whatever their topic.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateStage
 from temporalio.contrib.workflow_streams import PollInput, PollResult, WorkflowStreamClient
 from temporalio.contrib.workflow_streams._types import _decode_payload  # the wire format's own decoder
 
@@ -82,11 +85,33 @@ class ConversationStream:
         asking = handle.query(OFFSET, result_type=int, rpc_timeout=self._timeout)
         return await answered(asking, f"reading the stream offset of {self._workflow_id}")
 
-    async def follow(self, offset: int) -> AsyncIterator[StreamItem]:
-        """Items from ``offset`` on as they come; ends once the conversation's run is over."""
+    async def follow(self, offset: int, on_accepted: Callable[[], None] = lambda: None) -> AsyncIterator[StreamItem]:
+        """Items from ``offset`` on as they come; ends once the conversation's run is over.
+        ``on_accepted`` is called once, when the workflow holds the first poll (or that poll failed:
+        the SDK's subscription then deals with what it met, as it always does)."""
+        first = await self._first_poll(offset)
+        on_accepted()
+        if first is not None:
+            for wire in first.items:
+                yield _item(wire.offset, wire.topic, wire.data, self._client)
+            offset = max(offset, first.next_offset)
         stream = WorkflowStreamClient.create(self._client, self._workflow_id)
         async for item in stream.subscribe(from_offset=offset, poll_cooldown=FOLLOW_COOLDOWN):
             yield StreamItem(item.offset, item.topic, _as_dict(item.data))
+
+    async def _first_poll(self, offset: int) -> PollResult | None:
+        """The first long poll, accepted before it is waited on; None if it failed (a finished or
+        continued run, a truncated offset, no worker yet): ``subscribe`` starts over from ``offset``."""
+        handle = self._client.get_workflow_handle(self._workflow_id)
+        try:
+            polling = await handle.start_update(POLL, PollInput(from_offset=offset), result_type=PollResult,
+                                                wait_for_stage=WorkflowUpdateStage.ACCEPTED, rpc_timeout=self._timeout)  # fmt: skip
+        except Exception:  # noqa: BLE001 - whatever it is, subscribe meets it again and knows what to do
+            return None
+        try:
+            return await polling.result()
+        except Exception:  # noqa: BLE001 - the same
+            return None
 
 
 def _item(offset: int, topic: str, wire: str, client: Client) -> StreamItem:

@@ -7,7 +7,9 @@ updates, through ``turn_failure`` / ``decision_failure``; the cause chain is rea
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from temporalio.client import (
@@ -61,6 +63,30 @@ async def answered(call: Awaitable[T], what: str, needs_worker: bool = True) -> 
         raise QueryFailed(f"{what} failed: {err}") from err
     except RPCError as err:
         raise rpc_failure(err, what, needs_worker) from err
+
+
+NOT_READY_PAUSE_S = 0.1
+NOT_READY_WITHIN_S = 10.0
+
+
+async def until_ready(start: Callable[[], Awaitable[T]], within_s: float = NOT_READY_WITHIN_S) -> T:
+    """``start()`` (an update), again while Temporal answers ``WorkflowNotReady``: it refuses updates
+    while the workflow's task is being retried after one failed or timed out (a worker starved for
+    10 s, say), and that retry usually lands within a second. Pauses from 0.1 s, doubling to 2 s;
+    after ``within_s`` the refusal is raised (``rpc_failure`` says it)."""
+    pause, deadline = NOT_READY_PAUSE_S, time.monotonic() + within_s
+    while True:
+        try:
+            return await start()
+        except RPCError as err:
+            if not _not_ready(err) or time.monotonic() + pause > deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 2.0)
+
+
+def _not_ready(err: RPCError) -> bool:
+    return any(d.type_url.endswith("WorkflowNotReadyFailure") for d in err.grpc_status.details)
 
 
 def _out_of_time(what: str, needs_worker: bool) -> ControlError:

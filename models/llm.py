@@ -61,6 +61,9 @@ class ChatRequest(BaseModel):
     stream_tokens: bool = False
     """Publish what the model writes, while it writes, to the conversation's Workflow Stream
     (``activities/llm/token_stream.py``); set only by workflows that host one."""
+    watched: bool = True
+    """Whether a subscriber watched the stream when the step was scheduled; if not, the activity
+    asks again while the model writes (requests scheduled before this field: as if watched)."""
 
 
 class ChatResult(BaseModel):

@@ -9,6 +9,13 @@ share its one offset space:
   ``llm.chat`` activity with ``WorkflowStreamClient``: one signal per batch, never per token) and
   ``TokenReset`` when a retried attempt starts over.
 
+Tokens are published only while someone watches: a subscriber's poll waits in the workflow or
+returned less than ``WATCH_GRACE_S`` ago (``workflows/conversation_stream.py`` counts them). A step
+scheduled unwatched gathers its text and asks the workflow (``WATCHED_QUERY``) again while the model
+writes, and starts publishing, from the step's first character, once a viewer came; a reply nobody
+watched reaches viewers as its ``message`` event only. Why: publishing costs a signal and a workflow
+task per batch, about a sixth of a turn's CPU at 50 busy conversations (``bench/README.md``).
+
 The API serves both in one SSE stream whose ``id:`` is the stream offset + 1, so
 ``Last-Event-ID`` resumes either kind. A model step is named by ``seq`` (the transcript seq its
 reply is written at) and ``attempt``; ``offset`` is the character offset of ``text`` in that
@@ -34,6 +41,16 @@ TOKEN_BATCH_SLOWDOWN_EVERY = 20
 """After every this many batches of one step the pause between batches grows by ``TOKEN_BATCH_S``
 (20 at 0.25 s, 20 at 0.5 s, …): a reply of T seconds costs about sqrt(40·T) signals, not 4·T —
 a 5-minute answer of a slow local model ~110 instead of 1,200."""
+WATCHED_QUERY = "stream_watched"
+"""The conversation's query: does a subscriber watch its stream now (``ConversationStream.watched``)?"""
+WATCH_GRACE_S = 10
+"""A stream counts as watched this long after a subscriber's poll returned: a subscriber polls
+again at once (the API after a 50 ms cooldown, 1 s after a failure)."""
+WATCH_CHECKS_FAST = 8
+"""An unwatched step asks whether a viewer came every ``TOKEN_BATCH_S`` for its first this many
+checks (2 s), then every ``WATCH_CHECK_MAX_S``: a viewer who opens a long reply sees it within
+that, and a reply nobody watches costs one query per check instead of a signal per batch."""
+WATCH_CHECK_MAX_S = 2.0
 MAX_STREAMED_CHARS = 16_000
 """Text of one step streamed at most (as much as ``ChatResult.reply`` carries): past it viewers wait
 for the stored message, so a runaway generation never grows history through the stream."""

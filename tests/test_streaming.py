@@ -13,6 +13,7 @@ import re
 
 import httpx
 
+from models.conversation import conversation_workflow_id
 from tests.fakes.ollama import Reply
 from tests.fixtures.api import ApiStack
 from tests.streaming_support import Frame, read_frames, replies, reply_stored
@@ -20,6 +21,9 @@ from tests.test_api import new_id, until
 
 LONG = " ".join(f"word{i}" for i in range(40))
 """40 chunks: at 0.05 s each the reply takes 2 s to write, several token batches."""
+
+
+PUBLISH = "__temporal_workflow_stream_publish"
 
 
 def tokens(frames: list[Frame]) -> list[Frame]:
@@ -154,3 +158,50 @@ async def test_a_runaway_reply_streams_its_first_16000_characters_then_only_the_
     assert replies(frames).text[seq] == runaway[:16_000]
     messages = (await http.get(f"/conversations/{cid}/messages")).json()
     assert any(m["role"] == "assistant" and m["content"] == runaway for m in messages["messages"])
+
+
+async def _published_batches(api: ApiStack, cid: str) -> int:
+    history = await api.client.get_workflow_handle(conversation_workflow_id(cid)).fetch_history()
+    return sum(e.workflow_execution_signaled_event_attributes.signal_name == PUBLISH for e in history.events)
+
+
+async def test_a_reply_nobody_watches_publishes_no_tokens_and_is_stored_whole(api: ApiStack) -> None:
+    """Why: a token batch is a signal and a workflow task; a reply no one sees costs neither. Both an
+    instant reply and one written over 2 s (the activity asks the workflow while it writes)."""
+    api.ollama.chunk_delay_s = 0.05
+    api.ollama.script(Reply(content="at once"), Reply(content=LONG))
+    operator = api.http("operator")
+    cid = await start_quiet(api, "unwatched")
+    for text in ("at once", LONG):
+        sent = await operator.post(f"/conversations/{cid}/messages", json={"content": "go"})
+        assert sent.status_code == 200 and sent.json()["reply"] == text, sent.text
+    assert await _published_batches(api, cid) == 0
+    frames = await read_frames(api.http("viewer"), cid, lambda fs: len(replies(fs).stored) == 2)  # the backlog
+    assert tokens(frames) == [] and list(replies(frames).stored.values())[-1] == LONG
+
+
+async def test_a_viewer_who_comes_while_the_model_writes_gets_the_reply_from_its_first_character(api: ApiStack) -> None:
+    """A step scheduled unwatched asks the workflow while the model writes: once a viewer came,
+    everything written so far goes out as one batch at offset 0, then batches follow."""
+    words = " ".join(f"w{i}" for i in range(80))  # 80 chunks at 0.05 s: 4 s of writing
+    api.ollama.chunk_delay_s = 0.05
+    api.ollama.script(Reply(content=words))
+    cid = await start_quiet(api, "latecomer")
+    asked = len(api.ollama.chat_requests())
+    sent = await api.http("operator").post(f"/conversations/{cid}/messages", params={"wait": "false"},
+                                           json={"content": "talk"})  # fmt: skip
+    assert sent.status_code == 202, sent.text
+    await until(lambda: _asked_more(api, asked), interval=0.02)  # the model is writing, nobody watches
+    frames = await asyncio.wait_for(read_frames(api.http("viewer"), cid, reply_stored()), 60)
+
+    streamed = tokens(frames)
+    assert streamed and streamed[0].data["offset"] == 0
+    assert frames.index(streamed[-1]) < next(i for i, f in enumerate(frames) if f.event == "message"
+                                             and f.data["data"]["role"] == "assistant")  # fmt: skip
+    shown = replies(frames)
+    seq = streamed[0].data["seq"]
+    assert shown.misplaced == [] and shown.text[seq] == shown.stored[seq] == words
+
+
+async def _asked_more(api: ApiStack, before: int) -> bool:
+    return len(api.ollama.chat_requests()) > before

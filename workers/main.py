@@ -78,6 +78,7 @@ def build_activities(
     memory: MemoryService,
     host_queue: str | None = None,
     client: Client | None = None,
+    providers: LlmProviders | None = None,
 ) -> dict[str, list]:
     """Activities by role (``workers/queues.py``): ``main`` beside the store, ``llm`` beside
     the model servers, ``sandbox`` on Docker hosts."""
@@ -87,7 +88,7 @@ def build_activities(
     payloads = PayloadStore(engine)
     writer = TurnWriter(engine)
     transcript = TranscriptActivities(store, settings, load_policy(settings.policy_file), writer)
-    providers = LlmProviders(settings)  # one client per model server, shared by the model activities
+    providers = providers or LlmProviders(settings)  # one client per model server, shared by the model activities
     llm = LlmActivities(store, settings, memory, providers, writer)
     plan_tool = PlanTool(client, settings.task_queue, settings.plan_tool_wait_s).tools() if client else None  # issue 15
     tools = ToolActivities(sandbox, sandbox.client if sandbox else None, actions, payloads, host_queue=host_queue,
@@ -133,14 +134,16 @@ def build_worker(
     task_queue: str | None = None,
     sandbox: SandboxManager | None = None,
     memory: MemoryService | None = None,
+    providers: LlmProviders | None = None,
 ) -> Worker:
     """Every workflow and activity on one queue (tests, and the simplest deployment).
 
     ``memory`` is opened lazily on first use; pass one to close it when the worker stops
-    (the embedded memory store admits one process at a time)."""
+    (the embedded memory store admits one process at a time); ``providers`` likewise, to close
+    the model servers' connections."""
     memory = memory or MemoryService.from_settings(settings)
     sandbox = sandbox or build_sandbox(settings)
-    by_role = build_activities(settings, sandbox, memory, client=client)
+    by_role = build_activities(settings, sandbox, memory, client=client, providers=providers)
     return _worker(client, task_queue or settings.task_queue, WORKFLOWS, [a for acts in by_role.values() for a in acts])
 
 
@@ -150,13 +153,14 @@ def build_workers(
     roles: tuple[str, ...] = queues.ROLES,
     sandbox: SandboxManager | None = None,
     memory: MemoryService | None = None,
+    providers: LlmProviders | None = None,
 ) -> list[Worker]:
     """One ``Worker`` per queue the roles resolve to, plus this host's sandbox queue when the
     ``sandbox`` role has a Docker engine here. Without split-queue settings every role resolves
     to the main queue: one worker, as ``build_worker`` makes."""
     memory = memory or MemoryService.from_settings(settings)
     host = queues.host_queue(settings) if sandbox is not None and "sandbox" in roles else None
-    by_role = build_activities(settings, sandbox, memory, host_queue=host, client=client)
+    by_role = build_activities(settings, sandbox, memory, host_queue=host, client=client, providers=providers)
     return [
         _worker(
             client,
@@ -209,7 +213,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, role
         await schedules.apply_at_start(client, settings)
     sandbox = build_sandbox(settings) if "sandbox" in roles else None
     memory = MemoryService.from_settings(settings)
-    workers = build_workers(client, settings, roles, sandbox=sandbox, memory=memory)
+    providers = LlmProviders(settings)
+    workers = build_workers(client, settings, roles, sandbox=sandbox, memory=memory, providers=providers)
     for worker in workers:
         log.info("worker polling task queue %r on %s", worker.task_queue, settings.temporal_address)
     reaper = asyncio.create_task(reap_idle_sandboxes(sandbox, settings.sandbox_idle_s, stop)) if sandbox else None
@@ -224,6 +229,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, role
         await stop.wait()
         log.info("stopping: finishing running activities (up to %ss)", GRACEFUL_SHUTDOWN.seconds)
     await memory.close()
+    await providers.close()  # the model servers' connections (aiohttp warns about sessions left open)
     for task in (reaper, states):
         if task:
             await task

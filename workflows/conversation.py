@@ -96,7 +96,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.decisions import ignored_line, rejection
     from workflows.conversation_stream import ConversationStream
     from workflows import double_texting
-    from models.streaming import INTERRUPTED, DoubleTexting, SetDoubleTexting
+    from models.streaming import INTERRUPTED, WATCHED_QUERY, DoubleTexting, SetDoubleTexting
     from workflows.failures import failure_message
     from workflows.outbox import Outbox
     from workflows.message_tool import MessageTool
@@ -540,7 +540,7 @@ class ConversationWorkflow:
             return await workflow.execute_activity_method(
                 LlmActivities.chat, request, summary=summary, task_queue=self._carried.routing.llm_queue, **MODEL_CALL
             )
-        request.stream_tokens = True
+        request.stream_tokens, request.watched = True, self._stream.watched()
         step = workflow.start_activity_method(
             LlmActivities.chat, request, summary=summary, task_queue=self._carried.routing.llm_queue,
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, **MODEL_CALL,
@@ -1275,6 +1275,11 @@ class ConversationWorkflow:
             ignored_approvals=list(self._ignored_approvals),
             messages_asking=dict(self._carried.messages_asking),
         )
+
+    @workflow.query(name=WATCHED_QUERY)
+    def stream_watched(self) -> bool:
+        """Whether a subscriber watches the stream now (an unwatched model step asks, ``models/streaming.py``)."""
+        return self._stream.watched()
 
     @workflow.query
     def history(self, query: HistoryQuery | None = None) -> list[MessageView]:

@@ -6,19 +6,29 @@ API polled: a subscriber long-polls (one update per batch it receives) instead o
 batch), and the stream's dedup makes a retried publish harmless. Publishing an event from the
 workflow is workflow state only (no command), so recorded histories replay unchanged.
 
+It also knows whether anyone watches (``watched``): the stream's poll update is wrapped to count
+the subscribers' polls waiting in the workflow and to note when the last one returned. Polls are
+updates, in history, so the count replays exactly; the ``llm.chat`` activity publishes tokens only
+while it is true (``models/streaming.py``).
+
 The stream keeps its latest ``STREAM_ITEMS_KEPT`` items; ``state()`` hands them (and the
 publishers' dedup state) to the next run through ``CarriedState.stream``.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from temporalio.contrib.workflow_streams import WorkflowStream, WorkflowStreamState
+    from temporalio.contrib.workflow_streams import PollInput, PollResult, WorkflowStream, WorkflowStreamState
 
     from models.events import ConversationEvent
-    from models.streaming import EVENTS_TOPIC, STREAM_ITEMS_KEPT
+    from models.streaming import EVENTS_TOPIC, STREAM_ITEMS_KEPT, WATCH_GRACE_S
+
+POLL = "__temporal_workflow_stream_poll"
+"""The stream's poll update, as ``WorkflowStream`` registers it."""
 
 
 class ConversationStream:
@@ -28,6 +38,32 @@ class ConversationStream:
     def __init__(self, prior: WorkflowStreamState | None) -> None:
         self._stream = WorkflowStream(prior_state=prior)
         self._events = self._stream.topic(EVENTS_TOPIC, type=ConversationEvent)
+        self._polls_waiting = 0
+        self._last_poll: datetime | None = None
+        poll = workflow.get_update_handler(POLL)
+
+        async def counted_poll(payload: PollInput) -> PollResult:
+            self._polls_waiting += 1
+            try:
+                result = await poll(payload)  # type: ignore[misc] - the stream's own handler
+            except Exception:  # a truncated offset: the poll returned all the same
+                self._poll_returned()
+                raise
+            self._poll_returned()  # not in a ``finally``: an evicted run's handler is closed outside the workflow
+            return result
+
+        validator = self._stream._validate_poll  # noqa: SLF001 - re-registered unchanged with the counting handler
+        workflow.set_update_handler(POLL, counted_poll, validator=validator)
+
+    def _poll_returned(self) -> None:
+        self._polls_waiting -= 1
+        self._last_poll = workflow.now()
+
+    def watched(self) -> bool:
+        """A subscriber's poll waits here, or one returned less than ``WATCH_GRACE_S`` ago."""
+        if self._polls_waiting:
+            return True
+        return self._last_poll is not None and (workflow.now() - self._last_poll).total_seconds() < WATCH_GRACE_S
 
     def publish(self, event: ConversationEvent) -> None:
         self._events.publish(event)

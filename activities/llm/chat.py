@@ -142,7 +142,7 @@ async def _streamed(model: ChatModel, messages: list[PromptMessage], request: Ch
     ``Interrupted`` carrying what the model wrote so far: the workflow keeps it, marked."""
     if not request.stream_tokens:
         return await model.chat(messages, request.tools)
-    async with TokenPublisher(request.reply_seq) as tokens:
+    async with TokenPublisher(request.reply_seq, request.watched) as tokens:
         try:
             return await model.chat(messages, request.tools, tokens.on_delta)
         except asyncio.CancelledError:

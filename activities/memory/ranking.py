@@ -112,7 +112,7 @@ def rank(
         )
     scored.sort(key=lambda s: (-s.score, -s.similarity, -(s.record.last_used_at or s.record.created_at).timestamp()))
 
-    units = _unit_vectors(vectors) if vectors is not None else None
+    units = _UnitVectors(vectors) if vectors is not None else None
     kept: list[ScoredMemory] = []
     seen_texts: set[str] = set()
     seen_ids: set[str] = set()
@@ -132,24 +132,33 @@ def rank(
     return kept
 
 
-def _unit_vectors(vectors: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
-    """Each vector scaled to length 1 (a zero vector stays zero), in one matrix operation, so that
-    each cosine of the de-duplication is one dot product. As Python sums over 384 floats, three
-    per pair, they were 5 % of the worker's CPU at 50 concurrent conversations (py-spy,
-    ``bench/README.md``)."""
-    if not vectors:
-        return {}
-    ids = list(vectors)
-    matrix = np.asarray([vectors[i] for i in ids], dtype=np.float64)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    matrix = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
-    return dict(zip(ids, matrix, strict=True))
+class _UnitVectors:
+    """Each candidate's vector scaled to length 1 (a zero vector stays zero), made when the
+    de-duplication first looks at it: each cosine is then one dot product. Python sums over 384
+    floats, three per pair, were 5 % of the worker's CPU at 50 concurrent conversations, and turning
+    every candidate's list into an array up front 4 % more (py-spy, ``bench/README.md``); ranking
+    stops after ``k`` kept, so most candidates are never looked at."""
+
+    def __init__(self, vectors: Mapping[str, Sequence[float]]) -> None:
+        self._vectors = vectors
+        self._units: dict[str, np.ndarray | None] = {}
+
+    def get(self, record_id: str) -> np.ndarray | None:
+        if record_id not in self._units:
+            raw = self._vectors.get(record_id)
+            self._units[record_id] = None if raw is None else _unit(np.asarray(raw, dtype=np.float64))
+        return self._units[record_id]
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else np.zeros_like(vector)
 
 
 def _too_close(
     candidate: ScoredMemory,
     kept: Sequence[ScoredMemory],
-    units: Mapping[str, np.ndarray],
+    units: _UnitVectors,
     threshold: float,
 ) -> bool:
     vector = units.get(candidate.record.id)
