@@ -300,6 +300,8 @@ class Results:
     scale: dict[int, Figures] = field(default_factory=dict)
     """Worker processes → concurrent figures (PostgreSQL)."""
     stores: dict[str, str] = field(default_factory=dict)
+    split: Figures | None = None
+    """SQLite, the roles split over two worker processes (main + sandbox, llm)."""
 
 
 async def run_stack(client: Client, name: str, settings: Settings, args: argparse.Namespace, results: Results,
@@ -314,12 +316,29 @@ async def run_stack(client: Client, name: str, settings: Settings, args: argpars
         results.stacks[name] = await measure(target, args)
     progress("floor, right after:")
     results.floor_beside[name] = await measure(floor, args, sequential_too=False)
+    if name == "SQLite":
+        results.split = await split_roles(client, settings, args)
     if name != "PostgreSQL":
         return
     results.scale[1] = results.stacks[name]
     with workers("daemonflow", settings.task_queue, {**daemonflow_env(settings)}, count=2):
         progress(f"{name}, two worker processes:")
         results.scale[2] = await measure(target, args, sequential_too=False)
+
+
+async def split_roles(client: Client, settings: Settings, args: argparse.Namespace) -> Figures:
+    """The same machine with the work in two processes, as ``workers/queues.py`` allows: workflows
+    and store-side activities in one, the model and memory activities (``DAEMONFLOW_LLM_TASK_QUEUE``)
+    in the other — neither holds the other's interpreter lock. Queues of their own: the earlier
+    phase's conversations (their late extractions) stay with the queue they were routed to."""
+    split = settings.model_copy(update={"task_queue": f"{settings.task_queue}-split"})
+    env = {**daemonflow_env(split), "DAEMONFLOW_LLM_TASK_QUEUE": f"{split.task_queue}-llm"}
+    target = daemonflow_target(client, split.task_queue, agent=AGENT, stream_tokens=not args.no_stream_tokens)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(worker_process("daemonflow", split.task_queue, env, roles="llm"))
+        stack.enter_context(worker_process("daemonflow", split.task_queue, env, roles="main,sandbox"))
+        progress("SQLite, roles split over two worker processes:")
+        return await measure(target, args, sequential_too=False)
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -418,6 +437,13 @@ def report(results: Results, args: argparse.Namespace, machine: str) -> None:
     print(f"floor concurrent turns/s: {results.floor.throughput:.1f} at the start, {drift} (the ratios use the latter)")
     print("\nratio: daemonflow / floor for latencies, floor / daemonflow for turns/s;")
     print("either way it is how many times slower Daemonflow is than a bare update + activity.")
+    if results.split is not None:
+        one, split, floor = results.stacks["SQLite"], results.split, results.floor_beside["SQLite"]
+        print("\nroles split over two worker processes (SQLite records): workflows and store-side activities in one,")
+        print("the model and memory activities in the other (DAEMONFLOW_LLM_TASK_QUEUE): concurrent turns/s")
+        print(f"  one process {one.throughput:6.1f}   split {split.throughput:6.1f}   floor after SQLite {floor.throughput:6.1f}"
+              f"   ratio to it {floor.throughput / split.throughput:.2f}x   (p50 {pct(50)(split.concurrent):.0f} ms)")
+        print(f"  split {per_turn(split)}")
     if results.scale:
         one, two = results.scale[1], results.scale[2]
         print("\nscale-out on one dev server (PostgreSQL records): concurrent turns/s")

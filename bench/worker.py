@@ -1,8 +1,9 @@
 """A worker in a process of its own for ``bench.conversation``: Daemonflow's (``build_worker``,
 every workflow and activity on one queue, settings from the environment) or the floor's.
 
-``python -m bench.worker daemonflow|floor QUEUE`` prints ``ready`` once it polls and runs until its
-stdin closes. The benchmark's client, the workers and the fake model each get their own process,
+``python -m bench.worker daemonflow|floor QUEUE [ROLES]`` prints ``ready`` once it polls and runs
+until its stdin closes; ``ROLES`` (``main,sandbox`` or ``llm``, as ``daemonflow worker --queues``)
+runs only those roles' workers, on the queues the environment's settings give them. The benchmark's client, the workers and the fake model each get their own process,
 as an API, workers and Ollama do in production: no worker pays the interpreter lock for the
 client's or the model server's work, and several workers can share the machine's cores.
 """
@@ -22,13 +23,15 @@ from temporalio.worker import Worker
 
 from bench.floor import FloorWorkflow, echo
 from config.settings import Settings
-from workers.main import build_worker
+from workers.main import build_worker, build_workers
+from workers.queues import parse_roles
 
 
 @contextlib.contextmanager
-def worker_process(kind: str, task_queue: str, env: dict[str, str]) -> Iterator[subprocess.Popen]:
+def worker_process(kind: str, task_queue: str, env: dict[str, str], roles: str = "") -> Iterator[subprocess.Popen]:
     """A worker process polling ``task_queue``; ``env`` adds to this process's environment."""
-    process = subprocess.Popen([sys.executable, "-m", "bench.worker", kind, task_queue], stdin=subprocess.PIPE,
+    command = [sys.executable, "-m", "bench.worker", kind, task_queue, *([roles] if roles else [])]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True, env={**os.environ, **env})
     try:
         assert process.stdout is not None
@@ -45,18 +48,22 @@ def worker_process(kind: str, task_queue: str, env: dict[str, str]) -> Iterator[
             process.kill()
 
 
-async def run(kind: str, task_queue: str) -> None:
+async def run(kind: str, task_queue: str, roles: str = "") -> None:
     settings = Settings(task_queue=task_queue)
     client = await Client.connect(settings.temporal_address, namespace=settings.namespace,
                                   data_converter=pydantic_data_converter)
     if kind == "floor":
-        worker = Worker(client, task_queue=task_queue, workflows=[FloorWorkflow], activities=[echo])
+        workers = [Worker(client, task_queue=task_queue, workflows=[FloorWorkflow], activities=[echo])]
+    elif roles:
+        workers = build_workers(client, settings, parse_roles(roles, settings))
     else:
-        worker = build_worker(client, settings)
-    async with worker:
+        workers = [build_worker(client, settings)]
+    async with contextlib.AsyncExitStack() as running:
+        for worker in workers:
+            await running.enter_async_context(worker)
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.read)  # until the benchmark closes our stdin
 
 
 if __name__ == "__main__":
-    asyncio.run(run(sys.argv[1], sys.argv[2]))
+    asyncio.run(run(*sys.argv[1:4]))
