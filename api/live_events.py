@@ -52,6 +52,7 @@ async def live_response(ctx: ApiContext, request: Request, conversation: Convers
     running = conversation.execution is not None and conversation.execution.running
     try:
         first = await stream.read(start)  # fails here (503) rather than inside a 200 stream
+        start = min(start, first.next_offset)  # an id past the stream's end resumes from its end
         viewer.began(first.next_offset)
         if running:  # the 200 once the workflow counts this viewer: a message sent after it streams
             with contextlib.suppress(TimeoutError):

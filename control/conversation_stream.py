@@ -67,7 +67,8 @@ class ConversationStream:
 
     async def read(self, offset: int) -> StreamPage:
         """Everything kept from ``offset`` on (all pages); items start later if older ones were
-        truncated. Raises ``control.errors`` (no worker, not found…)."""
+        truncated; ``next_offset`` is where the stream ends (also for an ``offset`` past it).
+        Raises ``control.errors`` (no worker, not found…)."""
         page = StreamPage(next_offset=offset)
         handle = self._client.get_workflow_handle(self._workflow_id)
         while True:
@@ -75,7 +76,7 @@ class ConversationStream:
                                   rpc_timeout=self._timeout)  # fmt: skip
             result: PollResult = await answered(asking, f"reading the stream of {self._workflow_id}")
             page.items += [_item(w.offset, w.topic, w.data, self._client) for w in result.items]
-            page.next_offset = max(page.next_offset, result.next_offset)
+            page.next_offset = result.next_offset  # the stream's end, even when asked from past it
             if not result.more_ready:
                 return page
 

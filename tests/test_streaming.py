@@ -205,3 +205,19 @@ async def test_a_viewer_who_comes_while_the_model_writes_gets_the_reply_from_its
 
 async def _asked_more(api: ApiStack, before: int) -> bool:
     return len(api.ollama.chat_requests()) > before
+
+
+async def test_a_resume_id_past_the_streams_end_follows_from_its_end_and_holds_up_no_other_viewer(api: ApiStack) -> None:
+    """A ``Last-Event-ID`` from nowhere (hostile, or another conversation's) once started the shared
+    feed past the stream's end: neither that viewer nor any later one of the conversation saw anything
+    new. It now counts as "from the end"."""
+    api.ollama.script(Reply(content="after the far id"))
+    http = api.http("viewer")
+    cid = await start_quiet(api, "farid")
+    far = asyncio.create_task(read_frames(http, cid, reply_stored(), last_event_id=10**12))
+    await until(lambda: _streams_open(api, 1))
+    near = asyncio.create_task(read_frames(http, cid, reply_stored()))
+    await until(lambda: _streams_open(api, 2))
+    await api.http("operator").post(f"/conversations/{cid}/messages", params={"wait": "false"}, json={"content": "go"})
+    for frames in await asyncio.wait_for(asyncio.gather(far, near), 60):
+        assert list(replies(frames).stored.values()) == ["after the far id"]

@@ -135,7 +135,7 @@ async def test_an_injected_note_shows_at_once_as_pending(api: ApiStack, browser)
     await page.select_option("#send-mode", "message")
     await page.fill("#send-text", "bonjour")
     await page.click("#send-form button[type=submit]")
-    await page.locator("#messages li.assistant", has_text="echo: bonjour").wait_for()
+    await page.locator("#messages li.assistant[data-seq]", has_text="echo: bonjour").wait_for()  # stored, not streaming
     await pending.wait_for(state="detached")
     stored = await page.eval_on_selector_all("#messages li[data-seq]", "items => items.map(i => i.lastChild.textContent)")
     assert stored == ["hello", "echo: hello", "answer in French", "bonjour", "echo: bonjour"]
