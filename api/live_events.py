@@ -33,14 +33,11 @@ from api.events import KEEPALIVE_S, RETRY_MS, _resume_point, named
 from api.metrics import EVENT_STREAMS
 from api.stream_hub import FeedEnded, FeedFailing, Viewer
 from control.conversation import Conversation
-from control.conversation_stream import ConversationStream, StreamItem, StreamPage
+from control.conversation_stream import ConversationStream, StreamItem, StreamPage, until_following
 from control.errors import ControlError
 from models.streaming import TOKENS_TOPIC
 
 TOKEN_FRAMES = {"delta": "token", "reset": "token_reset"}
-FOLLOWING_WAIT_S = 5.0
-"""At most this long the ``200`` waits for the feed's first poll to be accepted (a loaded worker:
-the stream opens anyway, and the model's next check finds the viewer, ``models/streaming.py``)."""
 
 
 async def live_response(ctx: ApiContext, request: Request, conversation: Conversation, after: int | None,
@@ -55,8 +52,7 @@ async def live_response(ctx: ApiContext, request: Request, conversation: Convers
         start = min(start, first.next_offset)  # an id past the stream's end resumes from its end
         viewer.began(first.next_offset)
         if running:  # the 200 once the workflow counts this viewer: a message sent after it streams
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(viewer.following.wait(), FOLLOWING_WAIT_S)
+            await until_following(viewer.following)
     except BaseException:
         await watching.__aexit__(None, None, None)
         raise

@@ -3,9 +3,10 @@ every workflow and activity on one queue, settings from the environment) or the 
 
 ``python -m bench.worker daemonflow|floor QUEUE [ROLES]`` prints ``ready`` once it polls and runs
 until its stdin closes; ``ROLES`` (``main,sandbox`` or ``llm``, as ``daemonflow worker --queues``)
-runs only those roles' workers, on the queues the environment's settings give them. The benchmark's client, the workers and the fake model each get their own process,
-as an API, workers and Ollama do in production: no worker pays the interpreter lock for the
-client's or the model server's work, and several workers can share the machine's cores.
+runs only those roles' workers, on the queues the environment's settings give them. The
+benchmark's client, the workers and the fake model each get their own process, as an API, workers
+and Ollama do in production: no worker pays the interpreter lock for the client's or the model
+server's work, and several workers can share the machine's cores.
 """
 
 from __future__ import annotations

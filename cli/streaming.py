@@ -17,12 +17,11 @@ from typing import TextIO
 
 from cli.common import conversations
 from config.settings import Settings
-from control.conversation_stream import ConversationStream
+from control.conversation_stream import ConversationStream, until_following
 from control.errors import ControlError
 from models.streaming import DoubleTexting, TOKENS_TOPIC
 
 FOLLOW_RETRY_S = 0.2
-FOLLOWING_WAIT_S = 5.0
 SETTLE_S = 2.0
 """How long the chat waits, once the turn's result is in, for the printer to catch up with it."""
 
@@ -90,8 +89,7 @@ async def start_printer(stream: ConversationStream, agent: str, known: bool) -> 
     printer = TokenPrinter(stream, agent)
     following = asyncio.create_task(printer.follow(offset))
     if known:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(printer.following.wait(), FOLLOWING_WAIT_S)
+        await until_following(printer.following)
     return printer, following
 
 

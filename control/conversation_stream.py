@@ -18,6 +18,8 @@ Items come out as ``StreamItem`` (offset, topic, JSON data) whatever their topic
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,10 +30,12 @@ from temporalio.contrib.workflow_streams import PollInput, PollResult, WorkflowS
 from temporalio.contrib.workflow_streams._types import _decode_payload  # the wire format's own decoder
 
 from control.failures import answered
+from models.streaming import STREAM_POLL
 
-POLL = "__temporal_workflow_stream_poll"
-"""The stream's poll query (and update), as ``WorkflowStream`` registers it."""
 OFFSET = "__temporal_workflow_stream_offset"
+FOLLOWING_WAIT_S = 5.0
+"""How long a caller waits for a follower's first poll to be accepted (a loaded worker: it goes on
+anyway, and the model's next check finds the follower, ``models/streaming.py``)."""
 FOLLOW_COOLDOWN = timedelta(milliseconds=50)
 """Pause between two long polls that returned items; a poll that finds nothing waits in the
 workflow, so this only bounds how often a busy stream is asked (≤ 20/s)."""
@@ -72,7 +76,7 @@ class ConversationStream:
         page = StreamPage(next_offset=offset)
         handle = self._client.get_workflow_handle(self._workflow_id)
         while True:
-            asking = handle.query(POLL, PollInput(from_offset=page.next_offset), result_type=PollResult,
+            asking = handle.query(STREAM_POLL, PollInput(from_offset=page.next_offset), result_type=PollResult,
                                   rpc_timeout=self._timeout)  # fmt: skip
             result: PollResult = await answered(asking, f"reading the stream of {self._workflow_id}")
             page.items += [_item(w.offset, w.topic, w.data, self._client) for w in result.items]
@@ -105,7 +109,7 @@ class ConversationStream:
         continued run, a truncated offset, no worker yet): ``subscribe`` starts over from ``offset``."""
         handle = self._client.get_workflow_handle(self._workflow_id)
         try:
-            polling = await handle.start_update(POLL, PollInput(from_offset=offset), result_type=PollResult,
+            polling = await handle.start_update(STREAM_POLL, PollInput(from_offset=offset), result_type=PollResult,
                                                 wait_for_stage=WorkflowUpdateStage.ACCEPTED, rpc_timeout=self._timeout)  # fmt: skip
         except Exception:  # noqa: BLE001 - whatever it is, subscribe meets it again and knows what to do
             return None
@@ -113,6 +117,12 @@ class ConversationStream:
             return await polling.result()
         except Exception:  # noqa: BLE001 - the same
             return None
+
+
+async def until_following(following: asyncio.Event) -> None:
+    """Until ``follow``'s ``on_accepted`` set ``following``, at most ``FOLLOWING_WAIT_S``."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(following.wait(), FOLLOWING_WAIT_S)
 
 
 def _item(offset: int, topic: str, wire: str, client: Client) -> StreamItem:

@@ -41,6 +41,8 @@ TOKEN_BATCH_SLOWDOWN_EVERY = 20
 """After every this many batches of one step the pause between batches grows by ``TOKEN_BATCH_S``
 (20 at 0.25 s, 20 at 0.5 s, …): a reply of T seconds costs about sqrt(40·T) signals, not 4·T —
 a 5-minute answer of a slow local model ~110 instead of 1,200."""
+STREAM_POLL = "__temporal_workflow_stream_poll"
+"""The stream's poll update and query, as ``WorkflowStream`` registers them."""
 WATCHED_QUERY = "stream_watched"
 """The conversation's query: does a subscriber watch its stream now (``ConversationStream.watched``)?"""
 WATCH_GRACE_S = 10

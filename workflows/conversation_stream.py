@@ -25,10 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.contrib.workflow_streams import PollInput, PollResult, WorkflowStream, WorkflowStreamState
 
     from models.events import ConversationEvent
-    from models.streaming import EVENTS_TOPIC, STREAM_ITEMS_KEPT, WATCH_GRACE_S
-
-POLL = "__temporal_workflow_stream_poll"
-"""The stream's poll update, as ``WorkflowStream`` registers it."""
+    from models.streaming import EVENTS_TOPIC, STREAM_ITEMS_KEPT, STREAM_POLL, WATCH_GRACE_S
 
 
 class ConversationStream:
@@ -40,7 +37,7 @@ class ConversationStream:
         self._events = self._stream.topic(EVENTS_TOPIC, type=ConversationEvent)
         self._polls_waiting = 0
         self._last_poll: datetime | None = None
-        poll = workflow.get_update_handler(POLL)
+        poll = workflow.get_update_handler(STREAM_POLL)
 
         async def counted_poll(payload: PollInput) -> PollResult:
             self._polls_waiting += 1
@@ -53,7 +50,7 @@ class ConversationStream:
             return result
 
         validator = self._stream._validate_poll  # noqa: SLF001 - re-registered unchanged with the counting handler
-        workflow.set_update_handler(POLL, counted_poll, validator=validator)
+        workflow.set_update_handler(STREAM_POLL, counted_poll, validator=validator)
 
     def _poll_returned(self) -> None:
         self._polls_waiting -= 1
