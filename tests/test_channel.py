@@ -21,7 +21,7 @@ from models.relevance_scoring import Decision
 from store.channels import ChannelStore
 from store.relevance import RelevanceStore
 from tests.channel_support import CODING, DATA, DISPUTE, WEATHER, agent_of, channel_id, open_channel, team_answers
-from tests.fakes.ollama import Reply, ToolCall, by_system_prompt
+from tests.fakes.ollama import Reply, ToolCall, by_system_prompt, system_prompt_of
 from tests.test_conversation import wait_for
 from workflows.conversation import ConversationWorkflow
 from workflows.memory_admin import MemoryAdminWorkflow
@@ -334,12 +334,19 @@ async def test_an_agent_whose_conversation_is_terminated_mid_turn_is_noticed_not
     channel = await open_channel(daemon, budgets={"member_check_s": 1})
     posting = asyncio.create_task(post(channel, CODING))
     await wait_for(lambda: _answering(channel, "developer"), timeout=30)
+    # Only once its model call has begun is the turn the conversation's: terminated before the
+    # channel's request reached it, the seat is rightly "cannot be reached" instead.
+    await wait_for(lambda: _model_called(fake_ollama, "developer"), timeout=30)
     member = daemon.client.get_workflow_handle(f"conversation-{member_conversation_id(channel.id, 'developer')}")
     await member.terminate("an operator stops it mid-turn")
     result = await asyncio.wait_for(posting, 30)
     [missing] = result.not_answered
     assert missing.agent == "developer" and "its conversation stopped without answering" in missing.reason
     assert next(m for m in (await channel.status()).agents if m.agent == "developer").state == "gone"
+
+
+async def _model_called(fake, agent: str) -> bool:
+    return any(agent_of(agent) in system_prompt_of(request) for request in fake.chat_requests())
 
 
 async def _answering(channel, agent: str) -> bool:
