@@ -23,6 +23,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from bench.floor import FloorWorkflow, echo
+from activities.llm import LlmProviders
+from activities.memory import MemoryService
 from config.settings import Settings
 from workers.main import build_worker, build_workers
 from workers.queues import parse_roles
@@ -53,17 +55,28 @@ async def run(kind: str, task_queue: str, roles: str = "") -> None:
     settings = Settings(task_queue=task_queue)
     client = await Client.connect(settings.temporal_address, namespace=settings.namespace,
                                   data_converter=pydantic_data_converter)
-    if kind == "floor":
-        workers = [Worker(client, task_queue=task_queue, workflows=[FloorWorkflow], activities=[echo])]
-    elif roles:
-        workers = build_workers(client, settings, parse_roles(roles, settings))
-    else:
-        workers = [build_worker(client, settings)]
     async with contextlib.AsyncExitStack() as running:
+        if kind == "floor":
+            workers = [Worker(client, task_queue=task_queue, workflows=[FloorWorkflow], activities=[echo])]
+        else:
+            workers = await _daemonflow_workers(client, settings, roles, running)
         for worker in workers:
             await running.enter_async_context(worker)
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.read)  # until the benchmark closes our stdin
+
+
+async def _daemonflow_workers(client: Client, settings: Settings, roles: str,
+                              running: contextlib.AsyncExitStack) -> list[Worker]:
+    """As ``daemonflow worker`` builds them; the memory store and the model servers' connections
+    are closed after the workers stop (a process left to close them at exit warns and may crash
+    in the interpreter's finalisation)."""
+    memory, providers = MemoryService.from_settings(settings), LlmProviders(settings)
+    running.push_async_callback(providers.close)
+    running.push_async_callback(memory.close)
+    if roles:
+        return build_workers(client, settings, parse_roles(roles, settings), memory=memory, providers=providers)
+    return [build_worker(client, settings, memory=memory, providers=providers)]
 
 
 if __name__ == "__main__":
