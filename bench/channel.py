@@ -24,11 +24,11 @@ import time
 import uuid
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench import relevance
-from bench.conversation import load_average, machine_info, progress, stdout_to_stderr, temporal_binary
+from bench.conversation import load_average, machine_info, progress, start_dev_server, temporal_binary, with_profile
+from bench.worker import in_process_worker
 from config.settings import Settings
 from control.channels import Channels
 from control.conversations import Conversations
@@ -36,8 +36,6 @@ from models.channel import ChannelInput, Post, PostResult
 from models.conversation import ConversationInput
 from tests.channel_support import ANSWERS, CODING, TEAM
 from tests.fakes.ollama import FakeOllama, by_system_prompt, content_word_embedding
-from workers.main import build_worker
-from workflows import search_attributes
 
 PROFILES = {"default": dict(posts=60, warmup=5, relevance_posts=20), "quick": dict(posts=15, warmup=3, relevance_posts=5)}
 
@@ -79,10 +77,7 @@ async def history_bytes(env: WorkflowEnvironment, workflow_id: str) -> int:
 
 
 async def measure(args: argparse.Namespace) -> dict:
-    with stdout_to_stderr():
-        env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_binary(),
-                                                    data_converter=pydantic_data_converter,
-                                                    search_attributes=search_attributes.ALL, dev_server_log_level="error")  # fmt: skip
+    env = await start_dev_server()
     try:
         with FakeOllama() as ollama, tempfile.TemporaryDirectory(prefix="daemonflow-bench-channel-") as tmp:
             ollama.embedder = content_word_embedding
@@ -91,7 +86,7 @@ async def measure(args: argparse.Namespace) -> dict:
             settings = Settings(_env_file=None, temporal_address=env.client.service_client.config.target_host,
                                 task_queue=f"bench-channel-{uuid.uuid4().hex[:8]}", var_dir=Path(tmp) / "var",
                                 database_url=f"sqlite:///{Path(tmp) / 'daemonflow.db'}", ollama_host=ollama.url)  # fmt: skip
-            async with build_worker(env.client, settings):
+            async with in_process_worker(env.client, settings):
                 progress(f"  conversation: {args.warmup} warm-up + {args.posts} turns")
                 turns = await conversation_turns(Conversations(env.client, settings.task_queue, 60), args.posts, args.warmup)
                 ollama.reset()
@@ -125,9 +120,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, help="warm-up posts and turns, not measured (default 5, quick 3)")
     parser.add_argument("--relevance-posts", type=int, help="posts per size in bench.relevance (default 20, quick 5)")
     args = parser.parse_args(argv)
-    for key, value in PROFILES["quick" if args.quick else "default"].items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    with_profile(args, PROFILES)
     return args
 
 

@@ -55,6 +55,7 @@ from config.settings import Settings
 from control.failures import until_ready
 from models.conversation import ConversationInput, SendMessage, conversation_workflow_id
 from models.memory import NewMemory, MemoryScope
+from workers.dev_server_config import dynamic_config_flags
 from workflows import search_attributes
 from workflows.conversation import ConversationWorkflow
 
@@ -165,6 +166,17 @@ def temporal_binary() -> str:
     return found
 
 
+async def start_dev_server() -> WorkflowEnvironment:
+    """The benchmarks' dev server: as the tests' and ``daemonflow dev``'s (Daemonflow's converter,
+    search attributes and ``workers/dev_server_config.py``), its banner kept off stdout."""
+    with stdout_to_stderr():
+        return await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_binary(), data_converter=pydantic_data_converter,
+            search_attributes=search_attributes.ALL, dev_server_log_level="error",
+            dev_server_extra_args=dynamic_config_flags(),
+        )  # fmt: skip
+
+
 @contextlib.contextmanager
 def stdout_to_stderr() -> Iterator[None]:
     """The dev server prints a banner on the stdout it inherits; keep stdout for the report."""
@@ -176,6 +188,13 @@ def stdout_to_stderr() -> Iterator[None]:
     finally:
         os.dup2(saved, 1)
         os.close(saved)
+
+
+def with_profile(args: argparse.Namespace, profiles: dict[str, dict[str, int]]) -> None:
+    """Options left unset take the chosen profile's value (``--quick``, else the default)."""
+    for key, value in profiles["quick" if args.quick else "default"].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
 
 
 def load_average() -> str:
@@ -346,13 +365,7 @@ async def run(args: argparse.Namespace) -> None:
 
     binary = temporal_binary()
     progress(f"starting Temporal dev server ({binary}), the fake model server and workers")
-    with stdout_to_stderr():
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=binary,
-            data_converter=pydantic_data_converter,
-            search_attributes=search_attributes.ALL,
-            dev_server_log_level="error",
-        )
+    env = await start_dev_server()
     load_before = load_average()
     address = env.client.service_client.config.target_host
     try:
@@ -471,9 +484,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         defaults = f"default {PROFILES['default'][key]}, quick {PROFILES['quick'][key]}"
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, help=f"{text} ({defaults})")
     args = parser.parse_args(argv)
-    for key, value in PROFILES["quick" if args.quick else "default"].items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    with_profile(args, PROFILES)
     if args.turns < 2 or args.conversations * args.turns_per_conversation < 2:
         parser.error("need at least 2 measured turns for percentiles")
     return args

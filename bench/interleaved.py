@@ -31,14 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from bench.conversation import (AGENT, Target, daemonflow_env, daemonflow_target, load_average, progress,
-                                seed_memories, stdout_to_stderr, temporal_binary)
+                                seed_memories, start_dev_server)
 from bench.fake_model import serve
 from config.settings import Settings
-from workflows import search_attributes
 
 
 @dataclass
@@ -115,10 +112,7 @@ async def one_slice(side: Side, server_pid: int, turns: int, label: str) -> None
 
 
 async def run(args: argparse.Namespace) -> None:
-    with stdout_to_stderr():
-        env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_binary(),
-                                                    data_converter=pydantic_data_converter,
-                                                    search_attributes=search_attributes.ALL, dev_server_log_level="error")
+    env = await start_dev_server()
     address = env.client.service_client.config.target_host
     sides: list[Side] = args.side
     try:

@@ -31,18 +31,15 @@ import uuid
 from pathlib import Path
 
 from sqlmodel import Session, select
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
-from bench.conversation import load_average, machine_info, progress, stdout_to_stderr, temporal_binary
+from bench.conversation import load_average, machine_info, progress, start_dev_server, temporal_binary
+from bench.worker import in_process_worker
 from config.settings import Settings
 from control.plans import Plans
 from models.plan import PlanInput, Priority, TaskSpec, TaskState, TaskStatus
 from store.engine import make_engine
 from store.task_runs import TaskRun
 from tests.fakes.ollama import FakeOllama
-from workers.main import build_worker
-from workflows import search_attributes
 from workflows.plan_graph import start_order
 
 
@@ -96,10 +93,7 @@ async def one_plan(plans: Plans, engine, tasks: list[TaskSpec], cap: int) -> dic
 
 
 async def measure(args: argparse.Namespace) -> list[dict]:
-    with stdout_to_stderr():
-        env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_binary(),
-                                                    data_converter=pydantic_data_converter,
-                                                    search_attributes=search_attributes.ALL, dev_server_log_level="error")  # fmt: skip
+    env = await start_dev_server()
     try:
         with FakeOllama() as ollama, tempfile.TemporaryDirectory(prefix="daemonflow-bench-plans-") as tmp:
             ollama.responder = lambda request: "done"
@@ -107,7 +101,7 @@ async def measure(args: argparse.Namespace) -> list[dict]:
                                 task_queue=f"bench-plans-{uuid.uuid4().hex[:8]}", var_dir=Path(tmp) / "var",
                                 database_url=f"sqlite:///{Path(tmp) / 'daemonflow.db'}", ollama_host=ollama.url)  # fmt: skip
             plans, engine = Plans(env.client, settings.task_queue, 60), make_engine(settings.effective_database_url)
-            async with build_worker(env.client, settings):
+            async with in_process_worker(env.client, settings):
                 results = []
                 for run in range(args.runs):
                     progress(f"  plan {run + 1}/{args.runs}: {args.tasks} tasks, at most {args.max_parallel} at once")

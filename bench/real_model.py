@@ -29,18 +29,16 @@ from pathlib import Path
 
 import openai
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.llm.openai_provider import FRESH_CONNECTIONS
 from activities.prompt import build_system_prompt
-from bench.conversation import load_average, machine_info, progress, stdout_to_stderr, temporal_binary
+from bench.conversation import load_average, machine_info, progress, start_dev_server, temporal_binary
+from bench.worker import in_process_worker
 from config.settings import Settings
 from config.templates import load_template
 from models.conversation import ConversationInput, SendMessage, conversation_workflow_id
 from workers.local_model import LocalModel, LocalModelServers, cache_dir, run_local_model
-from workers.main import build_worker
-from workflows import search_attributes
 from workflows.conversation import ConversationWorkflow
 
 QUESTION = "Explain in a few sentences why the sky is blue."
@@ -117,7 +115,7 @@ async def measure(env: WorkflowEnvironment, servers: LocalModelServers, tmp: Pat
         http_client=openai.DefaultAsyncHttpxClient(limits=FRESH_CONNECTIONS),
     )
     ours, theirs = Side(), Side()
-    async with build_worker(env.client, settings):
+    async with in_process_worker(env.client, settings):
         for round_ in range(args.warmup + args.turns):
             counted = round_ >= args.warmup
             order = ("daemonflow", "direct") if round_ % 2 == 0 else ("direct", "daemonflow")
@@ -146,11 +144,7 @@ async def run(args: argparse.Namespace) -> None:
         raise SystemExit(f"no local model in {cache_dir()}: run `make local-model` first")
     binary = temporal_binary()
     progress(f"starting Temporal dev server ({binary}) and the local model ({local.server})")
-    with stdout_to_stderr():
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=binary, data_converter=pydantic_data_converter,
-            search_attributes=search_attributes.ALL, dev_server_log_level="error",
-        )
+    env = await start_dev_server()
     load_before = load_average()
     try:
         with tempfile.TemporaryDirectory(prefix="daemonflow-bench-") as tmp:

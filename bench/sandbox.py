@@ -74,13 +74,10 @@ def main(argv: list[str] | None = None) -> None:
 
 async def _round_trips(turns: int) -> tuple[list[float], list[float]]:
     """Turn latencies with and without one sandboxed tool call, on a real dev server."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
 
-    from bench.conversation import daemonflow_target, stdout_to_stderr, temporal_binary
+    from bench.conversation import daemonflow_target, start_dev_server
     from tests.fakes.ollama import FakeOllama, Reply, ToolCall
     from workers.main import build_worker
-    from workflows import search_attributes
 
     def responder(request: dict) -> Reply:
         last = request["messages"][-1]
@@ -88,11 +85,7 @@ async def _round_trips(turns: int) -> tuple[list[float], list[float]]:
             return Reply(tool_calls=[ToolCall(name="run_command", arguments={"command": "true"})])
         return Reply(content="done")
 
-    with stdout_to_stderr():
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(), data_converter=pydantic_data_converter,
-            search_attributes=search_attributes.ALL, dev_server_log_level="error",
-        )
+    env = await start_dev_server()
     try:
         with FakeOllama() as ollama, tempfile.TemporaryDirectory(prefix="daemonflow-bench-") as tmp:
             ollama.responder = responder

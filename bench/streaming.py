@@ -33,14 +33,12 @@ from pathlib import Path
 
 import httpx
 import ollama
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from bench.conversation import load_average, machine_info, progress, stdout_to_stderr, temporal_binary
+from bench.conversation import load_average, machine_info, progress, start_dev_server, temporal_binary, with_profile
 from tests.fakes.ollama import FakeOllama, Reply
 from tests.fixtures.api import api_env, free_port, role_keys, wait_for_http
 from tests.fixtures.temporal import daemon_settings
-from workflows import search_attributes
 
 PROFILES = {"default": dict(turns=20, cpu_turns=5), "quick": dict(turns=6, cpu_turns=2)}
 TURN_TIMEOUT_S = 120
@@ -181,10 +179,7 @@ def report(figures: dict, args: argparse.Namespace, load_before: str) -> None:
 async def run(args: argparse.Namespace) -> None:
     load_before = load_average()
     progress("starting Temporal dev server, fake Ollama, a worker and an API process")
-    with stdout_to_stderr():
-        env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_binary(),
-                                                    data_converter=pydantic_data_converter,
-                                                    search_attributes=search_attributes.ALL, dev_server_log_level="error")  # fmt: skip
+    env = await start_dev_server()
     try:
         with FakeOllama() as fake, tempfile.TemporaryDirectory(prefix="daemonflow-bench-streaming-") as tmp:
             fake.chunk_delay_s = args.chunk_ms / 1000
@@ -223,9 +218,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cpu-turns", type=int, help="turns per viewer count and per history figure (default 5, quick 2)")
     parser.add_argument("--chunk-ms", type=float, default=50.0, help="ms between the fake's chunks (default 50)")
     args = parser.parse_args(argv)
-    for key, value in PROFILES["quick" if args.quick else "default"].items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    with_profile(args, PROFILES)
     return args
 
 

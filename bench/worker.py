@@ -16,7 +16,7 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -64,6 +64,15 @@ async def run(kind: str, task_queue: str, roles: str = "") -> None:
             await running.enter_async_context(worker)
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.read)  # until the benchmark closes our stdin
+
+
+@contextlib.asynccontextmanager
+async def in_process_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
+    """``build_worker`` running in this process (the benchmarks that share one process with their
+    worker), its memory store and model connections closed once it stops."""
+    async with contextlib.AsyncExitStack() as running:
+        [worker] = await _daemonflow_workers(client, settings, "", running)
+        yield await running.enter_async_context(worker)
 
 
 async def _daemonflow_workers(client: Client, settings: Settings, roles: str,

@@ -64,6 +64,15 @@ def test_compose_pins_the_temporal_release_the_dev_server_runs(tmp_path):
     assert all(deps["temporal-setup"]["condition"] == "service_completed_successfully" for deps in worker_deps.values())
 
 
+def test_compose_server_gets_the_dynamic_config_of_the_dev_server():
+    """The queue-reader limits raised for `daemonflow dev`'s server (workers/dev_server_config.py)
+    are raised on the compose server too, to the same values."""
+    from workers.dev_server_config import DYNAMIC_CONFIG
+
+    compose = yaml.safe_load((DEPLOY / "temporal" / "dynamicconfig.yaml").read_text())
+    assert {key: compose[key][0]["value"] for key in DYNAMIC_CONFIG if key in compose} == DYNAMIC_CONFIG
+
+
 def uncommented(example: str) -> str:
     return re.sub(r"^# ([A-Z_]+=)", r"\1", example, flags=re.M)
 

@@ -230,6 +230,7 @@ def test_server_command_registers_our_search_attributes(tmp_path: Path) -> None:
     assert "--ip 127.0.0.1 --port 7777 --ui-port 9999 --namespace daemons" in flags
     for attribute in ("DaemonflowAgent=Keyword", "DaemonflowState=Keyword", "DaemonflowAwaitingApproval=Bool"):
         assert f"--search-attribute {attribute}" in flags
+    assert "--dynamic-config-value history.transferProcessorMaxPollRPS=100" in flags
 
 
 def test_missing_temporal_binary_says_how_to_install_it(monkeypatch, tmp_path: Path) -> None:

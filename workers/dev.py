@@ -31,6 +31,7 @@ from config.settings import Settings
 if TYPE_CHECKING:
     from api.server import ApiServer
 from workers.client import connect
+from workers.dev_server_config import dynamic_config_flags
 from workers.local_model import dev_model
 from workers.telemetry import setup_tracing
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
@@ -112,6 +113,7 @@ def server_command(binary: str, settings: Settings, port: int) -> list[str]:
         "--ui-port", str(settings.temporal_ui_port),
         "--namespace", settings.namespace,
         *search_attribute_flags(),
+        *dynamic_config_flags(),
     ]  # fmt: skip
 
 
