@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from control.conversations import Conversations
 from control.errors import NotWaitingForInput, PrivateMessageExists
 from models.conversation import ConversationState
-from models.private_messages import MessageState, ProvideInput, deepthink_conversation_id, dm_conversation_id
+from models.private_messages import MessageState, ProvideInput, deepthink_conversation_id, dm_conversation_id, message_workflow_id
 from store.engine import make_engine
 from store.private_messages import PrivateMessageStore
 from store.relevance import RelevanceStore
@@ -180,3 +180,21 @@ async def test_a_deepthink_is_read_by_operators_and_never_reaches_another_conver
 
 async def _ended(conversation) -> bool:
     return (await conversation.status()).state == ConversationState.ENDED
+
+
+async def test_a_message_takes_its_store_steps_as_local_activities(daemon, fake_ollama):
+    """Record, workload, similarity and admission run inside the message's workflow tasks
+    (``LOCAL_STEPS_PATCH``): only the recipient's model is an ordinary activity, and a refused
+    message schedules none (each one saved is a workflow task a message no longer waits for)."""
+    agents_answer(fake_ollama)
+    messages = messages_of(daemon)
+    refused = await messages.result((await messages.send(person_message(messages, WEATHER))).message_id)
+    answered = await messages.result((await messages.send(person_message(messages))).message_id)
+    assert (refused.state, answered.state) == (MessageState.REFUSED, MessageState.COMPLETED)
+    for status, ordinary in ((refused, []), (answered, ["messages.consider"])):
+        history = await daemon.client.get_workflow_handle(message_workflow_id(status.message_id)).fetch_history()
+        scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
+                     if e.HasField("activity_task_scheduled_event_attributes")]
+        local = [e for e in history.events if e.HasField("marker_recorded_event_attributes")
+                 and e.marker_recorded_event_attributes.marker_name == "core_local_activity"]
+        assert scheduled == ordinary and len(local) >= 3, (scheduled, len(local))

@@ -12,8 +12,9 @@ answer: the reasoning stays in that transcript, which operators read as any conv
 
 Everything it knows is workflow state (``self._status``), so a worker crash at any step replays to
 the same place: the request ids are fixed per round (``<message_id>-<round>``) and the
-conversation ignores a repeat. Each step is written to the store (``messages.record``, an upsert)
-for the collaboration tracker and ``relationship_trust``; the sender's conversation, when there is
+conversation ignores a repeat. Each step is written to the store (``messages.record``, an upsert,
+a local activity since ``LOCAL_STEPS_PATCH``) for the collaboration tracker and
+``relationship_trust``; the sender's conversation, when there is
 one, hears of input_required and of the end through the ``private_message_update`` signal
 (in order, ``workflows/outbox.py``) — and of ``working`` again once a question was answered, so
 it stops offering that question. It never continues as new: its steps are bounded
@@ -22,7 +23,9 @@ it stops offering that question. It never continues as new: its steps are bounde
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError, WorkflowAlreadyStartedError
@@ -45,12 +48,12 @@ with workflow.unsafe.imports_passed_through():
         deepthink_conversation_id,
         dm_conversation_id,
     )
-    from models.relevance_scoring import AgentProfile, SimilarityRequest, TextRef
+    from models.relevance_scoring import AgentProfile, Similarities, SimilarityRequest, TextRef
     from models.turn_reports import TurnDone, TurnOutcome
     from models.turn_requests import ReplyAddress, TurnRequest
     from workflows import deepthink
     from workflows import message_acceptance as rule
-    from workflows.activity_config import MODEL_CALL, SIMILARITY_CALL, STORE_CALL
+    from workflows.activity_config import MODEL_CALL, SIMILARITY_CALL, SIMILARITY_LOCAL, STORE_CALL, STORE_LOCAL
     from workflows.conversation import ConversationWorkflow
     from workflows.failures import failure_message
     from workflows.outbox import Outbox
@@ -59,6 +62,10 @@ ADMISSION_PATCH = "message-admission"
 """``messages.admit`` after the accept rule (histories recorded before it accept without it)."""
 ANSWERED_PATCH = "message-input-answered"
 """The sender hears ``working`` once its question was answered (by it or by a person)."""
+LOCAL_STEPS_PATCH = "message-local-steps"
+"""The store steps (record, workload, admission) and, with no llm queue of its own, the expertise
+similarity run as local activities, as a channel's do: each saves a workflow task, and the chain of
+them was most of a message's latency (``bench.messages``)."""
 UPDATE_SIGNAL = "private_message_update"
 """The sender conversation's signal (``ConversationWorkflow.private_message_update``)."""
 
@@ -103,16 +110,16 @@ class PrivateMessageWorkflow:
         request = self._request
         refusal = rule.hops_refusal(request)
         if refusal is None:
-            busy = await workflow.execute_activity_method(
-                MessageRecordActivities.workload, WorkloadRequest(recipient=request.recipient,
-                                                                  exclude_message_id=request.message_id),
-                summary=f"{request.recipient}'s open messages", **STORE_CALL)  # fmt: skip
+            busy = await self._store_step(
+                MessageRecordActivities.workload,
+                WorkloadRequest(recipient=request.recipient, exclude_message_id=request.message_id),
+                f"{request.recipient}'s open messages",
+            )
             refusal = rule.workload_refusal(request, busy)
         if refusal is None:
-            similarities = await workflow.execute_activity_method(
-                RelevanceActivities.similarities,
-                SimilarityRequest(post=TextRef(text=request.content), agents=[AgentProfile(agent=request.recipient)]),
-                summary=f"relevance to {request.recipient}", task_queue=request.llm_queue, **SIMILARITY_CALL)  # fmt: skip
+            similarities = await self._similarities(
+                SimilarityRequest(post=TextRef(text=request.content), agents=[AgentProfile(agent=request.recipient)])
+            )
             refusal = rule.expertise_refusal(request, similarities)
         if refusal is None:
             answer = await self._consider()
@@ -128,9 +135,10 @@ class PrivateMessageWorkflow:
             await self._set(MessageState.ACCEPTED, decided_at=workflow.now())
             return None
         self._status.state, self._status.decided_at = MessageState.ACCEPTED, workflow.now()
-        busy = await workflow.execute_activity_method(
+        busy = await self._store_step(
             MessageRecordActivities.admit, Admission(status=self._status, max_open=self._request.max_open),
-            summary=f"{self._request.recipient} takes it?", **STORE_CALL)  # fmt: skip
+            f"{self._request.recipient} takes it?",
+        )
         if busy is None:
             return None
         self._status.state = MessageState.SUBMITTED
@@ -245,8 +253,23 @@ class PrivateMessageWorkflow:
         self._tell_sender()
 
     async def _record(self) -> None:
-        await workflow.execute_activity_method(MessageRecordActivities.record, self._status,
-                                               summary=f"message {self._status.state.value}", **STORE_CALL)  # fmt: skip
+        await self._store_step(MessageRecordActivities.record, self._status, f"message {self._status.state.value}")
+
+    async def _store_step(self, step: Callable[..., Awaitable[Any]], argument: Any, summary: str) -> Any:
+        """A store step (idempotent, short): a local activity since ``LOCAL_STEPS_PATCH``."""
+        if workflow.patched(LOCAL_STEPS_PATCH):
+            return await workflow.execute_local_activity_method(step, argument, summary=summary, **STORE_LOCAL)
+        return await workflow.execute_activity_method(step, argument, summary=summary, **STORE_CALL)
+
+    async def _similarities(self, request: SimilarityRequest) -> Similarities:
+        """On the llm queue when it is split off; else a local activity of this worker, which then
+        serves the llm role too (since ``LOCAL_STEPS_PATCH``)."""
+        summary = f"relevance to {self._request.recipient}"
+        if self._request.llm_queue is None and workflow.patched(LOCAL_STEPS_PATCH):
+            return await workflow.execute_local_activity_method(RelevanceActivities.similarities, request,
+                                                                summary=summary, **SIMILARITY_LOCAL)  # fmt: skip
+        return await workflow.execute_activity_method(RelevanceActivities.similarities, request, summary=summary,
+                                                      task_queue=self._request.llm_queue, **SIMILARITY_CALL)  # fmt: skip
 
     def _tell_sender(self) -> None:
         if self._request.notify:
