@@ -62,7 +62,8 @@ async def test_a_busy_recipient_refuses_then_accepts_once_its_work_is_done(daemo
     assert (bob.sent, bob.refused, bob.completed, bob.accepted, bob.trust) == (2, 1, 1, 1, 0.5)
     developer = next(a for a in report.agents if a.agent == "developer")
     assert (developer.received.sent, developer.received.completed, developer.received.refused) == (3, 2, 1)
-    assert developer.received.mean_duration_ms and developer.received.mean_duration_ms > 0
+    took = [round((m.finished_at - m.created_at).total_seconds() * 1000, 1) for m in (done, again)]
+    assert developer.received.mean_duration_ms == pytest.approx(sum(took) / 2, abs=0.1)  # the messages' own times
     await _trust_reaches_the_relevance_engine(daemon)
 
 
