@@ -27,7 +27,7 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from bench import relevance
-from bench.conversation import load_average, machine_info, progress, start_dev_server, temporal_binary, with_profile
+from bench.conversation import load_average, machine_info, profiled_args, progress, start_dev_server, temporal_binary
 from bench.worker import in_process_worker
 from config.settings import Settings
 from control.channels import Channels
@@ -115,13 +115,10 @@ def report(figures: dict, args: argparse.Namespace, load_before: str) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.channel", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a smaller run, for a smoke check")
     parser.add_argument("--posts", type=int, help="measured posts and turns (default 60, quick 15)")
     parser.add_argument("--warmup", type=int, help="warm-up posts and turns, not measured (default 5, quick 3)")
     parser.add_argument("--relevance-posts", type=int, help="posts per size in bench.relevance (default 20, quick 5)")
-    args = parser.parse_args(argv)
-    with_profile(args, PROFILES)
-    return args
+    return profiled_args(parser, argv, PROFILES)
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -190,11 +190,15 @@ def stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def with_profile(args: argparse.Namespace, profiles: dict[str, dict[str, int]]) -> None:
-    """Options left unset take the chosen profile's value (``--quick``, else the default)."""
+def profiled_args(parser: argparse.ArgumentParser, argv: list[str] | None,
+                  profiles: dict[str, dict[str, int]]) -> argparse.Namespace:
+    """``argv`` parsed with ``--quick`` added; options left unset take the chosen profile's value
+    (``profiles["quick"]``, else ``profiles["default"]``)."""
+    args = parser.parse_args(argv)
     for key, value in profiles["quick" if args.quick else "default"].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    return args
 
 
 def load_average() -> str:
@@ -468,7 +472,6 @@ def report(results: Results, args: argparse.Namespace, machine: str) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.conversation", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a smaller run, for a smoke check")
     parser.add_argument("--sqlite-only", action="store_true", help="SQLite records only: no PostgreSQL, no scale-out")
     parser.add_argument("--postgres-url", help="an existing PostgreSQL server (admin URL) instead of a pgserver")
     parser.add_argument("--no-stream-tokens", action="store_true",
@@ -483,8 +486,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for key, text in helps.items():
         defaults = f"default {PROFILES['default'][key]}, quick {PROFILES['quick'][key]}"
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, help=f"{text} ({defaults})")
-    args = parser.parse_args(argv)
-    with_profile(args, PROFILES)
+    args = profiled_args(parser, argv, PROFILES)
     if args.turns < 2 or args.conversations * args.turns_per_conversation < 2:
         parser.error("need at least 2 measured turns for percentiles")
     return args

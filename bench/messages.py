@@ -30,7 +30,7 @@ from pathlib import Path
 
 
 from bench.channel import conversation_turns, history_bytes, percentile
-from bench.conversation import load_average, machine_info, progress, start_dev_server, temporal_binary, with_profile
+from bench.conversation import load_average, machine_info, profiled_args, progress, start_dev_server, temporal_binary
 from bench.worker import in_process_worker
 from config.settings import Settings
 from control.conversations import Conversations
@@ -105,12 +105,9 @@ def report(figures: dict, args: argparse.Namespace, load_before: str) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.messages", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a smaller run, for a smoke check")
     parser.add_argument("--messages", type=int, help="measured messages of each kind and turns (default 40, quick 10)")
     parser.add_argument("--warmup", type=int, help="warm-up of each, not measured (default 3, quick 2)")
-    args = parser.parse_args(argv)
-    with_profile(args, PROFILES)
-    return args
+    return profiled_args(parser, argv, PROFILES)
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -74,10 +74,9 @@ def main(argv: list[str] | None = None) -> None:
 
 async def _round_trips(turns: int) -> tuple[list[float], list[float]]:
     """Turn latencies with and without one sandboxed tool call, on a real dev server."""
-
     from bench.conversation import daemonflow_target, start_dev_server
+    from bench.worker import in_process_worker
     from tests.fakes.ollama import FakeOllama, Reply, ToolCall
-    from workers.main import build_worker
 
     def responder(request: dict) -> Reply:
         last = request["messages"][-1]
@@ -94,10 +93,9 @@ async def _round_trips(turns: int) -> tuple[list[float], list[float]]:
                 task_queue=f"bench-tools-{uuid.uuid4().hex[:8]}", var_dir=Path(tmp) / "var",
                 database_url=f"sqlite:///{Path(tmp) / 'daemonflow.db'}", ollama_host=ollama.url,
             )
-            worker = build_worker(env.client, settings)
             allow = [{"id": "bench-true", "decision": "allow", "tools": ["run_command"], "command": ["exact:true"]}]
             target = daemonflow_target(env.client, settings.task_queue, agent="developer", policy=allow)
-            async with worker:
+            async with in_process_worker(env.client, settings):
                 conversation = await target.open(f"bench-{uuid.uuid4().hex[:8]}")
                 await target.send(conversation, "tool warm-up")  # creates the sandbox: not measured
                 samples: dict[str, list[float]] = {"tool": [], "plain": []}

@@ -35,7 +35,7 @@ import httpx
 import ollama
 from temporalio.testing import WorkflowEnvironment
 
-from bench.conversation import load_average, machine_info, progress, start_dev_server, temporal_binary, with_profile
+from bench.conversation import load_average, machine_info, profiled_args, progress, start_dev_server, temporal_binary
 from tests.fakes.ollama import FakeOllama, Reply
 from tests.fixtures.api import api_env, free_port, role_keys, wait_for_http
 from tests.fixtures.temporal import daemon_settings
@@ -213,13 +213,10 @@ async def run(args: argparse.Namespace) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.streaming", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a smaller run, for a smoke check")
     parser.add_argument("--turns", type=int, help="turns for time to first token (default 20, quick 6)")
     parser.add_argument("--cpu-turns", type=int, help="turns per viewer count and per history figure (default 5, quick 2)")
     parser.add_argument("--chunk-ms", type=float, default=50.0, help="ms between the fake's chunks (default 50)")
-    args = parser.parse_args(argv)
-    with_profile(args, PROFILES)
-    return args
+    return profiled_args(parser, argv, PROFILES)
 
 
 def main(argv: list[str] | None = None) -> None:

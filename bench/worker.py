@@ -22,9 +22,9 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
-from bench.floor import FloorWorkflow, echo
 from activities.llm import LlmProviders
 from activities.memory import MemoryService
+from bench.floor import FloorWorkflow, echo
 from config.settings import Settings
 from workers.main import build_worker, build_workers
 from workers.queues import parse_roles

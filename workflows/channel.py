@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from activities.channels import ChannelActivities, ChannelMemoryActivities
-    from activities.relevance import RelevanceActivities, RelevanceRecordActivities
+    from activities.relevance import RelevanceRecordActivities
     from models.channel import (
         CHANNEL_WORKFLOW_PREFIX,
         AuthorKind,
@@ -80,8 +80,9 @@ with workflow.unsafe.imports_passed_through():
     from relevance import score_post
     from workflows import archiving, search_attributes
     from workflows.idle_clock import IdleClock
-    from workflows.activity_config import MEMORY_CALL, SIMILARITY_CALL, SIMILARITY_LOCAL, STORE_CALL, STORE_LOCAL
+    from workflows.activity_config import MEMORY_CALL, STORE_CALL, STORE_LOCAL
     from workflows.channel_chain import Chain, Turn
+    from workflows.similarity_step import similarities
     from workflows.channel_scoring import (
         agent_profiles,
         agent_states,
@@ -582,14 +583,7 @@ class ChannelWorkflow:
         return relevance, scores
 
     async def _similarities(self, request: SimilarityRequest, seq: int) -> Similarities:
-        """On the llm queue when it is split off; else a local activity of this worker, which serves
-        the llm role too (one workflow task less)."""
-        summary = f"similarities of #{seq}"
-        if self._carried.routing.llm_queue is None:
-            return await workflow.execute_local_activity_method(RelevanceActivities.similarities, request,
-                                                                summary=summary, **SIMILARITY_LOCAL)  # fmt: skip
-        return await workflow.execute_activity_method(RelevanceActivities.similarities, request, summary=summary,
-                                                      task_queue=self._carried.routing.llm_queue, **SIMILARITY_CALL)  # fmt: skip
+        return await similarities(request, f"similarities of #{seq}", self._carried.routing.llm_queue)
 
     def _record_later(self) -> None:
         """The latest scored message's decisions go to the records while the chain goes on."""

@@ -32,7 +32,6 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError,
 
 with workflow.unsafe.imports_passed_through():
     from activities.messages import MessageModelActivities, MessageRecordActivities
-    from activities.relevance import RelevanceActivities
     from models.conversation import ConversationInput, End, conversation_workflow_id
     from models.private_messages import (
         MAX_INPUT_ROUNDS,
@@ -48,15 +47,16 @@ with workflow.unsafe.imports_passed_through():
         deepthink_conversation_id,
         dm_conversation_id,
     )
-    from models.relevance_scoring import AgentProfile, Similarities, SimilarityRequest, TextRef
+    from models.relevance_scoring import AgentProfile, SimilarityRequest, TextRef
     from models.turn_reports import TurnDone, TurnOutcome
     from models.turn_requests import ReplyAddress, TurnRequest
     from workflows import deepthink
     from workflows import message_acceptance as rule
-    from workflows.activity_config import MODEL_CALL, SIMILARITY_CALL, SIMILARITY_LOCAL, STORE_CALL, STORE_LOCAL
+    from workflows.activity_config import MODEL_CALL, STORE_CALL, STORE_LOCAL
     from workflows.conversation import ConversationWorkflow
     from workflows.failures import failure_message
     from workflows.outbox import Outbox
+    from workflows.similarity_step import similarities
 
 ADMISSION_PATCH = "message-admission"
 """``messages.admit`` after the accept rule (histories recorded before it accept without it)."""
@@ -117,10 +117,11 @@ class PrivateMessageWorkflow:
             )
             refusal = rule.workload_refusal(request, busy)
         if refusal is None:
-            similarities = await self._similarities(
-                SimilarityRequest(post=TextRef(text=request.content), agents=[AgentProfile(agent=request.recipient)])
+            similar = await similarities(
+                SimilarityRequest(post=TextRef(text=request.content), agents=[AgentProfile(agent=request.recipient)]),
+                f"relevance to {request.recipient}", request.llm_queue, local_allowed=workflow.patched(LOCAL_STEPS_PATCH),
             )
-            refusal = rule.expertise_refusal(request, similarities)
+            refusal = rule.expertise_refusal(request, similar)
         if refusal is None:
             answer = await self._consider()
             self._status.decided_by, self._status.reason = "model", answer.reason or None
@@ -260,16 +261,6 @@ class PrivateMessageWorkflow:
         if workflow.patched(LOCAL_STEPS_PATCH):
             return await workflow.execute_local_activity_method(step, argument, summary=summary, **STORE_LOCAL)
         return await workflow.execute_activity_method(step, argument, summary=summary, **STORE_CALL)
-
-    async def _similarities(self, request: SimilarityRequest) -> Similarities:
-        """On the llm queue when it is split off; else a local activity of this worker, which then
-        serves the llm role too (since ``LOCAL_STEPS_PATCH``)."""
-        summary = f"relevance to {self._request.recipient}"
-        if self._request.llm_queue is None and workflow.patched(LOCAL_STEPS_PATCH):
-            return await workflow.execute_local_activity_method(RelevanceActivities.similarities, request,
-                                                                summary=summary, **SIMILARITY_LOCAL)  # fmt: skip
-        return await workflow.execute_activity_method(RelevanceActivities.similarities, request, summary=summary,
-                                                      task_queue=self._request.llm_queue, **SIMILARITY_CALL)  # fmt: skip
 
     def _tell_sender(self) -> None:
         if self._request.notify:
