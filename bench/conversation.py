@@ -194,6 +194,7 @@ def profiled_args(parser: argparse.ArgumentParser, argv: list[str] | None,
                   profiles: dict[str, dict[str, int]]) -> argparse.Namespace:
     """``argv`` parsed with ``--quick`` added; options left unset take the chosen profile's value
     (``profiles["quick"]``, else ``profiles["default"]``)."""
+    parser.add_argument("--quick", action="store_true", help="a smaller run, for a smoke check")
     args = parser.parse_args(argv)
     for key, value in profiles["quick" if args.quick else "default"].items():
         if getattr(args, key) is None:
