@@ -46,6 +46,7 @@ def serve() -> Iterator[str]:
 def main() -> None:
     stop = threading.Event()
     with FakeOllama() as fake:
+        fake.simulated_timings = False  # the model takes no time, and says so (tests/fakes/ollama.py)
         print(fake.url, flush=True)
         threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
         while not stop.wait(5):

@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from models.excerpt import excerpt
 from store.tables import ROLES, Conversation, Message, ModelUsage, utcnow
-from store.window import Entry, plan_window
+from store.window import Entry, WindowMessage, plan_window
 
 logger = logging.getLogger(__name__)
 
@@ -31,14 +31,14 @@ WINDOW_PAGE_SIZE = 200
 """Rows per page when ``window`` walks a conversation backwards."""
 
 
-def _cut(message: Message, keep: int) -> Message:
+def _cut(message: WindowMessage, keep: int) -> WindowMessage:
     """``message`` with its content cut to ``keep`` characters, head and tail, with a note."""
     if len(message.content) <= keep:
         return message
     what = "this tool output" if message.role == "tool" else "this message"
     content = excerpt(message.content, keep, lambda omitted: (
         f"\n[... {omitted} characters of {what} are left out here to fit the model's context ...]\n"))
-    return message.model_copy(update={"content": content})
+    return message._replace(content=content)
 
 
 class TranscriptStore:
@@ -209,7 +209,7 @@ class TranscriptStore:
 
     def window(
         self, conversation_id: str, budget_chars: int, upto_seq: int | None = None
-    ) -> list[Message]:
+    ) -> list[WindowMessage]:
         """The messages the model sees, oldest first, their contents within ``budget_chars`` together.
 
         ``store/window.py`` plans it from lengths alone (newest first, a page at a time): the newest
@@ -217,18 +217,20 @@ class TranscriptStore:
         steps, then earlier messages until one does not fit; long tool outputs are cut (head and
         tail, with a note). Then only the messages inside it are loaded. With ``upto_seq`` it ends
         at that seq instead of the latest, which lets a retried turn rebuild exactly the context it
-        had. Returned rows are detached copies; a cut one carries the cut content.
+        had. A cut message carries the cut content.
         """
         table = Message.__table__
         with self._engine.connect() as connection:  # one check-out for the plan and the rows, every model call
             plan = plan_window(self._window_entries(connection, conversation_id, upto_seq), budget_chars)
             if not plan:
                 return []
-            rows = connection.execute(  # plain rows: a third of the ORM's cost
-                select(table).where(table.c.conversation_id == conversation_id, table.c.seq.in_(list(plan)))
-                .order_by(table.c.seq)
+            first, last = min(plan), max(plan)  # usually a range; a gap (this turn lost messages) is never loaded
+            seqs = table.c.seq.between(first, last) if len(plan) == last - first + 1 else table.c.seq.in_(list(plan))
+            rows = connection.execute(  # plain rows of the prompt's columns only
+                select(table.c.seq, table.c.role, table.c.content, table.c.tool_calls, table.c.tool_call_id)
+                .where(table.c.conversation_id == conversation_id, seqs).order_by(table.c.seq)
             ).all()
-        return [_cut(Message.model_construct(**row._mapping), plan[row.seq]) for row in rows]
+        return [_cut(WindowMessage._make(row), plan[row.seq]) for row in rows]
 
     @staticmethod
     def _window_entries(connection: Connection, conversation_id: str, upto_seq: int | None) -> Iterator[Entry]:

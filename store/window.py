@@ -20,18 +20,29 @@ arguments travel by reference. Pure: the store applies the plan.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 MIN_EXCERPT_CHARS = 200
 """A message cut shorter than this says nothing useful; it is dropped instead (unless it is the newest)."""
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     seq: int
     role: str
     content_chars: int
     calls_chars: int = 0
+
+
+class WindowMessage(NamedTuple):
+    """A message as the window holds it: what the prompt shows, nothing else of its row. Building
+    a full ``Message`` per row took 45 % of ``window`` over a 420-message conversation (2.3 of
+    5.2 ms); a tuple costs a twentieth of that."""
+
+    seq: int
+    role: str
+    content: str
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
 
 
 def plan_window(newest_first: Iterable[Entry], budget: int) -> dict[int, int]:

@@ -28,6 +28,7 @@ from models.llm import MAX_REPLY_CHARS_IN_HISTORY, ChatRequest, ChatResult, Tool
 from models.streaming import INTERRUPTED
 from store.payloads import PayloadStore
 from store.tables import Message
+from store.window import WindowMessage
 from store.transcript import TranscriptStore
 from store.turn_writes import TurnWriter
 
@@ -163,7 +164,7 @@ async def _heartbeat_forever() -> None:
         activity.heartbeat()
 
 
-def _prompt_message(message: Message) -> PromptMessage:
+def _prompt_message(message: WindowMessage) -> PromptMessage:
     return PromptMessage(
         role=message.role,  # type: ignore[arg-type] - the store holds only the four roles
         content=message.content,

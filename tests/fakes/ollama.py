@@ -98,7 +98,7 @@ class FakeOllama(FakeHTTPServer):
 
     Knobs are plain attributes, read per request, so a test may change them at
     any time: ``models``, ``embed_dims``, ``capabilities``, ``responder``,
-    ``embedder``, ``delay_s``, ``chunk_delay_s``, ``version``.
+    ``embedder``, ``delay_s``, ``chunk_delay_s``, ``simulated_timings``, ``version``.
     """
 
     thread_name = "fake-ollama"
@@ -129,6 +129,10 @@ class FakeOllama(FakeHTTPServer):
         self.embedder: Callable[[str, int], list[float]] = hashed_embedding
         self.chunk_delay_s = 0.0
         """Seconds between streamed chunks."""
+        self.simulated_timings = True
+        """Chat timings as a model would report them for the tokens (1 ms a prompt token, 20 ms a
+        reply token, at least the time really taken); False: only the time really taken, as for a
+        model that takes no time (the benchmarks')."""
         self.version = OLLAMA_VERSION
 
         self._script: deque[Reply | Responder] = deque()
@@ -389,8 +393,12 @@ class FakeOllama(FakeHTTPServer):
         eval_tokens = max(1, _words(reply_text))
 
         def final(message: dict[str, Any]) -> dict[str, Any]:
-            load, prompt_ns, eval_ns = 5 * _NS_PER_MS, prompt_tokens * _NS_PER_MS, eval_tokens * 20 * _NS_PER_MS
-            total = max(int((time.monotonic() - started) * 1e9), load + prompt_ns + eval_ns)
+            elapsed = int((time.monotonic() - started) * 1e9)
+            if self.simulated_timings:
+                load, prompt_ns, eval_ns = 5 * _NS_PER_MS, prompt_tokens * _NS_PER_MS, eval_tokens * 20 * _NS_PER_MS
+            else:
+                load, prompt_ns, eval_ns = 0, 0, elapsed
+            total = max(elapsed, load + prompt_ns + eval_ns)
             return {
                 "model": name,
                 "created_at": _now(),
