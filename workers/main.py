@@ -40,7 +40,7 @@ from store.payloads import PayloadStore
 from store.private_messages import PrivateMessageStore
 from store.transcript import TranscriptStore
 from store.turn_writes import TurnWriter
-from workers import queues, schedules
+from workers import payload_visits, queues, schedules
 from workers.client import connect, ensure_search_attributes
 from workers.interceptors import DaemonflowInterceptor
 from workers.logs import configure_logging
@@ -116,6 +116,7 @@ def build_activities(
 
 
 def _worker(client: Client, task_queue: str, workflows: list, activities: list) -> Worker:
+    payload_visits.install()  # no walks over payloads that no codec or external storage changes
     return Worker(
         client,
         task_queue=task_queue,
