@@ -9,6 +9,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.llm import LlmActivities
+from activities.llm.ollama_provider import OllamaProvider
+from activities.llm.provider import GenerationOptions, PromptMessage
+from activities.tools.catalog import specs_for
 from config.settings import Settings
 from config.templates import load_template
 from models.llm import ChatRequest
@@ -65,6 +68,23 @@ async def test_the_prompt_carries_the_workflow_date_and_a_bounded_window(store, 
     assert shown[-1]["content"].startswith("39 ")
     assert sum(len(m["content"]) for m in shown) <= 2048 * 3
     assert len(shown) < 39
+
+
+async def test_tool_definitions_reach_the_model_as_defined_whether_converted_now_or_before(fake_ollama):
+    """The provider converts a tool list once (``_ollama_tools``); a list it has seen and a new
+    list with the same definitions must send the same JSON, and a changed list its own."""
+    provider = OllamaProvider(fake_ollama.url)
+    tools = [spec.ollama_definition() for spec in specs_for(["read_file", "run_command"])]
+    options = GenerationOptions(context_size=2048, temperature=0.0, max_tokens=32)
+    try:
+        for listed in (tools, tools, [dict(t) for t in tools], tools[:1]):
+            await provider.chat("llama3.2", [PromptMessage("user", "hi")], options, listed)
+    finally:
+        await provider.close()
+    sent = [body["tools"] for body in fake_ollama.chat_requests()]
+    assert sent[0] == sent[1] == sent[2] and sent[3] == sent[0][:1]
+    assert [t["function"]["name"] for t in sent[0]] == ["read_file", "run_command"]
+    assert set(sent[0][0]["function"]["parameters"]["properties"]) == set(tools[0]["function"]["parameters"]["properties"])
 
 
 async def test_an_unknown_model_is_not_retried(store, fake_ollama):

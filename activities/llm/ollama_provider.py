@@ -42,6 +42,8 @@ from models.llm import ServerProbe
 
 OLLAMA_DEFAULT_PORT = 11434
 SCHEME_PORTS = {"http": 80, "https": 443}
+TOOL_LISTS_KEPT = 64
+"""Converted tool lists kept per provider: one per prompt config in use."""
 
 
 def ollama_base_url(host: str | None) -> str:
@@ -69,6 +71,7 @@ class OllamaProvider:
         self.label = f"Ollama at {self.base_url}"
         self._timeout_s = timeout_s
         self._client: ollama.AsyncClient | None = None
+        self._tools: dict[int, tuple[Sequence[dict], list[ollama.Tool]]] = {}
 
     def _ollama(self) -> ollama.AsyncClient:
         if self._client is None:
@@ -83,6 +86,23 @@ class OllamaProvider:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+    def _ollama_tools(self, tools: Sequence[dict]) -> list[ollama.Tool] | None:
+        """The tool definitions as the client's ``Tool`` models, converted once per list: a
+        conversation's list is one object per prompt config (``activities/prompt_configs.py``),
+        and the client validated every definition's dict again on every call (2 % of a busy
+        worker's samples; a ``Tool`` it takes as it is). Keyed by identity, the list kept alive
+        beside its conversion so that the key cannot be reused."""
+        if not tools:
+            return None
+        cached = self._tools.get(id(tools))
+        if cached is not None and cached[0] is tools:
+            return cached[1]
+        if len(self._tools) >= TOOL_LISTS_KEPT:
+            self._tools.clear()
+        converted = [ollama.Tool.model_validate(tool) for tool in tools]
+        self._tools[id(tools)] = (tools, converted)
+        return converted
 
     def missing_model_hint(self, model: str) -> str:
         return f"run `ollama pull {model}` or choose another model"
@@ -103,7 +123,7 @@ class OllamaProvider:
             stream = await self._ollama().chat(
                 model=model,
                 messages=[_to_ollama(m) for m in messages],
-                tools=list(tools) or None,
+                tools=self._ollama_tools(tools),
                 stream=True,
                 options=_options(options),
             )
