@@ -36,6 +36,7 @@ from models.channel import ChannelInput, Post, PostResult
 from models.conversation import ConversationInput
 from tests.channel_support import ANSWERS, CODING, TEAM
 from tests.fakes.ollama import FakeOllama, by_system_prompt, content_word_embedding
+from workers.process_exit import exit_without_finalization
 
 PROFILES = {"default": dict(posts=60, warmup=5, relevance_posts=20), "quick": dict(posts=15, warmup=3, relevance_posts=5)}
 
@@ -136,3 +137,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_without_finalization(0)  # temporalio/sdk-python#300: see workers/process_exit.py

@@ -58,6 +58,7 @@ from models.memory import NewMemory, MemoryScope
 from workers.dev_server_config import dynamic_config_flags
 from workflows import search_attributes
 from workflows.conversation import ConversationWorkflow
+from workers.process_exit import exit_without_finalization
 
 EXTRACTION = activity._Definition.must_from_callable(MemoryActivities.store_turn).name
 PROFILES = {
@@ -499,3 +500,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_without_finalization(0)  # temporalio/sdk-python#300: see workers/process_exit.py

@@ -36,6 +36,7 @@ from bench.conversation import (AGENT, Target, daemonflow_env, daemonflow_target
                                 seed_memories, start_dev_server)
 from bench.fake_model import serve
 from config.settings import Settings
+from workers.process_exit import exit_without_finalization
 
 
 @dataclass
@@ -164,3 +165,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_without_finalization(0)  # temporalio/sdk-python#300: see workers/process_exit.py

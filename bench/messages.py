@@ -40,6 +40,7 @@ from store.engine import make_engine
 from store.private_messages import PrivateMessageStore
 from tests.fakes.ollama import FakeOllama
 from tests.message_support import CODING, FIX, WEATHER, agents_answer
+from workers.process_exit import exit_without_finalization
 
 PROFILES = {"default": dict(messages=40, warmup=3), "quick": dict(messages=10, warmup=2)}
 
@@ -122,3 +123,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_without_finalization(0)  # temporalio/sdk-python#300: see workers/process_exit.py

@@ -41,6 +41,7 @@ from store.engine import make_engine
 from store.task_runs import TaskRun
 from tests.fakes.ollama import FakeOllama
 from workflows.plan_graph import start_order
+from workers.process_exit import exit_without_finalization
 
 
 def random_dag(n: int, rng: random.Random) -> list[TaskSpec]:
@@ -145,3 +146,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_without_finalization(0)  # temporalio/sdk-python#300: see workers/process_exit.py

@@ -40,6 +40,7 @@ from config.templates import load_template
 from models.conversation import ConversationInput, SendMessage, conversation_workflow_id
 from workers.local_model import LocalModel, LocalModelServers, cache_dir, run_local_model
 from workflows.conversation import ConversationWorkflow
+from workers.process_exit import exit_without_finalization
 
 QUESTION = "Explain in a few sentences why the sky is blue."
 BENCH_TEMPLATE = """\
@@ -199,3 +200,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_without_finalization(0)  # temporalio/sdk-python#300: see workers/process_exit.py

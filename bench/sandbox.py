@@ -38,6 +38,7 @@ import docker
 from activities.sandbox import SandboxManager, connect_docker
 from config.settings import Settings
 from models.sandbox import ExecRequest
+from workers.process_exit import exit_without_finalization
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -165,3 +166,4 @@ def _bench(args: argparse.Namespace, settings: Settings, client: docker.DockerCl
 
 if __name__ == "__main__":
     main()
+    exit_without_finalization(0)  # temporalio/sdk-python#300: see workers/process_exit.py

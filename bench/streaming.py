@@ -39,6 +39,7 @@ from bench.conversation import load_average, machine_info, profiled_args, progre
 from tests.fakes.ollama import FakeOllama, Reply
 from tests.fixtures.api import api_env, free_port, role_keys, wait_for_http
 from tests.fixtures.temporal import daemon_settings
+from workers.process_exit import exit_without_finalization
 
 PROFILES = {"default": dict(turns=20, cpu_turns=5), "quick": dict(turns=6, cpu_turns=2)}
 TURN_TIMEOUT_S = 120
@@ -225,3 +226,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_without_finalization(0)  # temporalio/sdk-python#300: see workers/process_exit.py

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -23,6 +20,7 @@ from cli import agents, channel, memory, message, monitoring_args, payload, plan
 from cli.common import EXIT_ERROR, EXIT_USAGE, CliError
 from config.settings import Settings
 from control.errors import ControlError
+from workers.process_exit import exit_without_finalization
 
 
 def limit(text: str) -> int:
@@ -206,19 +204,9 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    """The console entry point: run, then leave without interpreter finalization.
-
-    temporalio's Rust threads may still release Python objects while the interpreter finalizes,
-    which aborts the process ("PyGILState_Release: thread state ... must be current",
-    temporalio/sdk-python#300) and turns a successful command into exit code 134. Everything
-    worth keeping is flushed first; the dev server subprocess is already stopped by then.
-    """
-    code = run(argv)
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(code)
+    """The console entry point: run, then leave without interpreter finalization
+    (``workers/process_exit.py``: temporalio's threads can abort it with exit code 134)."""
+    exit_without_finalization(run(argv))
 
 
 if __name__ == "__main__":
