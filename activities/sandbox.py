@@ -22,7 +22,9 @@ Why it is built this way:
 - **Two clocks for a command.** Inside the container ``timeout -s KILL`` kills the command's whole
   process group at the deadline even if this worker dies; here, a no-output timeout and a backstop
   deadline kill every process carrying the exec's token (an env var), and if that cannot even start
-  (pids exhausted) the container is restarted, which ends everything but the volume.
+  (pids exhausted) the container is restarted, which ends everything but the volume. A command
+  that keeps the process table full for ``pids_full_s`` (a fork bomb) is killed the same way,
+  long before its timeout (``_ProcessTable``).
 - **Output**: stdout and stderr interleaved as produced; the model gets at most
   ``output_cap_chars`` (head and tail), the full output is streamed to an artifact file.
 - **Files** move as tar streams through the Docker API (``put_archive``/``get_archive``), confined
@@ -92,6 +94,9 @@ POLL_S = 0.2
 """Granularity of the timeouts; output is handled as soon as it arrives, not on this tick."""
 BACKSTOP_SLACK_S = 2.0
 """The in-container ``timeout`` fires at the deadline; this side steps in only this much later."""
+PIDS_CHECK_EVERY_S = 1.0
+"""How often a running command's process table is looked at (``_ProcessTable``)."""
+PIDS_FULL_SHARE = 0.95
 REAP_PARALLELISM = 8
 BUILD_HINT = "run deploy/provision-docker.sh or `docker build -t daemonflow-sandbox:latest deploy/sandbox`"
 
@@ -329,6 +334,42 @@ def _pump(stream: Any, into: queue.Queue) -> None:
         into.put(err)
     finally:
         into.put(_EOF)
+
+
+class _ProcessTable:
+    """Whether a command keeps the container's process table full, from the engine's one-shot
+    stats once a second. The pids limit contains a fork bomb, but bash retries a failed fork for
+    ever and a bomb that catches the error never stops forking, so without this the table stayed
+    full, the machine's CPU spent on failing forks, until the command's timeout (120 s by default).
+    """
+
+    def __init__(self, api: Any, container_id: str, limits: SandboxLimits, now: float) -> None:
+        self._api = api
+        self._container_id = container_id
+        self._full_at = limits.pids * PIDS_FULL_SHARE
+        self._full_for_s = limits.pids_full_s
+        self._checked = now
+        self._full_since: float | None = None
+
+    def full_too_long(self, now: float) -> bool:
+        if now - self._checked < PIDS_CHECK_EVERY_S:
+            return False
+        self._checked = now
+        current = self._current()
+        if current is None or current < self._full_at:
+            self._full_since = None
+            return False
+        if self._full_since is None:
+            self._full_since = now
+        return now - self._full_since >= self._full_for_s
+
+    def _current(self) -> int | None:
+        try:
+            stats = self._api.stats(self._container_id, stream=False, one_shot=True)
+        except Exception as err:  # noqa: BLE001 - unknown is "not full": the timeouts still apply
+            log.debug("cannot read the process count of %s: %s", self._container_id[:12], err)
+            return None
+        return (stats.get("pids_stats") or {}).get("current")
 
 
 def _parse_docker_time(value: str | None) -> float | None:
@@ -595,6 +636,7 @@ class SandboxManager:
         killed_reason: str | None = None
         killed_at = 0.0
         restarted = False
+        table = _ProcessTable(self._api, container.id, limits, started)
         last_output = last_beat = started
         stream_error: Exception | None = None
         try:
@@ -609,6 +651,8 @@ class SandboxManager:
                         killed_reason = "no_output"
                     elif output.over_artifact_cap:
                         killed_reason = "output_limit"
+                    elif table.full_too_long(now):
+                        killed_reason = "pids_limit"
                     if killed_reason is not None:
                         killed_at = now
                         self._kill(container, token)

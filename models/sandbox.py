@@ -59,6 +59,9 @@ class SandboxLimits(BaseModel):
     """A command printing more than this is killed: the artifact must not fill the worker's disk."""
     kill_grace_s: float = Field(default=3.0, gt=0)
     """How long a killed command may take to go away before the container is restarted."""
+    pids_full_s: float = Field(default=5.0, gt=0)
+    """A command that keeps the container's process table full (≥ 95 % of ``pids``) this long is
+    killed: a fork bomb. Every fork then fails, so no command that works does it for long."""
 
 
 _SHELL_STARTUP_VARIABLES = ("BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "POSIXLY_CORRECT")
@@ -115,7 +118,8 @@ class ExecResult(BaseModel):
     timed_out: bool = False
     """Killed by the command timeout or the no-output timeout."""
     killed_reason: str | None = None
-    """``timeout``, ``no_output``, ``oom``, ``output_limit`` or ``cancelled``; None if it ended by itself."""
+    """``timeout``, ``no_output``, ``oom``, ``output_limit``, ``pids_limit`` or ``cancelled``; None if it
+    ended by itself."""
     duration_ms: float
     container_restarted: bool = False
     """The command outlived its kill and the container was restarted: /tmp and processes are gone."""

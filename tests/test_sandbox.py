@@ -40,7 +40,7 @@ from config.settings import Settings
 from models.sandbox import ExecRequest, ExecResult, ReadFileRequest, SandboxLimits
 from tests.fixtures.docker import remove_sandbox
 
-LIMITS = SandboxLimits(memory="256m", pids=64, kill_grace_s=2.0)
+LIMITS = SandboxLimits(memory="256m", pids=64, kill_grace_s=2.0, pids_full_s=3.0)
 
 
 @pytest.fixture(scope="module")
@@ -163,20 +163,27 @@ def test_fork_bomb_is_contained_by_pids_limit(manager: SandboxManager, new_conve
 
     # The classic shell bomb: every fork past the limit fails. Commands run in bash, which retries
     # a failed fork ("fork: retry: Resource temporarily unavailable") where dash gave up, so the
-    # bomb's background processes never die out by themselves: the command's timeout ends them.
-    shell_bomb = run(manager, conversation_id, "bomb() { bomb | bomb & }; bomb; sleep 60", timeout_s=5)
+    # bomb's background processes never die out by themselves: a table kept full ends them, long
+    # before the command's timeout.
+    shell_bomb = run(manager, conversation_id, "bomb() { bomb | bomb & }; bomb; sleep 60", timeout_s=60)
     assert "Resource temporarily unavailable" in shell_bomb.output
-    assert shell_bomb.timed_out and shell_bomb.killed_reason == "timeout"
+    assert shell_bomb.killed_reason == "pids_limit" and not shell_bomb.timed_out
+    assert shell_bomb.duration_ms < 30_000
 
-    # A bomb that never gives up keeps the pids table full until the timeout kills its group.
+    # A bomb that never gives up forking, as quiet as it is relentless: the same.
     bomb = "python3 -c 'import os\nwhile True:\n    try: os.fork()\n    except OSError: pass'"
-    python_bomb = run(manager, conversation_id, bomb, timeout_s=3)
-    assert python_bomb.timed_out and python_bomb.killed_reason == "timeout"
+    python_bomb = run(manager, conversation_id, bomb, timeout_s=60)
+    assert python_bomb.killed_reason == "pids_limit" and python_bomb.duration_ms < 30_000
+
+    # Below the limit for good, it is left alone: many processes are not a bomb.
+    many = run(manager, conversation_id, f"for i in $(seq {LIMITS.pids // 2}); do sleep 4 & done; wait; echo done",
+               timeout_s=30)
+    assert many.exit_code == 0 and many.killed_reason is None and many.output.endswith("done\n")
 
     # Killed from outside (no-output timeout) while the pids table is full: the killer needs a pid
     # and some CPU; if it cannot finish within the grace, the container is restarted instead.
     run(manager, conversation_id, "echo kept > before-bomb.txt")
-    quiet_bomb = run(manager, conversation_id, bomb, timeout_s=60, no_output_timeout_s=1)
+    quiet_bomb = run(manager, conversation_id, bomb, timeout_s=60, no_output_timeout_s=1)  # before the table check
     assert quiet_bomb.timed_out and quiet_bomb.killed_reason == "no_output"
     assert run(manager, conversation_id, "cat before-bomb.txt").output == "kept\n"
 

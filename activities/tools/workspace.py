@@ -186,6 +186,7 @@ KILLED = {
     "no_output": "killed: it printed nothing for {quiet:g} s (it looked hung)",
     "oom": "killed: out of memory (the sandbox has {memory})",
     "output_limit": "killed: it printed more than the sandbox keeps",
+    "pids_limit": "killed: it kept the sandbox's process table full ({pids} processes) for {pids_full:g} s (a fork bomb?)",
     "cancelled": "cancelled before it finished",
 }
 
@@ -195,7 +196,8 @@ def _result(result: ExecResult, request: ExecRequest, limits: SandboxLimits) -> 
     if result.killed_reason:
         error = KILLED.get(result.killed_reason, result.killed_reason).format(
             timeout=request.timeout_s or limits.command_timeout_s,
-            quiet=request.no_output_timeout_s or limits.no_output_timeout_s, memory=limits.memory)
+            quiet=request.no_output_timeout_s or limits.no_output_timeout_s, memory=limits.memory,
+            pids=limits.pids, pids_full=limits.pids_full_s)
         error += "; it was not run again"
     return ToolResult(
         success=result.exit_code == 0 and not result.timed_out,
