@@ -97,6 +97,7 @@ BACKSTOP_SLACK_S = 2.0
 PIDS_CHECK_EVERY_S = 1.0
 """How often a running command's process table is looked at (``_ProcessTable``)."""
 PIDS_FULL_SHARE = 0.95
+"""Processes die and respawn in a bomb, so "full" is this share of the pids limit, not all of it."""
 REAP_PARALLELISM = 8
 BUILD_HINT = "run deploy/provision-docker.sh or `docker build -t daemonflow-sandbox:latest deploy/sandbox`"
 

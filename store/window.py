@@ -36,7 +36,7 @@ class Entry(NamedTuple):
 class WindowMessage(NamedTuple):
     """A message as the window holds it: what the prompt shows, nothing else of its row. Building
     a full ``Message`` per row took 45 % of ``window`` over a 420-message conversation (2.3 of
-    5.2 ms); a tuple costs a twentieth of that."""
+    5.2 ms); with these, and only their five columns read, the whole call takes 1.6 ms."""
 
     seq: int
     role: str

@@ -28,9 +28,9 @@ from models.llm import MAX_REPLY_CHARS_IN_HISTORY, ChatRequest, ChatResult, Tool
 from models.streaming import INTERRUPTED
 from store.payloads import PayloadStore
 from store.tables import Message
-from store.window import WindowMessage
 from store.transcript import TranscriptStore
 from store.turn_writes import TurnWriter
+from store.window import WindowMessage
 
 if TYPE_CHECKING:  # activities.memory imports this package: no import at run time
     from activities.memory import MemoryService
