@@ -35,6 +35,12 @@ MAX_TASKS = 200
 """Tasks in one plan, added ones included: the plan's state is carried whole across runs."""
 MAX_PROMPT_CHARS = 8_000
 """A task's own prompt; its dependencies' results are added as bounded previews."""
+MAX_TASKS_BYTES = 512 * 1024
+"""A plan's task specs together, as JSON (prompts, tool arguments, titles): the plan's state
+carries them whole, through every continue-as-new, and Temporal refuses a payload over 2 MB.
+Without it, 200 prompts of 8,000 characters made a 1.65 MB start and a 3.4 MB continue-as-new that
+the worker could not send: the plan stopped there for good (and other scripts than Latin take up
+to three bytes a character)."""
 RESULT_PREVIEW_CHARS = 500
 """How much of a task's reply the plan keeps and passes to its dependents (the whole reply stays
 in the task's conversation transcript, at ``reply_seq``)."""

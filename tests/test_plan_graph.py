@@ -7,6 +7,8 @@ import pytest
 from pydantic import ValidationError
 
 from models.plan import (
+    MAX_PROMPT_CHARS,
+    MAX_TASKS_BYTES,
     CarriedPlan,
     PlanInput,
     PlanState,
@@ -17,7 +19,15 @@ from models.plan import (
     plan_of_conversation,
     task_conversation_id,
 )
-from workflows.plan_graph import blocked, chain_lengths, find_cycle, graph_errors, newly_ready, start_order
+from workflows.plan_graph import (
+    blocked,
+    chain_lengths,
+    find_cycle,
+    graph_errors,
+    newly_ready,
+    spec_bytes,
+    start_order,
+)
 from workflows.plan_prompts import task_prompt
 from workflows.plan_view import describe
 
@@ -46,6 +56,21 @@ def test_added_tasks_are_checked_against_the_plans_tasks():
     assert graph_errors([spec("c", "b")], existing) == []
     assert graph_errors([spec("b")], existing) == ["duplicate task id 'b'"]
     assert graph_errors([spec("x", "y"), spec("y", "x")], existing)[-1].startswith("dependency cycle: x → y → x")
+
+
+def test_a_plan_too_large_together_is_refused_whole_and_when_tasks_are_added():
+    def long(task_id: str, text: str = "x" * MAX_PROMPT_CHARS) -> TaskSpec:  # each prompt within its own limit
+        return TaskSpec(id=task_id, prompt=text)
+
+    fitting = MAX_TASKS_BYTES // spec_bytes(long("t00"))
+    assert graph_errors([long(f"t{i:02}") for i in range(fitting)]) == []
+    [error] = graph_errors([long(f"t{i:02}") for i in range(fitting + 1)])
+    assert error.startswith(f"a plan's tasks take at most {MAX_TASKS_BYTES // 1024} KiB together")
+    assert "put long material in a file" in error
+    # three bytes a character in UTF-8: a third as many fit
+    assert spec_bytes(long("w", "語" * MAX_PROMPT_CHARS)) > 3 * MAX_PROMPT_CHARS
+    assert graph_errors([long("c")], {"a": []}, existing_bytes=MAX_TASKS_BYTES - 10)[0].startswith(
+        "a plan's tasks take at most")
 
 
 def test_the_cycle_found_is_the_same_for_the_same_graph():

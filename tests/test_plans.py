@@ -14,7 +14,16 @@ from control.conversations import Conversations
 from control.errors import ControlError
 from control.plan_errors import PlanInvalid, PlanNotFound, PlanOver, TaskNotChangeable, TaskNotFound
 from models.conversation import Approve
-from models.plan import AddTasks, PlanState, Priority, TaskState, plan_workflow_id, task_conversation_id
+from models.plan import (
+    MAX_PROMPT_CHARS,
+    MAX_TASKS_BYTES,
+    AddTasks,
+    PlanState,
+    Priority,
+    TaskState,
+    plan_workflow_id,
+    task_conversation_id,
+)
 from models.task_runs import TaskOutcome
 from store.task_runs import TaskRun
 from tests.fakes.ollama import Reply, ToolCall
@@ -160,6 +169,31 @@ async def test_a_cycle_is_refused_before_starting_and_fails_a_plan_started_anywa
     plan = await plans_of(daemon).start(unknown_agent)
     with pytest.raises(ControlError, match="task 'b': unknown agent template 'nobody'"):
         await plan.result()
+
+
+async def test_a_plan_too_large_is_refused_and_one_that_fits_carries_its_tasks_once_through_continue_as_new(
+        daemon, fake_ollama):
+    TaskModel(fake_ollama)
+    long = "x" * MAX_PROMPT_CHARS
+    too_large = plan_input(*(task(f"t{i:03}", prompt=long) for i in range(MAX_TASKS_BYTES // len(long) + 1)))
+    with pytest.raises(PlanInvalid, match=f"a plan's tasks take at most {MAX_TASKS_BYTES // 1024} KiB together"):
+        await plans_of(daemon).start(too_large)
+    # As the plain `temporal workflow start` would: the workflow refuses it at once.
+    handle = await daemon.client.start_workflow("TaskPlanWorkflow", too_large.model_dump(mode="json"),
+                                                id=plan_workflow_id(too_large.plan_id), task_queue=daemon.task_queue)  # fmt: skip
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    assert failure_type(failed.value.cause) == "InvalidPlan"
+
+    plan = await plans_of(daemon).start(plan_input(*(task(f"t{i}", prompt=long) for i in range(6)), tasks_per_run=2))
+    first_run = (await daemon.client.get_workflow_handle(plan.workflow_id).describe()).run_id
+    assert (await plan.result()).state == "succeeded"
+    runs = [daemon.client.get_workflow_handle(plan.workflow_id, run_id=first_run),
+            daemon.client.get_workflow_handle(plan.workflow_id)]
+    inputs = [len((await run.fetch_history()).events[0].workflow_execution_started_event_attributes.input.payloads[0].data)
+              for run in runs]  # fmt: skip
+    # the continued run carries the six prompts in its state, and only one of them again in its input
+    assert inputs[1] < inputs[0] * 1.5, inputs
 
 
 async def test_tasks_added_while_the_plan_runs_join_the_graph_and_bad_additions_are_refused(daemon, fake_ollama):

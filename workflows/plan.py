@@ -55,7 +55,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.activity_config import STORE_LOCAL
     from workflows.conversation import ConversationWorkflow
     from workflows.outbox import Outbox
-    from workflows.plan_graph import blocked, graph_errors, newly_ready, start_order
+    from workflows.plan_graph import blocked, graph_errors, newly_ready, spec_bytes, start_order
     from workflows.plan_prompts import task_prompt
     from workflows.plan_view import counts, describe
 
@@ -66,6 +66,9 @@ FINAL_TURN_OUTCOMES = {TurnOutcome.REJECTED, TurnOutcome.ENDED}
 SUB_PLAN_PATCH = "sub-plans-end-with-their-parent"
 """A plan created by a task tells its parent, which ends it when it is ended or fails."""
 MAX_SUB_PLANS = 200
+CARRY_ONCE_PATCH = "plan-carries-its-tasks-once"
+"""A continued run takes its tasks from ``carried`` alone; the input's own list had carried every
+spec a second time (one stands in: ``PlanInput`` needs one)."""
 
 
 @workflow.defn(name="TaskPlanWorkflow")
@@ -173,7 +176,8 @@ class TaskPlanWorkflow:
         await self._flush()
         if not self._ended and not self._failed:
             carried = self._carried.model_dump(mode="json")
-            workflow.continue_as_new(PlanInput(**self._input.model_dump(exclude={"carried"}), carried=carried))
+            first = {} if not workflow.patched(CARRY_ONCE_PATCH) else {"tasks": [self._carried.tasks[0].spec]}
+            workflow.continue_as_new(PlanInput(**{**self._input.model_dump(exclude={"carried"}), **first}, carried=carried))
 
     async def _finish(self) -> PlanSummary:
         self._over = True
@@ -403,7 +407,8 @@ class TaskPlanWorkflow:
     @add_tasks.validator
     def _validate_add(self, request: AddTasks) -> None:
         self._refuse_if_over()
-        errors = graph_errors(request.tasks, {t.spec.id: t.spec.depends_on for t in self._carried.tasks})
+        errors = graph_errors(request.tasks, {t.spec.id: t.spec.depends_on for t in self._carried.tasks},
+                              sum(spec_bytes(t.spec) for t in self._carried.tasks))
         if errors:
             raise ApplicationError(f"tasks not added: {'; '.join(errors)}", type="InvalidPlan")
 

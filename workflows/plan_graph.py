@@ -12,15 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from models.plan import MAX_TASKS, TaskSpec, TaskState, TaskStatus
+from models.plan import MAX_TASKS, MAX_TASKS_BYTES, TaskSpec, TaskState, TaskStatus
 
 
-def graph_errors(tasks: Sequence[TaskSpec], existing: Mapping[str, Sequence[str]] | None = None) -> list[str]:
+def graph_errors(tasks: Sequence[TaskSpec], existing: Mapping[str, Sequence[str]] | None = None,
+                 existing_bytes: int = 0) -> list[str]:
     """Everything wrong with adding ``tasks`` to a plan whose tasks are ``existing`` (id → its
-    dependencies): duplicate ids, unknown dependencies, a task depending on itself, cycles (named
-    ``a → b → c → a``), too many tasks. Empty: the graph is a DAG."""
+    dependencies) and take ``existing_bytes`` (``spec_bytes``): duplicate ids, unknown
+    dependencies, a task depending on itself, cycles (named ``a → b → c → a``), too many tasks, too
+    large together. Empty: the graph is a DAG that fits."""
     existing = existing or {}
     errors: list[str] = []
+    size = existing_bytes + sum(spec_bytes(task) for task in tasks)
+    if size > MAX_TASKS_BYTES:
+        errors.append(f"a plan's tasks take at most {MAX_TASKS_BYTES // 1024} KiB together ({-(-size // 1024)} KiB given: "
+                      "prompts, tool arguments, titles); put long material in a file the tasks read")
     seen: set[str] = set()
     for task in tasks:
         if task.id in existing or task.id in seen:
@@ -43,6 +49,11 @@ def graph_errors(tasks: Sequence[TaskSpec], existing: Mapping[str, Sequence[str]
         order = cycle[::-1]  # in the order they would have to run
         errors.append(f"dependency cycle: {' → '.join(order)} (each task waits for the one before it)")
     return errors
+
+
+def spec_bytes(task: TaskSpec) -> int:
+    """What a task's spec takes in the plan's state: its JSON, in UTF-8."""
+    return len(task.model_dump_json().encode())
 
 
 def find_cycle(edges: Mapping[str, Sequence[str]]) -> list[str] | None:
