@@ -56,9 +56,9 @@ from control.failures import until_ready
 from models.conversation import ConversationInput, SendMessage, conversation_workflow_id
 from models.memory import NewMemory, MemoryScope
 from workers.dev_server_config import dynamic_config_flags
+from workers.process_exit import exit_without_finalization
 from workflows import search_attributes
 from workflows.conversation import ConversationWorkflow
-from workers.process_exit import exit_without_finalization
 
 EXTRACTION = activity._Definition.must_from_callable(MemoryActivities.store_turn).name
 PROFILES = {

@@ -40,8 +40,8 @@ from models.plan import PlanInput, Priority, TaskSpec, TaskState, TaskStatus
 from store.engine import make_engine
 from store.task_runs import TaskRun
 from tests.fakes.ollama import FakeOllama
-from workflows.plan_graph import start_order
 from workers.process_exit import exit_without_finalization
+from workflows.plan_graph import start_order
 
 
 def random_dag(n: int, rng: random.Random) -> list[TaskSpec]:

@@ -39,8 +39,8 @@ from config.settings import Settings
 from config.templates import load_template
 from models.conversation import ConversationInput, SendMessage, conversation_workflow_id
 from workers.local_model import LocalModel, LocalModelServers, cache_dir, run_local_model
-from workflows.conversation import ConversationWorkflow
 from workers.process_exit import exit_without_finalization
+from workflows.conversation import ConversationWorkflow
 
 QUESTION = "Explain in a few sentences why the sky is blue."
 BENCH_TEMPLATE = """\

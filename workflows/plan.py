@@ -176,8 +176,9 @@ class TaskPlanWorkflow:
         await self._flush()
         if not self._ended and not self._failed:
             carried = self._carried.model_dump(mode="json")
-            first = {} if not workflow.patched(CARRY_ONCE_PATCH) else {"tasks": [self._carried.tasks[0].spec]}
-            workflow.continue_as_new(PlanInput(**{**self._input.model_dump(exclude={"carried"}), **first}, carried=carried))
+            tasks = [self._carried.tasks[0].spec] if workflow.patched(CARRY_ONCE_PATCH) else self._input.tasks
+            workflow.continue_as_new(PlanInput(**self._input.model_dump(exclude={"carried", "tasks"}), tasks=tasks,
+                                               carried=carried))  # fmt: skip
 
     async def _finish(self) -> PlanSummary:
         self._over = True
