@@ -17,6 +17,7 @@ from temporalio.contrib.workflow_streams import WorkflowStreamState
 from models.agent import AgentTemplate
 from models.archive import ArchiveRecord
 from models.events import ConversationEvent
+from models.memory import UnextractedTurns
 from models.payloads import PayloadRef
 from models.policy import PolicyRule, PolicySet
 from models.tools import ToolSpec
@@ -379,6 +380,9 @@ class CarriedState(Contract):
     # --- live streaming and double-texting (issue 16) ---
     stream: WorkflowStreamState | None = None
     """The Workflow Stream's retained items (events, token batches) and publisher dedup state."""
+    stream_polled_at: datetime | None = None
+    """When a subscriber's poll of the stream last returned: a viewer of the previous run still
+    counts as watching this one for ``WATCH_GRACE_S`` (``workflows/conversation_stream.py``)."""
     double_texting: DoubleTexting | None = None
     """Set by ``set_double_texting``; ``None``: the input's."""
     archive_after_s: int | None = None
@@ -388,6 +392,9 @@ class CarriedState(Contract):
     messages_asking: dict[str, str] = Field(default_factory=dict)
     """Private messages this agent sent whose recipient waits for its answer (message id →
     question), what ``answer_private_message`` may answer (``workflows/message_tool.py``)."""
+    unextracted: UnextractedTurns | None = None
+    """Turns the previous run answered but did not read for memories: this run extracts them
+    (``workflows/extraction_backlog.py``)."""
 
 
 ConversationInput.model_rebuild()

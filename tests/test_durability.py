@@ -48,15 +48,18 @@ async def _daemon_without_worker(temporal_env, temporal_address, fake_ollama, tm
     return Daemon(client=temporal_env.client, settings=settings, store=store, worker=None)
 
 
-async def _interrupt_a_turn(daemon, fake_ollama, tmp_path, content, stop_first_worker):
-    """Start a turn on one worker process, stop it with ``stop_first_worker`` while the model
-    call runs, start a second worker, and return (turn result, what stopping returned, handle)."""
+async def _interrupt_a_turn(daemon, fake_ollama, tmp_path, content, stop_first_worker, before=()):
+    """Start a turn on one worker process (after the turns ``before``), stop it with
+    ``stop_first_worker`` while the model call runs, start a second worker, and return (turn
+    result, what stopping returned, handle)."""
     first = WorkerProcess(daemon.env(), tmp_path / "worker-1.log")
     second = None
     try:
         handle = await daemon.start()
+        for earlier in before:
+            await daemon.send(handle, earlier)
         turn = asyncio.create_task(daemon.send(handle, content))
-        await wait_for(lambda: _true(len(fake_ollama.chat_requests()) == 1), timeout=30)
+        await wait_for(lambda: _true(len(fake_ollama.chat_requests()) == len(before) + 1), timeout=30)
         stopped = await asyncio.to_thread(stop_first_worker, first)
         second = WorkerProcess(daemon.env(), tmp_path / "worker-2.log")
         return await asyncio.wait_for(turn, timeout=90), stopped, handle
@@ -93,3 +96,24 @@ async def test_sigterm_lets_the_running_model_call_finish(temporal_env, temporal
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_worker_killed_during_a_local_model_step_a_new_worker_completes_it_once(
+    temporal_env, temporal_address, fake_ollama, tmp_path
+):
+    """A quick model's step runs inside the workflow task (``workflows/model_step.py``): the task
+    dies with its worker, and the next worker replays and runs the step again."""
+    daemon = await _daemon_without_worker(temporal_env, temporal_address, fake_ollama, tmp_path)
+    fake_ollama.script(Reply(content="echo: a quick first turn"),  # answered at once: the next step is local
+                       Reply(content="the first attempt never finishes", delay_s=30))
+    result, _, handle = await _interrupt_a_turn(daemon, fake_ollama, tmp_path, "survive this", WorkerProcess.kill,
+                                                before=["a quick first turn"])  # fmt: skip
+    assert result.reply == "echo: survive this"
+    history = await handle.fetch_history()
+    assert [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
+            if e.HasField("activity_task_scheduled_event_attributes")] == ["transcript.open", "llm.chat"]  # the 2nd: local
+    conversation_id = handle.id.removeprefix("conversation-")
+    assert [(m.role, m.content) for m in daemon.store.list_messages(conversation_id)][2:] == [
+        ("user", "survive this"), ("assistant", "echo: survive this")]
+    assert len(fake_ollama.chat_requests()) == 3
+    assert len(daemon.store.usage(conversation_id)) == 2

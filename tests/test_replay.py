@@ -147,6 +147,32 @@ async def memory(daemon, fake) -> list[WorkflowHandle]:
     return [daemon.client.get_workflow_handle(handle.id, run_id=first_run)]
 
 
+async def extraction_backlog_across_runs(daemon, fake) -> list[WorkflowHandle]:
+    """Continue-as-new hands the turns not yet read for memories to the next run (``CARRY_PATCH``),
+    which reads them with its own before it ends."""
+    fake.script_structured('{"memories": [{"text": "The user drinks tea.", "kind": "semantic"}]}')
+    handle = await daemon.start(user_id="replay", turns_per_run=2, memory_extraction_every=5, memory_extraction_delay_s=3600)
+    first_run = (await handle.describe()).run_id
+    for text in ("I like tea", "I drink it every morning", "what do I drink?"):
+        await daemon.send(handle, text)
+    latest = daemon.client.get_workflow_handle(handle.id)
+    await latest.signal(ConversationWorkflow.end, End(reason="recorded"))
+    await latest.result()
+    return [daemon.client.get_workflow_handle(handle.id, run_id=first_run), latest]
+
+
+async def local_model_steps(daemon, fake) -> list[WorkflowHandle]:
+    """A quick model: the first step an activity, the next ones local (``workflows/model_step.py``),
+    a tool call between two local steps, then the end."""
+    fake.script(Reply(content="first"), Reply(tool_calls=[ToolCall(name="imaginary", arguments={})]), Reply(content="ok"))
+    handle = await daemon.start(memory_extraction_every=100, memory_extraction_delay_s=3600)
+    await daemon.send(handle, "one")
+    await daemon.send(handle, "two")
+    await handle.signal(ConversationWorkflow.end, End(reason="recorded"))
+    await handle.result()
+    return [handle]
+
+
 async def payloads_and_final_answer(daemon, fake) -> list[WorkflowHandle]:
     """A write too long for history (a marker), its read back (the output by reference), a command with
     its own budget (the child's timeouts), and final_answer ending the turn."""
@@ -421,7 +447,8 @@ async def memory_admin_and_relevance_calculation(daemon, fake) -> list[WorkflowH
 
 SCENARIOS = [
     turns_with_tools_and_injection, pause_queue_resume_end, continue_as_new, model_failures, unknown_agent,
-    tools_and_approvals, memory, payloads_and_final_answer, one_trip_turns, channel_chain_approval_and_end,
+    tools_and_approvals, memory, extraction_backlog_across_runs, local_model_steps,
+    payloads_and_final_answer, one_trip_turns, channel_chain_approval_and_end,
     channel_continue_as_new, private_messages, agent_answers_a_question, archive_and_revive, channel_archive_and_revive,
     plan_dag_retry_and_continue_as_new, plan_steering,  # task plans (issue 15)
     scheduled_jobs, memory_admin_and_relevance_calculation,

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, func, select
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -20,6 +21,7 @@ from activities.llm import LlmActivities
 from activities.memory import MemoryService
 from activities.memory.turn_batches import turn_groups
 from config.templates import load_template
+from control.conversation_stream import ConversationStream
 from models.conversation import Approve, ConversationInput, End, SendMessage, conversation_workflow_id
 from models.events import ConversationEvent, EventsQuery, EventType
 from models.llm import ChatRequest
@@ -66,6 +68,7 @@ async def events_of(handle, kind: EventType) -> list[ConversationEvent]:
 
 
 async def test_a_turn_is_one_activity_that_writes_recalls_and_answers(daemon, fake_ollama):
+    fake_ollama.min_duration_s = 2.0  # not a quick model: every step is an activity (workflows/model_step.py)
     handle = await daemon.start(user_id="alice", memory_extraction_every=100, memory_extraction_delay_s=3600)
     conversation_id = handle.id.removeprefix("conversation-")
     first = await daemon.send(handle, "hello")
@@ -104,6 +107,7 @@ async def test_the_workflow_resends_the_prompt_config_a_worker_lacks(temporal_en
     settings = daemon_settings(tmp_path, temporal_address, fake_ollama.url)
     client = temporal_env.client
     conversation_id = f"resend-{uuid.uuid4().hex[:8]}"
+    fake_ollama.min_duration_s = 2.0  # not a quick model: every step is an activity, its input in history
     # One process, one owner of the embedded memory store (its lock): both workers share it.
     async with MemoryService.from_settings(settings) as memory:
         async with build_worker(client, settings, memory=memory):
@@ -204,6 +208,44 @@ async def test_a_busy_conversation_never_waits_for_extraction(daemon, fake_ollam
     await wait_for(lambda: _memory_stored(handle, 1), timeout=30)
 
 
+async def test_continue_as_new_hands_the_backlog_to_the_next_run_instead_of_extracting_first(daemon, fake_ollama):
+    fake_ollama.script_structured('{"memories": [{"text": "The user works in Lyon.", "kind": "semantic"}]}')
+    handle = await daemon.start(user_id="zoe", turns_per_run=2, memory_extraction_every=5, memory_extraction_delay_s=3600)
+    first_run = (await handle.describe()).run_id
+    for text in ("I work in Lyon", "I drink tea", "I have a Pi 5"):  # back to back, across the run's end
+        await daemon.send(handle, text)
+    first = daemon.client.get_workflow_handle(handle.id, run_id=first_run)
+    assert [kind for kind, *_ in await scheduled(first)] == ["transcript.open", "llm.chat", "llm.chat"]  # no extraction
+    latest = daemon.client.get_workflow_handle(handle.id)
+    assert (await latest.describe()).run_id != first_run
+    await latest.signal(ConversationWorkflow.end, End(reason="done"))
+    await latest.result()
+    [batch] = [e.data for e in await events_of(latest, EventType.MEMORY_STORED)]
+    assert (batch["turn"], batch["turns"], batch["added"]) == (3, 3, 1)  # the carried turns with this run's
+    [request] = fake_ollama.structured_requests()
+    shown = request["messages"][-1]["content"]
+    assert all(said in shown for said in ("I work in Lyon", "I drink tea", "I have a Pi 5"))
+
+
+async def test_an_extraction_running_when_the_run_ends_is_waited_for_not_repeated(daemon, fake_ollama):
+    fake_ollama.script_structured(Reply(content='{"memories": []}', delay_s=1.0), '{"memories": []}')
+    handle = await daemon.start(turns_per_run=1, memory_extraction_every=1, memory_extraction_delay_s=3600)
+    first_run = (await handle.describe()).run_id
+    await daemon.send(handle, "first")  # read at once (every turn); the run ends once it is read
+    first = daemon.client.get_workflow_handle(handle.id, run_id=first_run)
+    await wait_for(lambda: _closed(first))
+    assert [kind for kind, *_ in await scheduled(first)] == ["transcript.open", "llm.chat", "memory.store"]
+    latest = daemon.client.get_workflow_handle(handle.id)
+    await daemon.send(latest, "second")
+    await wait_for(lambda: _memory_stored(latest, 2))
+    assert [e.data["turn"] for e in await events_of(latest, EventType.MEMORY_STORED)] == [1, 2]
+    assert len(fake_ollama.structured_requests()) == 2
+
+
+async def _closed(handle) -> bool:
+    return (await handle.describe()).status.name != "RUNNING"
+
+
 async def _structured_asked(fake) -> bool:
     return bool(fake.structured_requests())
 
@@ -226,6 +268,77 @@ def test_turns_are_read_together_while_they_fit_one_extraction():
     assert [([m.seq for m in g], t) for g, t in turn_groups(short, together)] == [([1, 2, 3], 2)]
     single = StoreTurnMemories(conversation_id="c", turn=9, from_seq=1, upto_seq=3, agent="a")
     assert [t for _, t in turn_groups(short, single)] == [9]
+
+
+# --- local model steps (workflows/model_step.py) ---------------------------------------------------
+
+
+def _model_steps(history) -> tuple[int, int]:
+    """(llm.chat activities, local activity markers) in a run's history."""
+    activities = sum(e.activity_task_scheduled_event_attributes.activity_type.name == "llm.chat" for e in history.events
+                     if e.HasField("activity_task_scheduled_event_attributes"))  # fmt: skip
+    local = sum(e.marker_recorded_event_attributes.marker_name == "core_local_activity" for e in history.events
+                if e.HasField("marker_recorded_event_attributes"))  # fmt: skip
+    return activities, local
+
+
+async def test_a_quick_models_next_steps_run_inside_the_workflow_task(daemon, fake_ollama):
+    handle = await daemon.start(user_id="alice", memory_extraction_every=100, memory_extraction_delay_s=3600)
+    conversation_id = handle.id.removeprefix("conversation-")
+    replies = [(await daemon.send(handle, text)).reply for text in ("one", "two", "three")]
+    assert replies == ["echo: one", "echo: two", "echo: three"]
+    history = await handle.fetch_history()
+    assert _model_steps(history) == (1, 2)  # the first step learns the model is quick; the next two are local
+    assert [(m.seq, m.content) for m in daemon.store.list_messages(conversation_id)] == [
+        (1, "one"), (2, "echo: one"), (3, "two"), (4, "echo: two"), (5, "three"), (6, "echo: three")]
+    recalled = await events_of(handle, EventType.MEMORY_RECALLED)
+    assert [e.data["turn"] for e in recalled] == [1, 2, 3] and all(e.data["error"] is None for e in recalled)
+    assert len(fake_ollama.embed_requests()) == 3 and len(fake_ollama.chat_requests()) == 3
+    assert len(daemon.store.usage(conversation_id)) == 3
+    from tests.test_replay import replayer  # noqa: PLC0415 - the replay test's replayer, one definition
+
+    await replayer().replay_workflow(history)
+
+
+async def test_a_slow_model_or_a_watched_stream_keeps_the_steps_activities(daemon, fake_ollama):
+    fake_ollama.min_duration_s = 2.0  # the model reports two seconds a call
+    slow = await daemon.start(memory_extraction_every=100, memory_extraction_delay_s=3600)
+    for text in ("one", "two"):
+        await daemon.send(slow, text)
+    assert _model_steps(await slow.fetch_history()) == (2, 0)
+
+    fake_ollama.min_duration_s = 0.0
+    watched = await daemon.start(memory_extraction_every=100, memory_extraction_delay_s=3600)
+    await daemon.send(watched, "one")
+    stream = ConversationStream(daemon.client, watched.id, timedelta(seconds=30))
+    follower = asyncio.create_task(_drain(stream.follow(0)))
+    await wait_for(lambda: _watched(watched))
+    reply = await daemon.send(watched, "two")  # a viewer sees its tokens: an activity, which can publish them
+    follower.cancel()
+    assert reply.reply == "echo: two" and _model_steps(await watched.fetch_history()) == (2, 0)
+
+
+async def test_a_local_step_that_fails_is_retried_and_one_refused_fails_the_turn(daemon, fake_ollama):
+    handle = await daemon.start(memory_extraction_every=100, memory_extraction_delay_s=3600)
+    await daemon.send(handle, "one")
+    fake_ollama.script(Reply(error="overloaded", status=503))
+    assert (await daemon.send(handle, "two")).reply == "echo: two"  # the local activity's own retry
+    fake_ollama.script(Reply(error="bad request", status=400))
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await daemon.send(handle, "three")
+    assert "bad request" in str(refused.value.cause)
+    status = await handle.query(ConversationWorkflow.status)
+    assert status.last_error and "bad request" in status.last_error
+    assert _model_steps(await handle.fetch_history())[1] >= 2
+
+
+async def _drain(items) -> None:
+    async for _ in items:
+        pass
+
+
+async def _watched(handle) -> bool:
+    return await handle.query("stream_watched")
 
 
 # --- visible state -------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from temporalio.worker import (
     Interceptor,
     StartActivityInput,
     StartChildWorkflowInput,
+    StartLocalActivityInput,
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
     WorkflowOutboundInterceptor,
@@ -111,6 +112,10 @@ class _TurnContextOutbound(WorkflowOutboundInterceptor):
     def start_activity(self, input: StartActivityInput) -> workflow.ActivityHandle:
         with self._root.turn_context():
             return super().start_activity(input)
+
+    def start_local_activity(self, input: StartLocalActivityInput) -> workflow.ActivityHandle:
+        with self._root.turn_context():  # a quick model's step (workflows/model_step.py)
+            return super().start_local_activity(input)
 
     async def start_child_workflow(self, input: StartChildWorkflowInput) -> workflow.ChildWorkflowHandle:
         with self._root.turn_context():

@@ -39,6 +39,14 @@ MODEL_CALL = workflow.ActivityConfig(
 """``llm.chat``: heartbeats every 2 s while it streams, so a dead worker is noticed in 10 s; three
 attempts, then the conversation's own durable back-off takes over (``status.last_error``)."""
 
+MODEL_LOCAL = workflow.LocalActivityConfig(
+    start_to_close_timeout=timedelta(minutes=15),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_attempts=3),
+)
+"""``MODEL_CALL`` as a local activity: a quick model's step run inside the conversation's workflow
+task (``workflows/model_step.py``). No heartbeat timeout: a local activity has none; a worker that
+dies takes the workflow task with it, and the next worker runs the step again."""
+
 MEMORY_CALL = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(minutes=5),
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3),

@@ -18,7 +18,6 @@ rejection, ``watch_turn`` → as soon as a turn waits for a person); signals onl
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from datetime import timedelta
@@ -32,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from activities.audit import AuditActivities
-    from activities.llm import LlmActivities
     from activities.memory.activities import MemoryActivities
     from activities.tools.runner import ToolActivities
     from activities.transcript import TranscriptActivities
@@ -87,7 +85,9 @@ with workflow.unsafe.imports_passed_through():
     from models.turn_writes import TurnWrites
     from workflows import archiving, search_attributes
     from workflows.idle_clock import IdleClock
-    from workflows.activity_config import MEMORY_CALL, MODEL_CALL, STORE_CALL, memory_tool_call
+    from workflows.extraction_backlog import CARRY_PATCH, ExtractionBacklog
+    from workflows.model_step import QUICK_MODEL_S, local_step, start_model_step, step_result
+    from workflows.activity_config import MEMORY_CALL, STORE_CALL, memory_tool_call
     from workflows.arguments import argument_errors
     from policy import legacy
     from policy.approval import rule_for_approve_always
@@ -124,9 +124,6 @@ RECENT_MESSAGE_CHARS = 2_000
 MODEL_RETRY_FIRST_DELAY_S = 2
 MODEL_RETRY_MAX_DELAY_S = 60
 FINAL_ANSWER = "final_answer"
-QUICK_MODEL_S = 1.0
-"""A conversation whose model answered its last call faster does not flip ``DaemonflowState`` to
-thinking for its next turn: the flip would be visible for less than that."""
 MEMORY_PATCH = "memory-v1"
 """Recall before and extraction after each turn; histories recorded before it replay without."""
 TURN_PATCH = "one-trip-turns"
@@ -187,15 +184,13 @@ class ConversationWorkflow:
         """This run's ``PromptConfig`` text and digest, built once."""
         self._prompt_sent = False
         """Whether a worker has stored the text in this run: later calls send only its digest."""
-        self._unextracted: UnextractedTurns | None = None
-        """Turns answered but not yet read for memories; always extracted before the run ends."""
-        self._extracting: asyncio.Task[None] | None = None
-        self._hurry = False
-        """Extract the backlog now: the run is about to end (continue-as-new, end)."""
+        self._backlog = ExtractionBacklog(self._extract_turns, self._quiet, self._input.memory_extraction_every,
+                                          self._input.memory_extraction_delay_s)
+        """Turns answered but not yet read for memories (``workflows/extraction_backlog.py``)."""
         self._reports = Outbox()
         """Reports to requesters (``request_turn``), delivered in order."""
         # --- live streaming and double-texting (issue 16, models/streaming.py) ---
-        self._stream = ConversationStream(self._carried.stream)
+        self._stream = ConversationStream(self._carried.stream, self._carried.stream_polled_at)
         self._interrupt = False
         """A message came under ``interrupt``: the running model step is cancelled."""
         self._messages = MessageTool(self._carried.messages_asking)
@@ -227,6 +222,8 @@ class ConversationWorkflow:
             await self._revive()
         if self._carried.template is None:
             await self._open()
+        self._backlog.take_over(self._carried.unextracted)
+        self._carried.unextracted = None
         workflow.upsert_search_attributes([search_attributes.AGENT.value_set(self._template.name)])
         self._set_state(self._resting_state())
         if archives:
@@ -249,12 +246,19 @@ class ConversationWorkflow:
                 continue
             self._stream.detach()
             await workflow.wait_condition(workflow.all_handlers_finished)
-            await self._extraction_finished()  # the backlog is extracted before the run ends
+            unextracted = None
+            if workflow.patched(CARRY_PATCH):  # the next run extracts what this one has not
+                unextracted = await self._backlog.handed_over()
+            else:
+                await self._backlog.finished()
             await self._reports.delivered()
             if self._ended or not self._should_continue_as_new():
                 self._stream.reattach()
+                self._backlog.resume()
                 continue
+            self._carried.unextracted = unextracted
             self._carried.stream = self._stream.state()
+            self._carried.stream_polled_at = self._stream.last_poll
             self._carried.last_activity_at = self._clock.last
             workflow.continue_as_new(ConversationInput(**self._input.model_dump(exclude={"carried"}), carried=self._carried))
 
@@ -265,8 +269,11 @@ class ConversationWorkflow:
 
     def _should_continue_as_new(self) -> bool:
         """Only between turns, and never while a caller waits for an answer from this run."""
-        due = self._turns_this_run >= self._input.turns_per_run or workflow.info().is_continue_as_new_suggested()
-        return due and not any(item.has_caller for item in self._carried.queue)
+        return self._run_ends() and not any(item.has_caller for item in self._carried.queue)
+
+    def _run_ends(self) -> bool:
+        """The run has answered its turns (or grown enough): it continues as new once it may."""
+        return self._turns_this_run >= self._input.turns_per_run or workflow.info().is_continue_as_new_suggested()
 
     async def _open(self) -> None:
         try:
@@ -303,7 +310,7 @@ class ConversationWorkflow:
                     f"conversation ended before this message was answered: {self._end_reason}",
                     type="ConversationEnded",
                 )
-        await self._extraction_finished()  # the last turns' memories; `ended` stays the last event
+        await self._backlog.finished()  # the last turns' memories; `ended` stays the last event
         self._set_state(ConversationState.ENDED)
         self._stream.detach()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -336,7 +343,7 @@ class ConversationWorkflow:
         """The archive record, if nothing needs this run any more; else None (and the clock waits
         another period). A message arriving while the record is written takes it back."""
         if self._archivable():
-            await self._extraction_finished()
+            await self._backlog.finished()
             await self._reports.delivered()
         if not self._archivable():
             self._clock.not_now()
@@ -535,20 +542,18 @@ class ConversationWorkflow:
     async def _model_step(self, request: ChatRequest, turn: int) -> ChatResult:
         """One ``llm.chat``; with ``STREAM_PATCH`` its tokens stream, and a message sent under
         double-texting ``interrupt`` cancels it (``_interrupted``)."""
-        summary = f"{self._template.model} · turn {turn}"
-        if not self._streaming:
-            return await workflow.execute_activity_method(
-                LlmActivities.chat, request, summary=summary, task_queue=self._carried.routing.llm_queue, **MODEL_CALL
-            )
-        request.stream_tokens, request.watched = True, self._stream.watched()
-        step = workflow.start_activity_method(
-            LlmActivities.chat, request, summary=summary, task_queue=self._carried.routing.llm_queue,
-            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED, **MODEL_CALL,
-        )  # fmt: skip
+        summary, llm_queue, streaming = f"{self._template.model} · turn {turn}", self._carried.routing.llm_queue, self._streaming
+        if streaming:
+            request.stream_tokens, request.watched = True, self._stream.watched()
+        local = local_step(request, llm_queue, self._last_model_s, self._run_ends())  # workflows/model_step.py
+        if not streaming:
+            return await step_result(start_model_step(request, summary, llm_queue, local=local), local)
+        step = start_model_step(request, summary, llm_queue, local=local,
+                                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED)
         await workflow.wait_condition(lambda: step.done() or self._interrupt)
         if not step.done():
             step.cancel()
-        return await step
+        return await step_result(step, local)
 
     async def _interrupted(self, partial: str) -> ChatResult:
         """The step a newer message interrupted: what the model wrote so far becomes the reply,
@@ -658,20 +663,18 @@ class ConversationWorkflow:
 
     async def _store_memories(self, turn: int, first_seq: int) -> None:
         """After the caller has its answer: extract what the turn taught and remember it. With
-        ``TURN_PATCH`` the turn joins a backlog extracted in the background (``_extract_soon``)."""
+        ``TURN_PATCH`` the turn joins a backlog extracted in the background."""
         upto_seq = self._carried.next_seq - 1
         if not self._one_trip:
             await self._extract(StoreTurnMemories(
                 conversation_id=self._carried.conversation_id, turn=turn, from_seq=first_seq, upto_seq=upto_seq,
                 agent=self._template.name, user_id=self._input.user_id, model=self._template.model))  # fmt: skip
             return
-        backlog = self._unextracted
-        self._unextracted = (
-            backlog.add(turn, first_seq, upto_seq) if backlog is not None
-            else UnextractedTurns(first_turn=turn, last_turn=turn, turn_starts=[first_seq], upto_seq=upto_seq)
-        )  # fmt: skip
-        if self._extracting is None or self._extracting.done():
-            self._extracting = asyncio.create_task(self._extract_soon())
+        self._backlog.add(turn, first_seq, upto_seq)
+
+    async def _extract_turns(self, backlog: UnextractedTurns) -> None:
+        await self._extract(backlog.request(self._carried.conversation_id, self._template.name, self._input.user_id,
+                                            self._template.model))  # fmt: skip
 
     async def _extract(self, request: StoreTurnMemories) -> None:
         turns = f"{request.turn - len(request.turn_starts) + 1}–{request.turn}" if request.turn_starts else request.turn
@@ -687,42 +690,8 @@ class ConversationWorkflow:
             data["turns"] = len(request.turn_starts)
         self._emit(EventType.MEMORY_STORED, data)
 
-    async def _extract_soon(self) -> None:
-        """Extracts the backlog once the conversation has been quiet (no turn running, none queued)
-        for ``memory_extraction_delay_s``, as soon as it holds ``memory_extraction_every`` turns, or
-        when the run ends; then again for the turns answered meanwhile. One extraction at a time,
-        never in a turn's way: a person reading the reply leaves the model to it, and a busy
-        conversation pays one extraction per few turns (a quiet period is a timer, started and
-        cancelled in workflow tasks the turns run anyway)."""
-        while self._unextracted is not None:
-            await self._quiet_or_due()
-            backlog, self._unextracted = self._unextracted, None
-            if backlog is not None:
-                await self._extract(backlog.request(self._carried.conversation_id, self._template.name,
-                                                    self._input.user_id, self._template.model))  # fmt: skip
-
-    async def _quiet_or_due(self) -> None:
-        quiet = timedelta(seconds=self._input.memory_extraction_delay_s)
-        while not self._extraction_due():
-            await workflow.wait_condition(lambda: self._extraction_due() or self._quiet())
-            try:
-                await workflow.wait_condition(lambda: self._extraction_due() or not self._quiet(), timeout=quiet)
-            except TimeoutError:
-                return
-
     def _quiet(self) -> bool:
         return self._answering is None and not self._carried.queue
-
-    def _extraction_due(self) -> bool:
-        backlog = self._unextracted
-        return backlog is None or self._hurry or backlog.turns >= self._input.memory_extraction_every
-
-    async def _extraction_finished(self) -> None:
-        """Before the run ends: the backlog is extracted now, not carried."""
-        if self._extracting is not None and not self._extracting.done():
-            self._hurry = True
-            await self._extracting
-            self._hurry = False
 
     # --- tools ------------------------------------------------------------------------------
 

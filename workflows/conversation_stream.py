@@ -12,7 +12,9 @@ updates, in history, so the count replays exactly; the ``llm.chat`` activity pub
 while it is true (``models/streaming.py``).
 
 The stream keeps its latest ``STREAM_ITEMS_KEPT`` items; ``state()`` hands them (and the
-publishers' dedup state) to the next run through ``CarriedState.stream``.
+publishers' dedup state) to the next run through ``CarriedState.stream``, and ``last_poll`` goes
+with them (``CarriedState.stream_polled_at``): continue-as-new releases every poll, and a viewer
+following the conversation is watching the next run before its next poll reaches it.
 """
 
 from __future__ import annotations
@@ -32,11 +34,12 @@ class ConversationStream:
     """Must be built from the workflow's ``@workflow.init`` (the SDK checks the caller is an
     ``__init__``: this one, called from there)."""
 
-    def __init__(self, prior: WorkflowStreamState | None) -> None:
+    def __init__(self, prior: WorkflowStreamState | None, last_poll: datetime | None = None) -> None:
         self._stream = WorkflowStream(prior_state=prior)
         self._events = self._stream.topic(EVENTS_TOPIC, type=ConversationEvent)
         self._polls_waiting = 0
-        self._last_poll: datetime | None = None
+        self.last_poll = last_poll
+        """When a subscriber's poll last returned (in this run or, carried, the one before)."""
         poll = workflow.get_update_handler(STREAM_POLL)
 
         async def counted_poll(payload: PollInput) -> PollResult:
@@ -54,13 +57,13 @@ class ConversationStream:
 
     def _poll_returned(self) -> None:
         self._polls_waiting -= 1
-        self._last_poll = workflow.now()
+        self.last_poll = workflow.now()
 
     def watched(self) -> bool:
         """A subscriber's poll waits here, or one returned less than ``WATCH_GRACE_S`` ago."""
         if self._polls_waiting:
             return True
-        return self._last_poll is not None and (workflow.now() - self._last_poll).total_seconds() < WATCH_GRACE_S
+        return self.last_poll is not None and (workflow.now() - self.last_poll).total_seconds() < WATCH_GRACE_S
 
     def publish(self, event: ConversationEvent) -> None:
         self._events.publish(event)

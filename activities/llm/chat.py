@@ -158,7 +158,9 @@ async def _heartbeat_forever() -> None:
     """Heartbeats every 2 s while the model loads, thinks and streams. The first after 2 s, not at
     once: the SDK sends a first heartbeat to the server right away (a write of the activity's state),
     and most calls are over before it would tell anyone anything; the 10 s heartbeat timeout runs
-    from the start all the same."""
+    from the start all the same. A local step has no heartbeat: its workflow task stands for it."""
+    if activity.info().is_local:
+        return
     while True:
         await asyncio.sleep(HEARTBEAT_EVERY_S)
         activity.heartbeat()

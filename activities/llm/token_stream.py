@@ -54,6 +54,9 @@ class TokenPublisher:
         self.attempt = activity.info().attempt
         self._publishing = watched
         """False until someone watches: then the text so far goes at once, and batches follow."""
+        self._asks = not activity.info().is_local
+        """Whether an unwatched step asks if a viewer came: a local step (``llm.chat`` run inside the
+        conversation's workflow task) never does, the query would wait for the step itself."""
         self._batch_s = batch_s
         self._client = WorkflowStreamClient.from_within_activity()
         """Used without its background flusher (``async with``): cancelling that flusher right after
@@ -100,6 +103,8 @@ class TokenPublisher:
         """Publish at once when text comes after a quiet spell, then at most once per batch (once
         someone watches)."""
         if not self._publishing:
+            if not self._asks:
+                return
             await self._wake.wait()
             await self._until_watched()
             self._publishing = True

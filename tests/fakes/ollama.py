@@ -98,7 +98,7 @@ class FakeOllama(FakeHTTPServer):
 
     Knobs are plain attributes, read per request, so a test may change them at
     any time: ``models``, ``embed_dims``, ``capabilities``, ``responder``,
-    ``embedder``, ``delay_s``, ``chunk_delay_s``, ``simulated_timings``, ``version``.
+    ``embedder``, ``delay_s``, ``chunk_delay_s``, ``simulated_timings``, ``min_duration_s``, ``version``.
     """
 
     thread_name = "fake-ollama"
@@ -133,6 +133,9 @@ class FakeOllama(FakeHTTPServer):
         """Chat timings as a model would report them for the tokens (1 ms a prompt token, 20 ms a
         reply token, at least the time really taken); False: only the time really taken, as for a
         model that takes no time (the benchmarks')."""
+        self.min_duration_s = 0.0
+        """Chat timings report at least this long, without waiting: a slow model's figures (a
+        conversation runs the next step of a model it saw answer in under a second locally)."""
         self.version = OLLAMA_VERSION
 
         self._script: deque[Reply | Responder] = deque()
@@ -398,7 +401,7 @@ class FakeOllama(FakeHTTPServer):
                 load, prompt_ns, eval_ns = 5 * _NS_PER_MS, prompt_tokens * _NS_PER_MS, eval_tokens * 20 * _NS_PER_MS
             else:
                 load, prompt_ns, eval_ns = 0, 0, elapsed
-            total = max(elapsed, load + prompt_ns + eval_ns)
+            total = max(elapsed, load + prompt_ns + eval_ns, int(self.min_duration_s * 1e9))
             return {
                 "model": name,
                 "created_at": _now(),
