@@ -47,7 +47,7 @@ less than that)."""
 def local_step(request: ChatRequest, llm_queue: str | None, last_model_s: float | None, run_ends: bool) -> bool:
     """Whether this step runs as a local activity (see the module's docstring), from history alone,
     so replay decides the same. The patch is asked last, only when the rest agrees."""
-    quick = last_model_s is not None and last_model_s < QUICK_MODEL_S
+    quick = last_model_s is not None and 0 < last_model_s < QUICK_MODEL_S  # 0: a stored reply, no timing
     if not quick or run_ends or llm_queue is not None or request.watched:
         return False
     return workflow.patched(LOCAL_MODEL_STEP_PATCH)
