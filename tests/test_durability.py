@@ -12,6 +12,7 @@ from pathlib import Path
 from tests.fakes.ollama import Reply
 from tests.fixtures.temporal import Daemon, daemon_settings
 from tests.test_conversation import wait_for
+from tests.test_turn_overhead import scheduled
 from store.engine import make_engine
 from store.transcript import TranscriptStore
 
@@ -109,9 +110,7 @@ async def test_worker_killed_during_a_local_model_step_a_new_worker_completes_it
     result, _, handle = await _interrupt_a_turn(daemon, fake_ollama, tmp_path, "survive this", WorkerProcess.kill,
                                                 before=["a quick first turn"])  # fmt: skip
     assert result.reply == "echo: survive this"
-    history = await handle.fetch_history()
-    assert [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
-            if e.HasField("activity_task_scheduled_event_attributes")] == ["transcript.open", "llm.chat"]  # the 2nd: local
+    assert [kind for kind, *_ in await scheduled(handle)] == ["transcript.open", "llm.chat"]  # the 2nd step: local
     conversation_id = handle.id.removeprefix("conversation-")
     assert [(m.role, m.content) for m in daemon.store.list_messages(conversation_id)][2:] == [
         ("user", "survive this"), ("assistant", "echo: survive this")]

@@ -40,8 +40,7 @@ MODEL_CALL = workflow.ActivityConfig(
 attempts, then the conversation's own durable back-off takes over (``status.last_error``)."""
 
 MODEL_LOCAL = workflow.LocalActivityConfig(
-    start_to_close_timeout=timedelta(minutes=15),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_attempts=3),
+    start_to_close_timeout=MODEL_CALL["start_to_close_timeout"], retry_policy=MODEL_CALL["retry_policy"]
 )
 """``MODEL_CALL`` as a local activity: a quick model's step run inside the conversation's workflow
 task (``workflows/model_step.py``). No heartbeat timeout: a local activity has none; a worker that

@@ -86,7 +86,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import archiving, search_attributes
     from workflows.idle_clock import IdleClock
     from workflows.extraction_backlog import CARRY_PATCH, ExtractionBacklog
-    from workflows.model_step import QUICK_MODEL_S, local_step, start_model_step, step_result
+    from workflows.model_step import local_step, quick, start_model_step, step_result
     from workflows.activity_config import MEMORY_CALL, STORE_CALL, memory_tool_call
     from workflows.arguments import argument_errors
     from policy import legacy
@@ -986,7 +986,7 @@ class ConversationWorkflow:
         workflow.upsert_search_attributes(updates)
 
     def _quick_turns(self) -> bool:
-        return self._last_model_s is not None and self._last_model_s < QUICK_MODEL_S and self._one_trip
+        return quick(self._last_model_s) and self._one_trip
 
     def _describe(self) -> str:
         model = self._carried.template.model if self._carried.template else "?"

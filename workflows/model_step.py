@@ -44,11 +44,16 @@ conversation does not flip ``DaemonflowState`` to thinking for it (the flip woul
 less than that)."""
 
 
+def quick(last_model_s: float | None) -> bool:
+    """Whether the model answered the conversation's last call in under ``QUICK_MODEL_S``."""
+    return last_model_s is not None and last_model_s < QUICK_MODEL_S
+
+
 def local_step(request: ChatRequest, llm_queue: str | None, last_model_s: float | None, run_ends: bool) -> bool:
     """Whether this step runs as a local activity (see the module's docstring), from history alone,
     so replay decides the same. The patch is asked last, only when the rest agrees."""
-    quick = last_model_s is not None and 0 < last_model_s < QUICK_MODEL_S  # 0: a stored reply, no timing
-    if not quick or run_ends or llm_queue is not None or request.watched:
+    timed = bool(last_model_s)  # 0: a reply an earlier attempt stored, no timing
+    if not (timed and quick(last_model_s)) or run_ends or llm_queue is not None or request.watched:
         return False
     return workflow.patched(LOCAL_MODEL_STEP_PATCH)
 
