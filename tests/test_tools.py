@@ -105,6 +105,8 @@ async def test_worker_killed_during_a_command_it_is_reported_not_run_again(
         turn = asyncio.create_task(daemon.send(handle, "sleep a bit"))
         actions = ActionStore(daemon.store.engine)
         await wait_for(lambda: _true(actions.started(conversation_id, "2-0")), timeout=60)
+        # the marker is stored just before `docker exec`: kill only once the command has begun
+        await wait_for(lambda: _true(_container_has(docker_client, conversation_id, "/workspace/runs")), timeout=60)
         first.kill()
         second = WorkerProcess(daemon.env(), tmp_path / "worker-2.log")
         result = await asyncio.wait_for(turn, timeout=120)
@@ -140,3 +142,8 @@ async def test_a_started_call_is_not_run_again_but_an_idempotent_one_is(runner):
 
 async def _true(value):
     return value
+
+
+def _container_has(docker_client, conversation_id: str, path: str) -> bool:
+    container = docker_client.containers.get(f"daemonflow-{conversation_id}")
+    return container.exec_run(["test", "-e", path]).exit_code == 0
