@@ -112,6 +112,8 @@ CONTROL_PROBLEMS: dict[type[control.ControlError], tuple[int, str, str]] = {
     control.ConversationExists: (409, "conversation-exists", "Conversation id in use"),
     control.InvalidRequest: (422, "invalid-request", "Invalid request"),
     control.MessageRejected: (422, "message-rejected", "Message rejected"),
+    control.QueueFull: (429, "queue-full", "Too many messages waiting"),
+    control.RunEnding: (503, "run-ending", "Conversation is handing over to its next run"),
     control.ModelFailed: (502, "model-error", "The model failed"),
     control.TurnFailed: (502, "turn-failed", "The turn failed"),
     control.TurnRunning: (409, "turn-running", "A turn is running"),
@@ -129,6 +131,12 @@ CONTROL_PROBLEMS: dict[type[control.ControlError], tuple[int, str, str]] = {
 }
 """Each domain error of the control client as (status, problem slug, title); the most specific class wins."""
 
+RETRY_AFTER: dict[type[control.ControlError], dict[str, str]] = {
+    control.QueueFull: {"Retry-After": "5"},
+    control.RunEnding: {"Retry-After": "1"},
+}
+"""Errors a client gets past by sending again later."""
+
 REJECTION_PROBLEMS: dict[RejectionReason, tuple[int, str, str]] = {
     RejectionReason.UNKNOWN_CALL: (404, "tool-call-not-pending", "No such waiting tool call"),
     RejectionReason.ALREADY_DECIDED: (409, "already-decided", "Already decided"),
@@ -144,7 +152,8 @@ def control_problem(err: control.ControlError) -> ApiError:
         status, slug, title = REJECTION_PROBLEMS[err.rejection.reason]
     else:
         status, slug, title = next(CONTROL_PROBLEMS[k] for k in type(err).__mro__ if k in CONTROL_PROBLEMS)
-    return ApiError(status, slug, title, str(err), running_turn=getattr(err, "running", None))
+    headers = RETRY_AFTER.get(type(err))
+    return ApiError(status, slug, title, str(err), headers=headers, running_turn=getattr(err, "running", None))
 
 
 def _validation_errors(err: RequestValidationError) -> list[dict[str, Any]]:

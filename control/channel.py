@@ -23,8 +23,8 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from control.workflow_client import WorkflowClient
-from control.errors import ChannelEnded, ChannelNotFound, ControlError, NoWorker, PostNotFound
-from control.failures import answered, post_failure, rpc_failure, until_ready
+from control.errors import ChannelEnded, ChannelNotFound, ControlError, NoWorker, PostNotFound, RunEnding
+from control.failures import again_while, answered, post_failure, rpc_failure, until_ready
 from control.posts import PostOutcome, post_outcome
 from models.channel import (
     CHANNEL_WORKFLOW_PREFIX,
@@ -111,6 +111,10 @@ class Channel(WorkflowClient):
         post_id = post_id or new_post_id()
         await self.revive_if_archived()
         self.ensure_running()
+        return await again_while(lambda: self._post_once(post, wait_s, post_id), lambda e: isinstance(e, RunEnding))
+
+    async def _post_once(self, post: Post, wait_s: float | None, post_id: str) -> PostOutcome:
+        """A run that hands over refuses posts (``RunEnding``) until the next run takes them."""
         try:
             update = await self.accepted(self._start_post(post, post_id))
         except ControlError:

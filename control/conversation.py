@@ -28,9 +28,10 @@ from control.errors import (
     ConversationEnded,
     ConversationNotFound,
     NoWorker,
+    RunEnding,
     TurnNotFound,
 )
-from control.failures import answered, decision_failure, rpc_failure, turn_failure, until_ready
+from control.failures import again_while, answered, decision_failure, rpc_failure, turn_failure, until_ready
 from control.turns import Outcome, turn_outcome
 from control.workflow_client import WorkflowClient
 from models.conversation import (
@@ -153,6 +154,10 @@ class Conversation(WorkflowClient):
         turn_id = turn_id or new_turn_id()
         await self.revive_if_archived()
         self.ensure_running()
+        return await again_while(lambda: self._send_once(content, wait_s, turn_id), lambda e: isinstance(e, RunEnding))
+
+    async def _send_once(self, content: str, wait_s: float | None, turn_id: str) -> Outcome:
+        """A run that hands over refuses messages (``RunEnding``) until the next run takes them."""
         try:
             update = await self.accepted(self._start_turn(content, turn_id))
         except ControlError:

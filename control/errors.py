@@ -51,6 +51,16 @@ class MessageRejected(ControlError):
     """The workflow's ``send_message`` validator refused the message; the message says why."""
 
 
+class QueueFull(ControlError):
+    """As many messages wait in the conversation (or posts in the channel) as it takes
+    (``workflows/queue_bound.py``): send again once some are answered."""
+
+
+class RunEnding(ControlError):
+    """The conversation (or channel) kept refusing new messages while its run handed over to the
+    next one (the client sent again for ``NOT_READY_WITHIN_S``): send again in a moment."""
+
+
 class TurnRunning(ControlError):
     """The conversation rejects messages sent while a turn runs (double-texting ``reject``);
     ``running`` is that turn (``models.streaming.TurnRunningDetails`` as a dict)."""

@@ -29,6 +29,8 @@ from control.errors import (
     PostFailed,
     PostRejected,
     DecisionRejected,
+    QueueFull,
+    RunEnding,
     InvalidRequest,
     MessageRejected,
     ModelFailed,
@@ -40,6 +42,7 @@ from control.errors import (
 )
 from models.conversation import DecisionRejection
 from workflows.failures import failure_cause, failure_message, failure_type
+from workflows.queue_bound import QUEUE_FULL, RUN_ENDING
 
 T = TypeVar("T")
 
@@ -72,14 +75,21 @@ NOT_READY_WITHIN_S = 10.0
 async def until_ready(start: Callable[[], Awaitable[T]], within_s: float = NOT_READY_WITHIN_S) -> T:
     """``start()`` (an update), again while Temporal answers ``WorkflowNotReady``: it refuses updates
     while the workflow's task is being retried after one failed or timed out (a worker starved for
-    10 s, say), and that retry usually lands within a second. Pauses from 0.1 s, doubling to 2 s;
-    after ``within_s`` the refusal is raised (``rpc_failure`` says it)."""
+    10 s, say), and that retry usually lands within a second. After ``within_s`` the refusal is
+    raised (``rpc_failure`` says it)."""
+    return await again_while(start, lambda err: isinstance(err, RPCError) and _not_ready(err), within_s)
+
+
+async def again_while(call: Callable[[], Awaitable[T]], passing: Callable[[Exception], bool],
+                      within_s: float = NOT_READY_WITHIN_S) -> T:  # fmt: skip
+    """``call()``, again while it raises an error that is ``passing``, pausing from 0.1 s and
+    doubling to 2 s; after ``within_s`` the error is raised."""
     pause, deadline = NOT_READY_PAUSE_S, time.monotonic() + within_s
     while True:
         try:
-            return await start()
-        except RPCError as err:
-            if not _not_ready(err) or time.monotonic() + pause > deadline:
+            return await call()
+        except Exception as err:
+            if not passing(err) or time.monotonic() + pause > deadline:
                 raise
         await asyncio.sleep(pause)
         pause = min(pause * 2, 2.0)
@@ -111,6 +121,10 @@ def turn_failure(err: WorkflowUpdateFailedError) -> ControlError:
     kind, reason = failure_type(err.cause), failure_message(err.cause)
     if kind in REJECTIONS:
         return MessageRejected(reason)
+    if kind == QUEUE_FULL:
+        return QueueFull(reason)
+    if kind == RUN_ENDING:
+        return RunEnding(reason)
     if kind == "TurnRunning":
         cause = failure_cause(err.cause)
         details = cause.details if isinstance(cause, ApplicationError) else ()
@@ -135,6 +149,10 @@ def post_failure(err: WorkflowUpdateFailedError) -> ControlError:
     kind, reason = failure_type(err.cause), failure_message(err.cause)
     if kind == "PostRejected":
         return PostRejected(reason)
+    if kind == QUEUE_FULL:
+        return QueueFull(reason)
+    if kind == RUN_ENDING:
+        return RunEnding(reason)
     if kind == "ChannelEnded":
         return ChannelEnded(reason)
     return PostFailed(reason)

@@ -43,6 +43,9 @@ class EventType(StrEnum):
     """``{request_id, author}``: another workflow asked for a turn (``request_turn``)."""
     TURN_REPORTED = "turn_reported"
     """``{request_id, outcome, to}``: the requester was told how its turn went."""
+    INJECT_REFUSED = "inject_refused"
+    """``{chars, reason}``: an injected message was dropped: the waiting messages are at their bound
+    (``workflows/queue_bound.py``)."""
     REVIVED = "revived"
     """``{archived_at}``: a new run took an archived conversation up again (``models/archive.py``)."""
 

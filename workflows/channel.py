@@ -100,6 +100,7 @@ with workflow.unsafe.imports_passed_through():
     from models.payloads import PayloadRef
     from workflows.failures import failure_message
     from workflows.outbox import Outbox
+    from workflows.queue_bound import QUEUE_FULL, RUN_ENDING, overdue, queue_refusal
 
 CONTEXT_ALLOWANCE_CHARS = 100_000
 """Room a member's turn gets beyond the channel's ``max_message_chars``: the channel's messages
@@ -787,6 +788,11 @@ class ChannelWorkflow:
         why = self._post_refusal(post)
         if why and not (self._reopening and any(refusal in why for refusal in MEMBER_REFUSALS)):
             raise ApplicationError(why, type="PostRejected")
+        full = queue_refusal([item.post.content for item in self._carried.queue], post.content, "channel")
+        if full:
+            raise ApplicationError(full, type=QUEUE_FULL)
+        if overdue(self._posts_this_run, self._input.posts_per_run, workflow.info().is_continue_as_new_suggested()):
+            raise ApplicationError("this channel is handing over to its next run; post again", type=RUN_ENDING)
 
     def _post_refusal(self, post: Post) -> str | None:
         agents = [seat.agent for seat in self._carried.agents]

@@ -109,6 +109,7 @@ with workflow.unsafe.imports_passed_through():
         tool_failure,
         tool_workflow_id,
     )
+    from workflows.queue_bound import QUEUE_FULL, QUEUE_PATCH, RUN_ENDING, overdue, queue_refusal
     from workflows.turn_requests import (
         not_answered,
         progress_changed,
@@ -1094,6 +1095,16 @@ class ConversationWorkflow:
                                    type="MessageRejected")  # fmt: skip
         if self._double_texting == DoubleTexting.REJECT and self._answering is not None:
             raise double_texting.turn_running(self._carried.turn, self._state, self._answering)
+        why = queue_refusal(self._waiting_texts(), message.content)
+        if why:
+            raise ApplicationError(why, type=QUEUE_FULL)
+        if overdue(self._turns_this_run, self._input.turns_per_run, workflow.info().is_continue_as_new_suggested()):
+            raise ApplicationError("this conversation is handing over to its next run; send the message again",
+                                   type=RUN_ENDING)  # fmt: skip
+
+    def _waiting_texts(self) -> list[str]:
+        """What waits to be answered, inline, as it would cross a continue-as-new."""
+        return [item.content for item in self._carried.queue] + [note.content for note in self._carried.injected]
 
     @property
     def _double_texting(self) -> DoubleTexting:
@@ -1161,6 +1172,11 @@ class ConversationWorkflow:
         if not signal.content.strip() or self._ended:
             workflow.logger.warning("inject ignored: %s", "conversation ended" if self._ended else "empty content")
             return
+        why = queue_refusal(self._waiting_texts(), signal.content)
+        if why and workflow.patched(QUEUE_PATCH):
+            workflow.logger.warning("inject refused: %s", why)
+            self._emit(EventType.INJECT_REFUSED, {"chars": len(signal.content), "reason": why})
+            return
         if signal.priority == "next":
             self._carried.injected.append(signal)
         else:
@@ -1179,6 +1195,8 @@ class ConversationWorkflow:
         del self._carried.requests[:-REQUESTS_REMEMBERED]
         self._emit(EventType.TURN_REQUESTED, {"request_id": request.request_id, "author": request.author})
         why = refusal(request, self._input.max_message_chars)
+        if why is None and (full := queue_refusal(self._waiting_texts(), request.content)):
+            why = full if workflow.patched(QUEUE_PATCH) else None
         if why is not None:
             workflow.logger.warning("turn request %s refused: %s", request.request_id, why)
             if request.reply_to:
