@@ -31,6 +31,7 @@ from tests.test_conversation import _memory_stored, wait_for
 from workflows.channel import ChannelWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.private_message import PrivateMessageWorkflow
+from workflows.queue_bound import MAX_QUEUED_MESSAGES
 from models.plan import AddTasks, Priority
 from tests.plan_support import TaskModel, plan_input, plans_of, task
 from workflows.plan import TaskPlanWorkflow
@@ -168,6 +169,20 @@ async def local_model_steps(daemon, fake) -> list[WorkflowHandle]:
     handle = await daemon.start(memory_extraction_every=100, memory_extraction_delay_s=3600)
     await daemon.send(handle, "one")
     await daemon.send(handle, "two")
+    await handle.signal(ConversationWorkflow.end, End(reason="recorded"))
+    await handle.result()
+    return [handle]
+
+
+async def queue_bound(daemon, fake) -> list[WorkflowHandle]:
+    """A paused conversation whose queue is full: the 101st injection is refused (``QUEUE_PATCH``),
+    then the end (``workflows/queue_bound.py``)."""
+    handle = await daemon.start()
+    await daemon.send(handle, "one")
+    await handle.signal(ConversationWorkflow.pause, Pause(reason="filling up"))
+    for i in range(MAX_QUEUED_MESSAGES + 1):
+        await handle.signal(ConversationWorkflow.inject, Inject(content=f"note {i}", priority="queue"))
+    await wait_for(lambda: _queued(handle, MAX_QUEUED_MESSAGES))
     await handle.signal(ConversationWorkflow.end, End(reason="recorded"))
     await handle.result()
     return [handle]
@@ -447,7 +462,7 @@ async def memory_admin_and_relevance_calculation(daemon, fake) -> list[WorkflowH
 
 SCENARIOS = [
     turns_with_tools_and_injection, pause_queue_resume_end, continue_as_new, model_failures, unknown_agent,
-    tools_and_approvals, memory, extraction_backlog_across_runs, local_model_steps,
+    tools_and_approvals, memory, extraction_backlog_across_runs, local_model_steps, queue_bound,
     payloads_and_final_answer, one_trip_turns, channel_chain_approval_and_end,
     channel_continue_as_new, private_messages, agent_answers_a_question, archive_and_revive, channel_archive_and_revive,
     plan_dag_retry_and_continue_as_new, plan_steering,  # task plans (issue 15)
