@@ -157,19 +157,18 @@ async def test_a_full_queue_is_429_with_retry_after(api: ApiStack) -> None:
     assert (await http.post("/conversations", json={"conversation_id": cid})).status_code == 201
     assert (await http.post(f"/conversations/{cid}/pause")).status_code == 202
     big = "y" * BIG
-    turns = []
     for _ in range(MAX_QUEUED_BYTES // (BIG + 2)):
         accepted = await http.post(f"/conversations/{cid}/messages", json={"content": big})
         assert accepted.status_code == 202, accepted.text
-        turns.append(accepted.json()["turn_id"])
     refused = await http.post(f"/conversations/{cid}/messages", json={"content": big})
     body = problem(refused, 429, "queue-full")
     assert refused.headers["retry-after"] == "5" and "send it once some are answered" in body["detail"]
 
-    assert (await http.post(f"/conversations/{cid}/resume")).status_code == 202
-    for turn in turns:
-        async def answered(turn=turn):
-            answer = (await http.get(f"/conversations/{cid}/turns/{turn}")).json()
-            return answer["result"] if answer["done"] else None
+    # that the waiting messages are answered after a resume is the workflow tests' part; ending the
+    # conversation leaves no big turns running into the next test on the shared API stack
+    assert (await http.post(f"/conversations/{cid}/end")).status_code == 202
 
-        assert (await until(answered, timeout=60))["reply"].startswith("echo: yyy")
+    async def over():
+        return (await http.get(f"/conversations/{cid}")).json()["execution"] == "completed"
+
+    assert await until(over, timeout=60)
