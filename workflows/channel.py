@@ -82,6 +82,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.idle_clock import IdleClock
     from workflows.activity_config import MEMORY_CALL, STORE_CALL, STORE_LOCAL
     from workflows.channel_chain import Chain, Turn
+    from workflows.local_steps import LocalSteps
     from workflows.similarity_step import similarities
     from workflows.channel_scoring import (
         agent_profiles,
@@ -143,6 +144,7 @@ class ChannelWorkflow:
         """Request id → agent, for the turns asked of members and not reported yet."""
         self._done: dict[str, TurnDone] = {}
         self._signals = Outbox()
+        self._local = LocalSteps()
         self._writes: list[asyncio.Task[None]] = []
         """A post's records and observations, written while its chain goes on; awaited at its end."""
         self._unrecorded: tuple[PostRelevance, list[MemberScore], int] | None = None
@@ -412,12 +414,12 @@ class ChannelWorkflow:
 
     async def _compose(self, seat: AgentSeat, turn: Turn, conversation_id: str) -> PayloadRef:
         """The channel since the agent's last turn, stored for ``conversation_id``."""
-        text = await workflow.execute_local_activity_method(
+        text = await self._local.run(
             ChannelActivities.compose,
             ComposeTurn(channel_id=self._carried.channel_id, conversation_id=conversation_id, agent=seat.agent,
                         after_seq=seat.seen_seq, answering_seq=turn.answers,
                         limit=self._input.budgets.context_messages),
-            summary=f"{seat.agent}'s turn on #{turn.answers}", **STORE_LOCAL,
+            summary=f"{seat.agent}'s turn on #{turn.answers}", config=STORE_LOCAL,
         )  # fmt: skip
         seat.seen_seq = max(seat.seen_seq, turn.answers)
         return text
@@ -584,7 +586,7 @@ class ChannelWorkflow:
         return relevance, scores
 
     async def _similarities(self, request: SimilarityRequest, seq: int) -> Similarities:
-        return await similarities(request, f"similarities of #{seq}", self._carried.routing.llm_queue)
+        return await similarities(request, f"similarities of #{seq}", self._carried.routing.llm_queue, self._local)
 
     def _record_later(self) -> None:
         """The latest scored message's decisions go to the records while the chain goes on."""
@@ -596,9 +598,9 @@ class ChannelWorkflow:
                       outcomes: list[RecordOutcome] | None = None) -> None:  # fmt: skip
         """The decisions with their factor breakdowns into the records (then ``outcomes``); the ids
         into ``scores``."""
-        ids = await workflow.execute_local_activity_method(
+        ids = await self._local.run(
             RelevanceRecordActivities.record, RecordRelevance(post=relevance, at=workflow.now(), outcomes=outcomes or []),
-            summary=f"record the scores of #{seq}" + (f" and {len(outcomes)} outcomes" if outcomes else ""), **STORE_LOCAL,
+            summary=f"record the scores of #{seq}" + (f" and {len(outcomes)} outcomes" if outcomes else ""), config=STORE_LOCAL,
         )  # fmt: skip
         for score, score_id in zip(scores, ids, strict=True):
             score.score_id = score_id
@@ -613,8 +615,8 @@ class ChannelWorkflow:
             pending, self._unrecorded = self._unrecorded, None
             await self._record(*pending, outcomes=outcomes)
         elif outcomes:
-            await workflow.execute_local_activity_method(RelevanceRecordActivities.outcomes, RecordOutcomes(outcomes=outcomes),
-                                                         summary=f"{len(outcomes)} outcomes", **STORE_LOCAL)  # fmt: skip
+            await self._local.run(RelevanceRecordActivities.outcomes, RecordOutcomes(outcomes=outcomes),
+                                  summary=f"{len(outcomes)} outcomes", config=STORE_LOCAL)  # fmt: skip
 
     def _settle(self, relevance: PostRelevance, view: ChannelMessageView) -> list[str]:
         """Observers remember the message (while the chain goes on); ignores are noted. The observers."""
@@ -658,12 +660,12 @@ class ChannelWorkflow:
                       reply_to: str | None = None, answers: int | None = None,
                       mentions: list[str] | None = None) -> tuple[ChannelMessageView, AppendedChannelMessage]:  # fmt: skip
         seq, now = self._carried.next_seq, workflow.now()
-        appended = await workflow.execute_local_activity_method(
+        appended = await self._local.run(
             ChannelActivities.append,
             AppendChannelMessage(channel_id=self._carried.channel_id, seq=seq, author=author, kind=kind, content=content,
                                  source=source, reply_to=reply_to, answers=answers, mentions=mentions or [],
                                  members=self._member_names(), at=now),
-            summary=f"store {kind.value} message #{seq} by {author}", **STORE_LOCAL,
+            summary=f"store {kind.value} message #{seq} by {author}", config=STORE_LOCAL,
         )  # fmt: skip
         self._carried.next_seq = seq + 1
         view = ChannelMessageView(seq=seq, author=author, kind=kind, content=appended.preview,

@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.activity_config import STORE_LOCAL
     from workflows.conversation import ConversationWorkflow
     from workflows.outbox import Outbox
+    from workflows.local_steps import LocalSteps
     from workflows.plan_graph import blocked, graph_errors, newly_ready, spec_bytes, start_order
     from workflows.plan_prompts import task_prompt
     from workflows.plan_view import counts, describe
@@ -98,6 +99,7 @@ class TaskPlanWorkflow:
         self._timers: list[asyncio.Task[None]] = []
         self._signals = Outbox()
         self._writes: list[asyncio.Task[None]] = []
+        self._local = LocalSteps()
         self._dirty = False
         self._ended: str | None = None
         self._failed: str | None = None
@@ -136,9 +138,8 @@ class TaskPlanWorkflow:
 
     async def _check_first(self) -> None:
         """The worker's default limit, and every task's template and tool, before anything runs."""
-        checked = await workflow.execute_local_activity_method(
-            PlanActivities.check, CheckTasks(tasks=self._input.tasks), summary="check the plan's agents", **STORE_LOCAL
-        )
+        checked = await self._local.run(PlanActivities.check, CheckTasks(tasks=self._input.tasks),
+                                        summary="check the plan's agents", config=STORE_LOCAL)  # fmt: skip
         if checked.refused:
             why = "; ".join(f"task {task!r}: {reason}" for task, reason in checked.refused.items())
             raise ApplicationError(f"invalid plan: {why}", type="InvalidPlan", non_retryable=True)
@@ -364,8 +365,7 @@ class TaskPlanWorkflow:
     # --- records, state -----------------------------------------------------------------------
 
     async def _record(self, record: TaskRunRecord) -> None:
-        await workflow.execute_local_activity_method(
-            PlanActivities.record_run, record, summary=f"task_runs {record.task_id}", **STORE_LOCAL)
+        await self._local.run(PlanActivities.record_run, record, summary=f"task_runs {record.task_id}", config=STORE_LOCAL)
 
     def _record_later(self, record: TaskRunRecord) -> None:
         self._writes.append(asyncio.create_task(self._record(record)))
@@ -395,8 +395,8 @@ class TaskPlanWorkflow:
     async def add_tasks(self, request: AddTasks) -> PlanProgress:
         """New tasks join the graph (they may depend on any task); their agents are checked first,
         and a refusal leaves the plan as it was."""
-        checked = await workflow.execute_local_activity_method(
-            PlanActivities.check, CheckTasks(tasks=request.tasks), summary="check the added tasks", **STORE_LOCAL)
+        checked = await self._local.run(PlanActivities.check, CheckTasks(tasks=request.tasks),
+                                        summary="check the added tasks", config=STORE_LOCAL)  # fmt: skip
         if checked.refused:
             why = "; ".join(f"task {task!r}: {reason}" for task, reason in checked.refused.items())
             raise ApplicationError(f"tasks not added: {why}", type="InvalidPlan")
