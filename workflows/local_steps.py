@@ -1,18 +1,21 @@
 """A workflow's local activities, one at a time.
 
 Why: a workflow whose coroutines run local activities at the same time (a channel's records
-written while its chain stores the next message; a plan's tasks recording their starts) does not
-always replay. Live, the worker resumes the coroutines in the order the activities *finish*; on
-replay in the order their markers are matched, so the commands that follow (a child started, a
-search attribute set) can come in another order and the history no longer replays
-(``[TMPRL1100] Nondeterminism error``; temporalio/sdk-python#1578, sdk-core's fixes in progress).
-A replay happens on every query of a closed workflow, after a cache eviction and after a worker
-restart: a plan's ``progress`` query failed this way once in about 103 runs of one test.
+written while its chain stores the next message; a plan's tasks recording their starts) is
+reported not to replay always (temporalio/sdk-python#1578): live, the worker resumes the
+coroutines in the order the activities *finish*; on replay in the order their markers are matched,
+so the commands that follow (a child started, a search attribute set) can come in another order
+(``[TMPRL1100] Nondeterminism error``). A replay happens on every query of a closed workflow, after
+a cache eviction and after a worker restart. A plan's ``progress`` query failed that way once in
+about 103 runs of one test; concurrent local activities are the suspect, not a proof: the issue's
+minimal shape, and ``tests/test_local_steps.py`` without the lock, replayed every time here
+(temporalio 1.35.0).
 
 With one local activity in flight per workflow, a resolution is the only thing that can wake the
-workflow inside its task, live and on replay alike. The steps are short store writes (a few ms,
-``bench/README.md``), so waiting for each other costs little. Histories recorded before this
-(``ONE_AT_A_TIME_PATCH`` absent) replay as they ran.
+workflow inside its task, live and on replay alike. The steps are short store writes, so waiting
+for each other costs little: a channel post answered by one agent took 186.8 and 187.4 ms p50
+against 194.6 and 176.4 before (``bench.channel --posts 40``, alternated, load 1.9). Histories
+recorded before this (``ONE_AT_A_TIME_PATCH`` absent) replay as they ran.
 """
 
 from __future__ import annotations
