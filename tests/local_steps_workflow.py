@@ -5,7 +5,6 @@ resume the coroutines decides the order of the commands (what must replay)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
 
 from temporalio import activity, workflow
@@ -16,12 +15,22 @@ with workflow.unsafe.imports_passed_through():
 STEP = workflow.LocalActivityConfig(start_to_close_timeout=timedelta(seconds=30))
 
 
-@activity.defn(name="local_steps_timed_step")
-async def timed_step(delay_s: float) -> tuple[float, float]:
-    """When it ran (this process's monotonic clock), after ``delay_s`` of work."""
-    started = time.monotonic()
-    await asyncio.sleep(delay_s)
-    return started, time.monotonic()
+_in_flight = 0
+"""Steps of this process running now (the test's worker runs them all)."""
+
+
+@activity.defn(name="local_steps_counted_step")
+async def counted_step(work_s: float) -> int:
+    """How many steps were running once this one had started (itself included), after ``work_s``
+    of work."""
+    global _in_flight
+    _in_flight += 1
+    running = _in_flight
+    try:
+        await asyncio.sleep(work_s)
+    finally:
+        _in_flight -= 1
+    return running
 
 
 @workflow.defn(name="LocalStepsWorkflow")
@@ -30,13 +39,13 @@ class LocalStepsWorkflow:
         self._steps = LocalSteps()
 
     @workflow.run
-    async def run(self, delays_by_coroutine: list[list[float]]) -> list[tuple[float, float]]:
-        ran: list[tuple[float, float]] = []
+    async def run(self, work_by_coroutine: list[list[float]]) -> list[int]:
+        running: list[int] = []
 
-        async def coroutine(delays: list[float]) -> None:
-            for index, delay in enumerate(delays):
-                ran.append(await self._steps.run(timed_step, delay, summary=f"step {index}", config=STEP))
+        async def coroutine(work: list[float]) -> None:
+            for index, work_s in enumerate(work):
+                running.append(await self._steps.run(counted_step, work_s, summary=f"step {index}", config=STEP))
                 await workflow.sleep(0.01)
 
-        await asyncio.gather(*(coroutine(delays) for delays in delays_by_coroutine))
-        return ran
+        await asyncio.gather(*(coroutine(work) for work in work_by_coroutine))
+        return running
