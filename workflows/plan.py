@@ -54,8 +54,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes
     from workflows.activity_config import STORE_LOCAL
     from workflows.conversation import ConversationWorkflow
-    from workflows.outbox import Outbox
     from workflows.local_steps import LocalSteps
+    from workflows.outbox import Outbox
     from workflows.plan_graph import blocked, graph_errors, newly_ready, spec_bytes, start_order
     from workflows.plan_prompts import task_prompt
     from workflows.plan_view import counts, describe
