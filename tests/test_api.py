@@ -416,10 +416,23 @@ async def _next_pending(http: httpx.AsyncClient, cid: str, not_this: str) -> dic
 
 async def read_events(http: httpx.AsyncClient, cid: str, headers: dict | None = None, params: dict | None = None,
                       stop_after: int | None = None) -> list[dict]:  # fmt: skip
-    """Parse an SSE stream into ``{id, event, data}`` dicts, until it ends or ``stop_after`` events."""
+    """Parse an SSE stream into ``{id, event, data}`` dicts, until it ends or ``stop_after`` events.
+    A 503 (no worker answered the stream's first query in time, as in ``polled_status``) is opened
+    again, as a client would; the callers' own timeouts bound it."""
+    while True:
+        events = await _read_events_once(http, cid, headers, params, stop_after)
+        if events is not None:
+            return events
+        await asyncio.sleep(0.5)
+
+
+async def _read_events_once(http: httpx.AsyncClient, cid: str, headers: dict | None, params: dict | None,
+                            stop_after: int | None) -> list[dict] | None:  # fmt: skip
     events: list[dict] = []
     current: dict = {}
     async with http.stream("GET", f"/conversations/{cid}/events", headers=headers, params=params) as stream:
+        if stream.status_code == 503:
+            return None
         assert stream.status_code == 200
         assert stream.headers["content-type"].startswith("text/event-stream")
         async for line in stream.aiter_lines():
