@@ -12,8 +12,10 @@ In one run it prints:
    the **floor** (``bench/floor.py``: one update, one trivial activity): the ``send_message`` update
    round trip turn after turn in one conversation, and turns/s with many conversations at once
    (the floor's turns/s measured again right after, as the machine's load drifts);
-2. the same against **PostgreSQL records** (a pgserver started here; memory in pgvector);
-3. **scale-out**: one worker process against two on the same dev server (PostgreSQL records).
+2. **a worker of two processes** (SQLite records, ``DAEMONFLOW_WORKER_PROCESSES=2``): the same
+   concurrent turns, the second process taking workflow tasks and their local model steps;
+3. the same against **PostgreSQL records** (a pgserver started here; memory in pgvector);
+4. **scale-out**: one worker process against two on the same dev server (PostgreSQL records).
 
 Memory is on: every turn recalls from ``--memories`` memories (200) seeded in the agent's scope,
 and extraction runs (the fake extracts nothing, so the store stays the same size). The workload of
@@ -223,19 +225,22 @@ def machine_info(binary: str) -> str:
 
 
 def cpu_seconds() -> dict[str, float]:
-    """CPU time so far of this process and of each process it started (``/proc``; empty elsewhere),
-    named by role: client (this one), server, model, worker."""
-    me, found = os.getpid(), Counter()
+    """CPU time so far of this process and of every process it started, and theirs (a worker's
+    helpers; ``/proc``; empty elsewhere), named by role: client (this one), server, model, worker."""
+    me, found, parents, seen = os.getpid(), Counter(), {}, {}
     with contextlib.suppress(OSError):
-        for pid in filter(str.isdigit, os.listdir("/proc")):
+        for pid in map(int, filter(str.isdigit, os.listdir("/proc"))):
             with contextlib.suppress(OSError):
                 stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                if int(pid) != me and int(stat[1]) != me:
-                    continue
-                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-                role = ("client" if int(pid) == me else "server" if "temporal" in command.split()[0]
-                        else "model" if "fake_model" in command else "worker")  # fmt: skip
-                found[role] += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+                parents[pid] = int(stat[1])
+                seen[pid] = ((int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK"),
+                             Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+    for pid, (cpu, command) in seen.items():
+        if pid != me and me not in (parents.get(pid), parents.get(parents.get(pid, 0))):
+            continue
+        role = ("client" if pid == me else "server" if "temporal" in command.split()[0]
+                else "model" if "fake_model" in command else "worker")  # fmt: skip
+        found[role] += cpu
     return dict(found)
 
 
@@ -325,8 +330,10 @@ class Results:
     scale: dict[int, Figures] = field(default_factory=dict)
     """Worker processes → concurrent figures (PostgreSQL)."""
     stores: dict[str, str] = field(default_factory=dict)
-    split: Figures | None = None
-    """SQLite, the roles split over two worker processes (main + sandbox, llm)."""
+    two: Figures | None = None
+    """SQLite, a worker of two processes (``--processes 2``)."""
+    floor_two: Figures | None = None
+    """The floor's concurrent turns with two worker processes, right after ``two``."""
 
 
 async def run_stack(client: Client, name: str, settings: Settings, args: argparse.Namespace, results: Results,
@@ -342,7 +349,8 @@ async def run_stack(client: Client, name: str, settings: Settings, args: argpars
     progress("floor, right after:")
     results.floor_beside[name] = await measure(floor, args, sequential_too=False)
     if name == "SQLite":
-        results.split = await split_roles(client, settings, args)
+        results.two = await two_processes(client, settings, args)
+        results.floor_two = await floor_in_two(client, settings.temporal_address, args)
     if name != "PostgreSQL":
         return
     results.scale[1] = results.stacks[name]
@@ -351,19 +359,25 @@ async def run_stack(client: Client, name: str, settings: Settings, args: argpars
         results.scale[2] = await measure(target, args, sequential_too=False)
 
 
-async def split_roles(client: Client, settings: Settings, args: argparse.Namespace) -> Figures:
-    """The same machine with the work in two processes, as ``workers/queues.py`` allows: workflows
-    and store-side activities in one, the model and memory activities (``DAEMONFLOW_LLM_TASK_QUEUE``)
-    in the other — neither holds the other's interpreter lock. Queues of their own: the earlier
-    phase's conversations (their late extractions) stay with the queue they were routed to."""
-    split = settings.model_copy(update={"task_queue": f"{settings.task_queue}-split"})
-    env = {**daemonflow_env(split), "DAEMONFLOW_LLM_TASK_QUEUE": f"{split.task_queue}-llm"}
-    target = daemonflow_target(client, split.task_queue, agent=AGENT, stream_tokens=not args.no_stream_tokens)
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(worker_process("daemonflow", split.task_queue, env, roles="llm"))
-        stack.enter_context(worker_process("daemonflow", split.task_queue, env, roles="main,sandbox"))
-        progress("SQLite, roles split over two worker processes:")
+async def two_processes(client: Client, settings: Settings, args: argparse.Namespace) -> Figures:
+    """The same machine with a worker of two processes (``DAEMONFLOW_WORKER_PROCESSES=2``,
+    ``workers/worker_group.py``): the second takes workflow tasks and the model steps they run
+    locally, reaching the embedded memory through the first; neither holds the other's interpreter
+    lock. A queue of its own: the earlier phase's conversations (their late extractions) stay with
+    the queue they were routed to."""
+    two = settings.model_copy(update={"task_queue": f"{settings.task_queue}-two"})
+    target = daemonflow_target(client, two.task_queue, agent=AGENT, stream_tokens=not args.no_stream_tokens)
+    with workers("daemonflow", two.task_queue, {**daemonflow_env(two), "DAEMONFLOW_WORKER_PROCESSES": "2"}):
+        progress("SQLite, a worker of two processes:")
         return await measure(target, args, sequential_too=False)
+
+
+async def floor_in_two(client: Client, address: str, args: argparse.Namespace) -> Figures:
+    """The floor with two worker processes on its queue: what the same lever does for it."""
+    queue = f"bench-floor2-{uuid.uuid4().hex[:8]}"
+    with workers("floor", queue, {"DAEMONFLOW_TEMPORAL_ADDRESS": address}, count=2):
+        progress("floor, two worker processes:")
+        return await measure(floor_target(client, queue), args, sequential_too=False)
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -456,13 +470,16 @@ def report(results: Results, args: argparse.Namespace, machine: str) -> None:
     print(f"floor concurrent turns/s: {results.floor.throughput:.1f} at the start, {drift} (the ratios use the latter)")
     print("\nratio: daemonflow / floor for latencies, floor / daemonflow for turns/s;")
     print("either way it is how many times slower Daemonflow is than a bare update + activity.")
-    if results.split is not None:
-        one, split, floor = results.stacks["SQLite"], results.split, results.floor_beside["SQLite"]
-        print("\nroles split over two worker processes (SQLite records): workflows and store-side activities in one,")
-        print("the model and memory activities in the other (DAEMONFLOW_LLM_TASK_QUEUE): concurrent turns/s")
-        print(f"  one process {one.throughput:6.1f}   split {split.throughput:6.1f}   floor after SQLite {floor.throughput:6.1f}"
-              f"   ratio to it {floor.throughput / split.throughput:.2f}x   (p50 {pct(50)(split.concurrent):.0f} ms)")
-        print(f"  split {per_turn(split)}")
+    if results.two is not None:
+        one, two, floor = results.stacks["SQLite"], results.two, results.floor_beside["SQLite"]
+        print("\na worker of two processes (SQLite records, --processes 2): the second takes workflow tasks and")
+        print("their local model steps, the embedded memory through the first: concurrent turns/s")
+        print(f"  one process {one.throughput:6.1f}   two {two.throughput:6.1f}   floor after SQLite {floor.throughput:6.1f}"
+              f"   ratio to it {floor.throughput / two.throughput:.2f}x   (p50 {pct(50)(two.concurrent):.0f} ms)")
+        print(f"  two {per_turn(two)}")
+        if results.floor_two is not None:
+            floor_two = results.floor_two.throughput
+            print(f"  the floor with two worker processes, right after: {floor_two:6.1f}   ratio to it {floor_two / two.throughput:.2f}x")
     if results.scale:
         one, two = results.scale[1], results.scale[2]
         print("\nscale-out on one dev server (PostgreSQL records): concurrent turns/s")

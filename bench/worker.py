@@ -28,6 +28,7 @@ from bench.floor import FloorWorkflow, echo
 from config.settings import Settings
 from workers.main import build_worker, build_workers
 from workers.queues import parse_roles
+from workers.worker_group import Helpers
 
 
 @contextlib.contextmanager
@@ -83,8 +84,10 @@ async def _daemonflow_workers(client: Client, settings: Settings, roles: str,
     memory, providers = MemoryService.from_settings(settings), LlmProviders(settings)
     running.push_async_callback(providers.close)
     running.push_async_callback(memory.close)
+    served = parse_roles(roles, settings)
+    await running.enter_async_context(Helpers(settings, served, memory, settings.worker_processes - 1))
     if roles:
-        return build_workers(client, settings, parse_roles(roles, settings), memory=memory, providers=providers)
+        return build_workers(client, settings, served, memory=memory, providers=providers)
     return [build_worker(client, settings, memory=memory, providers=providers)]
 
 

@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated roles or queue names this worker serves: main (workflows, store), "
         "llm (model and memory), sandbox (tools; also this host's queue); default: all",
     )
+    worker.add_argument("--processes", type=int, metavar="N",
+                        help="processes of this worker: the first does everything, the others take workflow "
+                        "tasks and their local steps (default DAEMONFLOW_WORKER_PROCESSES, 1; one per core at most)")
 
     chat = sub.add_parser("chat", help="talk to an agent (a new conversation, or --conversation ID)")
     chat.add_argument("--agent", help="agent template for a new conversation (default: assistant)")
@@ -138,14 +141,17 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from workers.logs import configure_logging
     from workers.main import run_worker
     from workers.queues import QueueError, parse_roles
+    from workers.worker_group import GroupError, check_processes
 
+    processes = args.processes if args.processes is not None else settings.worker_processes
     try:
         roles = parse_roles(args.queues, settings)
-    except QueueError as err:
+        check_processes(processes, roles)
+    except (QueueError, GroupError) as err:
         raise CliError(str(err), code=EXIT_USAGE) from err
     configure_logging(settings)
     try:
-        asyncio.run(run_worker(settings, roles=roles))
+        asyncio.run(run_worker(settings, roles=roles, processes=processes))
     except RuntimeError as err:  # connecting or registering search attributes failed
         raise CliError(f"{err}\n  (Temporal at {settings.temporal_address}; `daemonflow dev` runs one locally)") from err
     return 0

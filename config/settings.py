@@ -163,6 +163,9 @@ class Settings(BaseSettings):
     temporal_ui_port: int = 8233
 
     # --- observability and scaling
+    worker_processes: int = Field(default=1, ge=1, le=64)
+    """Processes of one ``daemonflow worker``: the first does everything, the others take the main
+    queue's workflow tasks and their local steps (``workers/worker_group.py``); one per core at most."""
     llm_task_queue: str = ""
     """Queue of ``llm.chat``, memory, relevance and the AI tools (workers beside the model servers);
     empty: the main queue."""

@@ -46,6 +46,7 @@ from workers.interceptors import DaemonflowInterceptor
 from workers.logs import configure_logging
 from workers.metrics import SandboxObserver, serve_metrics, temporal_runtime, track_conversation_states
 from workers.telemetry import setup_tracing, shutdown_tracing
+from workers.worker_group import Helpers, check_processes
 from workers.workflow_runner import LeanSandboxRunner
 from workflows.channel import ChannelWorkflow
 from workflows.conversation import ConversationWorkflow
@@ -115,7 +116,8 @@ def build_activities(
     }
 
 
-def _worker(client: Client, task_queue: str, workflows: list, activities: list) -> Worker:
+def _worker(client: Client, task_queue: str, workflows: list, activities: list, *, local_only: bool = False) -> Worker:
+    """``local_only``: workflow tasks and the local activities they start, no activity tasks (helpers)."""
     payload_visits.install()  # no walks over payloads that no codec or external storage changes
     return Worker(
         client,
@@ -126,6 +128,7 @@ def _worker(client: Client, task_queue: str, workflows: list, activities: list) 
         workflow_runner=LeanSandboxRunner(),  # the SDK's sandbox without its exec per payload lookup
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,  # issue 16: an interrupt reaches llm.chat in ~1 s
+        no_remote_activities=local_only,
     )
 
 
@@ -173,6 +176,16 @@ def build_workers(
     ]
 
 
+def build_helper_workers(client: Client, settings: Settings, roles: tuple[str, ...], memory: MemoryService,
+                         providers: LlmProviders) -> list[Worker]:  # fmt: skip
+    """A helper process's worker (``workers/worker_group.py``): the main queue's workflow tasks, with
+    the activities of the roles on that queue for the local steps those tasks start."""
+    by_role = build_activities(settings, None, memory, client=client, providers=providers)
+    served = queues.plan(settings, roles)[settings.task_queue]
+    activities = [activity for role in served for activity in by_role[role]]
+    return [_worker(client, settings.task_queue, WORKFLOWS, activities, local_only=True)]
+
+
 def build_sandbox(settings: Settings) -> SandboxManager | None:
     """Sandboxes if a Docker engine answers; without one, conversations work and tools say why."""
     try:
@@ -196,12 +209,16 @@ async def reap_idle_sandboxes(sandbox: SandboxManager, idle_s: float, stop: asyn
             await asyncio.wait_for(stop.wait(), timeout=min(idle_s, 60))
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event | None = None, roles: tuple[str, ...] | None = None) -> None:
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None, roles: tuple[str, ...] | None = None,
+                     processes: int | None = None) -> None:  # fmt: skip
     """Run until ``stop`` is set or the process gets SIGTERM/SIGINT.
 
     ``roles`` (``daemonflow worker --queues``): which of main, llm and sandbox this process serves;
-    default all of them."""
+    default all of them. ``processes`` (``--processes``, default ``worker_processes``): this one and
+    helpers for the main queue's workflow tasks (``workers/worker_group.py``)."""
     roles = roles or queues.ROLES
+    processes = processes or settings.worker_processes
+    check_processes(processes, roles)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -227,6 +244,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, role
     async with contextlib.AsyncExitStack() as running:
         for worker in workers:
             await running.enter_async_context(worker)
+        await running.enter_async_context(Helpers(settings, roles, memory, processes - 1))  # stopped first
         await stop.wait()
         log.info("stopping: finishing running activities (up to %ss)", GRACEFUL_SHUTDOWN.seconds)
     await memory.close()

@@ -100,10 +100,11 @@ class MemoryService:
         self._clock = clock
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> MemoryService:
-        """The service the settings describe; opens nothing until first use."""
+    def from_settings(cls, settings: Settings, store: MemoryStore | None = None) -> MemoryService:
+        """The service the settings describe; opens nothing until first use. ``store``: another
+        process's embedded store, shared (``shared_store.py``), instead of the one they name."""
         return cls(
-            open_memory_store(settings),
+            store or open_memory_store(settings),
             Embedder.from_settings(settings),
             weights=recall_weights(settings),
             duplicate_threshold=settings.memory_duplicate_threshold,

@@ -85,6 +85,14 @@ class DimensionMismatch(MemoryStoreError):
             "between embedding models)"
         )
 
+    def __reduce__(self) -> tuple:
+        """Whole across processes (a worker's helpers reach the embedded store through its first)."""
+        return (_mismatch, (vars(self).copy(),))
+
+
+def _mismatch(fields: dict) -> DimensionMismatch:
+    return DimensionMismatch(**fields)
+
 
 def check_collection_name(name: str) -> str:
     if not _NAME.match(name):
