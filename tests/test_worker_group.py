@@ -137,6 +137,23 @@ async def test_helpers_stop_when_the_first_process_is_killed(temporal_address, f
     assert await gone(helpers, 30), "a helper went on polling after its worker was killed"
 
 
+async def test_a_helper_that_dies_is_started_again(temporal_address, fake_ollama, tmp_path):
+    settings = daemon_settings(tmp_path, temporal_address, fake_ollama.url)
+    log = tmp_path / "worker.log"
+    worker = daemonflow_worker(worker_env(settings), log, "--processes", "2")
+    try:
+        [first] = await helpers_of(worker, 1, log)
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while not (children(worker.pid) - {first}) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert children(worker.pid) - {first}, "no new helper"
+        assert f"helper process {first} exited (code -9); starting it again in 1 s" in log.read_text()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(60) == 0
+
+
 @pytest.mark.parametrize(("args", "says"), [
     (["--processes", "0"], "--processes must be at least 1"),
     (["--processes", "2", "--queues", "llm"], "needs the main role"),

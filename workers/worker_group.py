@@ -16,7 +16,9 @@ admits one process); a Qdrant server or pgvector it opens itself.
 
 A helper gets its settings and the store's address on its stdin, then watches it: when the first
 process goes, for any reason, its stdin closes and the helper stops (no orphan polls on). One that
-exits on its own is started again, after 1 s doubling to 60 s while it keeps failing. Helpers have
+exits on its own is started again, after 1 s doubling to 60 s while it keeps failing. Helpers run
+in sessions of their own: a terminal's Ctrl-C reaches the first process only, which stops them
+(SIGTERM, their running steps may finish) before its own workers. Helpers have
 no metrics endpoint of their own: ``/metrics`` counts the first process's share of the work.
 """
 
@@ -125,8 +127,9 @@ class Helpers:
 
     async def _run_once(self, slot: int, spec: bytes) -> str:
         """One helper process from start to exit; says how it ended."""
-        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "workers.worker_group",
-                                                       stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)  # fmt: skip
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "workers.worker_group", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            start_new_session=True)  # a terminal's Ctrl-C reaches the first process, which stops its helpers itself
         self.processes[slot] = process
         assert process.stdin is not None and process.stdout is not None
         with contextlib.suppress(ConnectionError):  # it died at once: its exit code says why
