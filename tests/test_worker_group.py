@@ -155,7 +155,8 @@ async def test_a_helper_that_dies_is_started_again(temporal_address, fake_ollama
 
 
 @pytest.mark.parametrize(("args", "says"), [
-    (["--processes", "0"], "--processes must be at least 1"),
+    (["--processes", "0"], "--processes must be from 1 to 64 (got 0)"),
+    (["--processes", "1000"], "--processes must be from 1 to 64 (got 1000)"),
     (["--processes", "2", "--queues", "llm"], "needs the main role"),
 ])  # fmt: skip
 def test_the_cli_refuses_processes_it_cannot_run(args, says):

@@ -66,9 +66,13 @@ class HelperSpec:
     share: ShareAddress | None
 
 
+MOST_PROCESSES = 64
+"""As ``Settings.worker_processes`` allows; one per core is the useful most."""
+
+
 def check_processes(processes: int, roles: tuple[str, ...]) -> None:
-    if processes < 1:
-        raise GroupError(f"--processes must be at least 1 (got {processes})")
+    if not 1 <= processes <= MOST_PROCESSES:
+        raise GroupError(f"--processes must be from 1 to {MOST_PROCESSES} (got {processes}); one per core is the useful most")
     if processes > 1 and "main" not in roles:
         raise GroupError("--processes above 1 needs the main role: helpers take the main queue's workflow tasks")
 
