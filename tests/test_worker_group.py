@@ -181,6 +181,8 @@ async def test_the_shared_store_is_the_owners_store_errors_included(fake_ollama,
         wrong = SharedMemoryStore(ShareAddress(share.address.socket, b"not the key", "memories"))
         with pytest.raises(Exception, match="digest|key|authentication"):
             await wrong.count()
+        again = SharedMemoryStore(share.address)  # a new connection: the share still accepts after a wrong key
+        assert await asyncio.wait_for(again.count(MemoryScope.USER, "ines"), 30) == 1
         await shared.close()  # its embedder's connections; the owner's store stays open
     with pytest.raises(MemoryStoreError, match="not reachable"):
         await SharedMemoryStore(share.address).count()

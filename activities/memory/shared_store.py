@@ -112,8 +112,8 @@ class StoreShare:
     def _accept(self) -> None:
         while not self._stopping.is_set():
             try:
-                connection = self._server.listener.accept()
-            except OSError:  # a peer that failed the key, or the socket closed
+                connection = self._server.listener.accept()  # the key's challenge runs in handle_request
+            except OSError:  # the socket closed
                 continue
             if self._stopping.is_set():
                 connection.close()
