@@ -11,7 +11,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +28,8 @@ from tests.test_observability import daemonflow_worker
 from workflows.conversation import ConversationWorkflow
 
 LYON = "The user lives in Lyon."
+HANG_GUARD_S = 300
+"""How long a wait may last before the test fails instead of hanging: a guard, not a timing under test."""
 
 
 def worker_env(settings) -> dict[str, str]:
@@ -56,25 +60,24 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+async def until(condition: Callable[[], Any], what: str) -> Any:
+    """``condition()`` once it is true; fails after ``HANG_GUARD_S`` saying ``what`` never happened."""
+    deadline = time.monotonic() + HANG_GUARD_S
+    while not (found := condition()):
+        assert time.monotonic() < deadline, f"{what} (a guard against hanging, not a timing)"
+        await asyncio.sleep(0.2)
+    return found
+
+
 async def helpers_of(worker: subprocess.Popen, count: int, log: Path) -> set[int]:
     """The worker's helper processes, once it says all ``count`` poll."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        found = {pid for pid in children(worker.pid) if b"workers.worker_group" in Path(f"/proc/{pid}/cmdline").read_bytes()}
-        if len(found) == count and f"{count} helper process(es) polling" in log.read_text():
-            return found
+
+    def polling() -> set[int]:
         assert worker.poll() is None, f"the worker exited ({worker.returncode})"
-        await asyncio.sleep(0.2)
-    raise AssertionError("the worker did not start its helpers")
+        found = {pid for pid in children(worker.pid) if b"workers.worker_group" in Path(f"/proc/{pid}/cmdline").read_bytes()}
+        return found if len(found) == count and f"{count} helper process(es) polling" in log.read_text() else set()
 
-
-async def gone(pids: set[int], within_s: float) -> bool:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if not any(alive(pid) for pid in pids):
-            return True
-        await asyncio.sleep(0.2)
-    return False
+    return await until(polling, "the worker did not start its helpers")
 
 
 async def local_steps_by_identity(handle) -> dict[str, int]:
@@ -107,7 +110,7 @@ async def test_helpers_answer_turns_with_memories_and_stop_with_the_worker(tempo
                        for t in range(4)]  # fmt: skip
             return handle, replies
 
-        conversations = await asyncio.wait_for(asyncio.gather(*(converse(n) for n in range(12))), 240)
+        conversations = await asyncio.wait_for(asyncio.gather(*(converse(n) for n in range(12))), HANG_GUARD_S)
         steps: dict[str, int] = {}
         for handle, replies in conversations:
             assert all(reply.startswith("echo:") for reply in replies), replies
@@ -123,7 +126,7 @@ async def test_helpers_answer_turns_with_memories_and_stop_with_the_worker(tempo
         worker.send_signal(signal.SIGTERM)
         code = worker.wait(60)
     assert code == 0, (tmp_path / "worker.log").read_text()[-3000:]
-    assert await gone(helpers, 5), "helpers outlived the worker"
+    assert not any(alive(pid) for pid in helpers), "helpers outlived the worker"  # it waits for them before it exits
 
 
 async def test_helpers_stop_when_the_first_process_is_killed(temporal_address, fake_ollama, tmp_path):
@@ -134,7 +137,7 @@ async def test_helpers_stop_when_the_first_process_is_killed(temporal_address, f
     finally:
         worker.kill()  # no clean-up of its own: the helper sees its stdin close
         worker.wait(30)
-    assert await gone(helpers, 30), "a helper went on polling after its worker was killed"
+    await until(lambda: not any(alive(pid) for pid in helpers), "a helper went on polling after its worker was killed")
 
 
 async def test_a_helper_that_dies_is_started_again(temporal_address, fake_ollama, tmp_path):
@@ -144,10 +147,7 @@ async def test_a_helper_that_dies_is_started_again(temporal_address, fake_ollama
     try:
         [first] = await helpers_of(worker, 1, log)
         os.kill(first, signal.SIGKILL)
-        deadline = time.monotonic() + 60
-        while not (children(worker.pid) - {first}) and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-        assert children(worker.pid) - {first}, "no new helper"
+        await until(lambda: children(worker.pid) - {first}, "no new helper")
         assert f"helper process {first} exited (code -9); starting it again in 1 s" in log.read_text()
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -182,7 +182,7 @@ async def test_the_shared_store_is_the_owners_store_errors_included(fake_ollama,
         with pytest.raises(Exception, match="digest|key|authentication"):
             await wrong.count()
         again = SharedMemoryStore(share.address)  # a new connection: the share still accepts after a wrong key
-        assert await asyncio.wait_for(again.count(MemoryScope.USER, "ines"), 30) == 1
+        assert await asyncio.wait_for(again.count(MemoryScope.USER, "ines"), HANG_GUARD_S) == 1
         await shared.close()  # its embedder's connections; the owner's store stays open
     with pytest.raises(MemoryStoreError, match="not reachable"):
         await SharedMemoryStore(share.address).count()
