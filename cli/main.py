@@ -141,17 +141,17 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from workers.logs import configure_logging
     from workers.main import run_worker
     from workers.queues import QueueError, parse_roles
-    from workers.worker_group import GroupError, check_processes
+    from workers.worker_group import GroupError
 
-    processes = args.processes if args.processes is not None else settings.worker_processes
     try:
         roles = parse_roles(args.queues, settings)
-        check_processes(processes, roles)
-    except (QueueError, GroupError) as err:
+    except QueueError as err:
         raise CliError(str(err), code=EXIT_USAGE) from err
     configure_logging(settings)
     try:
-        asyncio.run(run_worker(settings, roles=roles, processes=processes))
+        asyncio.run(run_worker(settings, roles=roles, processes=args.processes))
+    except GroupError as err:  # checked before anything starts
+        raise CliError(str(err), code=EXIT_USAGE) from err
     except RuntimeError as err:  # connecting or registering search attributes failed
         raise CliError(f"{err}\n  (Temporal at {settings.temporal_address}; `daemonflow dev` runs one locally)") from err
     return 0

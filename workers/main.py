@@ -217,7 +217,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, role
     default all of them. ``processes`` (``--processes``, default ``worker_processes``): this one and
     helpers for the main queue's workflow tasks (``workers/worker_group.py``)."""
     roles = roles or queues.ROLES
-    processes = processes or settings.worker_processes
+    processes = processes if processes is not None else settings.worker_processes
     check_processes(processes, roles)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
